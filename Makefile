@@ -1,0 +1,33 @@
+# boxoffice: `make run` serves the demo, `make test` runs every test.
+# Both start private PostgreSQL and Redis for this checkout (scripts/services.sh).
+
+SERVICES := scripts/services.sh
+ENV := eval "$$($(SERVICES) env)"
+
+.PHONY: run test services stop lint bench-booking
+
+run: services
+	@$(ENV); cargo build --bin boxoffice && \
+	  ./target/debug/boxoffice migrate && \
+	  ./target/debug/boxoffice demo && \
+	  echo "" && \
+	  echo "  boxoffice is up:  http://127.0.0.1:8080/events" && \
+	  echo "  a seat map:       http://127.0.0.1:8080/events/1/seats" && \
+	  echo "  a venue layout:   http://127.0.0.1:8080/venues/1/layout" && \
+	  echo "  health:           http://127.0.0.1:8080/readyz   metrics: /metrics" && \
+	  echo "  (Ctrl-C stops the server; 'make stop' stops PostgreSQL and Redis)" && \
+	  echo "" && \
+	  exec ./target/debug/boxoffice serve
+
+test: services
+	@$(ENV); BOXOFFICE_ENV=test cargo test --workspace
+
+services:
+	@$(SERVICES) start
+
+stop:
+	@$(SERVICES) stop
+
+lint:
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings

@@ -1,0 +1,275 @@
+//! Events as operators create and change them, and the browse filter.
+
+use actors::domain::{EventId, VenueId};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+pub const EVENT_STATUSES: [&str; 5] =
+    ["SCHEDULED", "ON_SALE", "SOLD_OUT", "CANCELLED", "COMPLETED"];
+const MAX_PRICE_CENTS: i64 = 100_000_000;
+const MAX_ADMISSION_RATE: i32 = 100_000;
+
+/// Trims `value` and checks it is neither blank nor longer than `max` characters.
+pub fn non_blank(field: &str, value: &str, max: usize) -> Result<String, String> {
+    let trimmed = value.trim();
+    if trimmed.is_empty() {
+        return Err(format!("{field} must not be blank"));
+    }
+    if trimmed.chars().count() > max {
+        return Err(format!("{field} must be at most {max} characters"));
+    }
+    Ok(trimmed.to_owned())
+}
+
+fn check_price(price_cents: i64) -> Result<i64, String> {
+    if (0..=MAX_PRICE_CENTS).contains(&price_cents) {
+        Ok(price_cents)
+    } else {
+        Err(format!(
+            "price_cents must be between 0 and {MAX_PRICE_CENTS}"
+        ))
+    }
+}
+
+fn check_status(status: &str) -> Result<String, String> {
+    EVENT_STATUSES
+        .contains(&status)
+        .then(|| status.to_owned())
+        .ok_or_else(|| format!("status must be one of {}", EVENT_STATUSES.join(", ")))
+}
+
+fn check_rate(rate: i32) -> Result<i32, String> {
+    if (1..=MAX_ADMISSION_RATE).contains(&rate) {
+        Ok(rate)
+    } else {
+        Err(format!(
+            "admission_rate_per_sec must be between 1 and {MAX_ADMISSION_RATE}"
+        ))
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewEventRequest {
+    pub title: String,
+    pub venue_id: VenueId,
+    pub category: String,
+    pub start_time: DateTime<Utc>,
+    pub price_cents: i64,
+    #[serde(default)]
+    pub status: Option<String>,
+    #[serde(default)]
+    pub queue_enabled: Option<bool>,
+    #[serde(default)]
+    pub admission_rate_per_sec: Option<i32>,
+}
+
+#[derive(Debug)]
+pub struct NewEvent {
+    pub title: String,
+    pub venue_id: VenueId,
+    pub category: String,
+    pub start_time: DateTime<Utc>,
+    pub price_cents: i64,
+    pub status: String,
+    pub queue_enabled: bool,
+    pub admission_rate_per_sec: i32,
+}
+
+impl TryFrom<NewEventRequest> for NewEvent {
+    type Error = String;
+
+    fn try_from(r: NewEventRequest) -> Result<Self, String> {
+        Ok(NewEvent {
+            title: non_blank("title", &r.title, 200)?,
+            venue_id: r.venue_id,
+            category: non_blank("category", &r.category, 50)?,
+            start_time: r.start_time,
+            price_cents: check_price(r.price_cents)?,
+            status: check_status(r.status.as_deref().unwrap_or("ON_SALE"))?,
+            queue_enabled: r.queue_enabled.unwrap_or(false),
+            admission_rate_per_sec: check_rate(r.admission_rate_per_sec.unwrap_or(50))?,
+        })
+    }
+}
+
+/// `PATCH /admin/events/{id}`: any subset of the changeable fields.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventPatchRequest {
+    pub title: Option<String>,
+    pub category: Option<String>,
+    pub start_time: Option<DateTime<Utc>>,
+    pub price_cents: Option<i64>,
+    pub status: Option<String>,
+    pub queue_enabled: Option<bool>,
+    pub admission_rate_per_sec: Option<i32>,
+    /// Accepted only when unchanged: seats belong to the venue.
+    pub venue_id: Option<VenueId>,
+}
+
+#[derive(Debug, Default)]
+pub struct EventPatch {
+    pub title: Option<String>,
+    pub category: Option<String>,
+    pub start_time: Option<DateTime<Utc>>,
+    pub price_cents: Option<i64>,
+    pub status: Option<String>,
+    pub queue_enabled: Option<bool>,
+    pub admission_rate_per_sec: Option<i32>,
+    pub venue_id: Option<VenueId>,
+}
+
+impl TryFrom<EventPatchRequest> for EventPatch {
+    type Error = String;
+
+    fn try_from(r: EventPatchRequest) -> Result<Self, String> {
+        let patch = EventPatch {
+            title: r.title.map(|t| non_blank("title", &t, 200)).transpose()?,
+            category: r
+                .category
+                .map(|c| non_blank("category", &c, 50))
+                .transpose()?,
+            start_time: r.start_time,
+            price_cents: r.price_cents.map(check_price).transpose()?,
+            status: r.status.map(|s| check_status(&s)).transpose()?,
+            queue_enabled: r.queue_enabled,
+            admission_rate_per_sec: r.admission_rate_per_sec.map(check_rate).transpose()?,
+            venue_id: r.venue_id,
+        };
+        let empty = patch.title.is_none()
+            && patch.category.is_none()
+            && patch.start_time.is_none()
+            && patch.price_cents.is_none()
+            && patch.status.is_none()
+            && patch.queue_enabled.is_none()
+            && patch.admission_rate_per_sec.is_none();
+        if empty {
+            return Err("the patch changes nothing; send at least one field".into());
+        }
+        Ok(patch)
+    }
+}
+
+/// The query string of `GET /events`.
+#[derive(Debug, Default, Deserialize)]
+pub struct EventListQuery {
+    pub city: Option<String>,
+    pub category: Option<String>,
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+    pub q: Option<String>,
+    pub cursor: Option<String>,
+    pub limit: Option<u32>,
+}
+
+/// Position after the last event of a page: keyset pagination on (start_time, event_id).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Cursor {
+    pub start_time: DateTime<Utc>,
+    pub event_id: EventId,
+}
+
+impl Cursor {
+    pub fn encode(&self) -> String {
+        URL_SAFE_NO_PAD.encode(serde_json::to_vec(self).unwrap_or_default())
+    }
+
+    pub fn decode(s: &str) -> Option<Cursor> {
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(s).ok()?).ok()
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct EventFilter {
+    pub city: Option<String>,
+    pub category: Option<String>,
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+    /// Substring of the title, with LIKE wildcards escaped.
+    pub title_like: Option<String>,
+    pub after: Option<Cursor>,
+    pub limit: u32,
+}
+
+impl TryFrom<EventListQuery> for EventFilter {
+    type Error = String;
+
+    fn try_from(q: EventListQuery) -> Result<Self, String> {
+        let limit = q.limit.unwrap_or(20);
+        if !(1..=100).contains(&limit) {
+            return Err("limit must be between 1 and 100".into());
+        }
+        if let (Some(from), Some(to)) = (q.from, q.to)
+            && from > to
+        {
+            return Err("from must not be after to".into());
+        }
+        let after = match q.cursor.as_deref() {
+            None | Some("") => None,
+            Some(c) => Some(Cursor::decode(c).ok_or("cursor is not one this server issued")?),
+        };
+        let clean = |v: Option<String>, field: &str| -> Result<Option<String>, String> {
+            match v.as_deref().map(str::trim) {
+                None | Some("") => Ok(None),
+                Some(s) if s.chars().count() > 100 => {
+                    Err(format!("{field} must be at most 100 characters"))
+                }
+                Some(s) => Ok(Some(s.to_owned())),
+            }
+        };
+        let title_like = clean(q.q, "q")?.map(|s| {
+            format!(
+                "%{}%",
+                s.replace('\\', "\\\\")
+                    .replace('%', "\\%")
+                    .replace('_', "\\_")
+            )
+        });
+        Ok(EventFilter {
+            city: clean(q.city, "city")?,
+            category: clean(q.category, "category")?,
+            from: q.from,
+            to: q.to,
+            title_like,
+            after,
+            limit,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cursor_round_trips_and_garbage_is_refused() {
+        let cursor = Cursor {
+            start_time: Utc::now(),
+            event_id: EventId(9),
+        };
+        assert_eq!(Cursor::decode(&cursor.encode()), Some(cursor));
+        let query = EventListQuery {
+            cursor: Some("not-a-cursor".into()),
+            ..Default::default()
+        };
+        assert!(EventFilter::try_from(query).is_err());
+    }
+
+    #[test]
+    fn like_wildcards_in_the_search_text_are_literal() {
+        let query = EventListQuery {
+            q: Some("100%_off".into()),
+            ..Default::default()
+        };
+        let filter = EventFilter::try_from(query).unwrap();
+        assert_eq!(filter.title_like.as_deref(), Some("%100\\%\\_off%"));
+    }
+
+    #[test]
+    fn an_empty_patch_is_refused() {
+        assert!(EventPatch::try_from(EventPatchRequest::default()).is_err());
+    }
+}

@@ -1,0 +1,99 @@
+//! Operator endpoints (admin role): venues and events.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use actors::domain::{EventId, VenueId};
+use serde::Serialize;
+use sqlx::PgPool;
+
+use crate::auth::Admin;
+use crate::domain::event::{EventPatch, EventPatchRequest, NewEvent, NewEventRequest};
+use crate::domain::venue::{NewVenue, NewVenueRequest};
+use crate::http::error::ApiError;
+use crate::store::cache::CatalogCache;
+use crate::store::catalog::{self, CreateEventError};
+
+#[derive(Serialize)]
+struct VenueCreated {
+    venue_id: VenueId,
+    seat_count: usize,
+}
+
+#[tracing::instrument(skip_all, fields(user.id = %admin.0.user_id))]
+pub async fn create_venue(
+    admin: Admin,
+    pool: web::Data<PgPool>,
+    body: web::Json<NewVenueRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let venue = NewVenue::try_from(body.into_inner()).map_err(ApiError::validation)?;
+    let venue_id = catalog::create_venue(&pool, &venue).await.map_err(|e| {
+        match crate::store::violated_constraint(&e) {
+            Some("venue_seats_place_key") => {
+                ApiError::validation("two seats of the layout have the same name")
+            }
+            _ => e.into(),
+        }
+    })?;
+    tracing::info!(venue.id = %venue_id, venue.seats = venue.seats.len(), "venue created");
+    Ok(HttpResponse::Created().json(VenueCreated {
+        venue_id,
+        seat_count: venue.seats.len(),
+    }))
+}
+
+#[tracing::instrument(skip_all, fields(user.id = %admin.0.user_id))]
+pub async fn create_event(
+    admin: Admin,
+    pool: web::Data<PgPool>,
+    cache: web::Data<CatalogCache>,
+    body: web::Json<NewEventRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let event = NewEvent::try_from(body.into_inner()).map_err(ApiError::validation)?;
+    let event_id = catalog::create_event(&pool, &event)
+        .await
+        .map_err(|e| match e {
+            CreateEventError::UnknownVenue => ApiError::problem(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "unknown_venue",
+                "Unknown venue",
+                format!("venue {} does not exist", event.venue_id),
+            ),
+            CreateEventError::Database(e) => e.into(),
+        })?;
+    cache.invalidate().await;
+    tracing::info!(event.id = %event_id, "event created");
+    let view = catalog::get_event(&pool, event_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("event"))?;
+    Ok(HttpResponse::Created().json(view))
+}
+
+#[tracing::instrument(skip_all, fields(user.id = %admin.0.user_id, event.id = %event_id))]
+pub async fn patch_event(
+    admin: Admin,
+    pool: web::Data<PgPool>,
+    cache: web::Data<CatalogCache>,
+    event_id: web::Path<EventId>,
+    body: web::Json<EventPatchRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let event_id = event_id.into_inner();
+    let patch = EventPatch::try_from(body.into_inner()).map_err(ApiError::validation)?;
+    let current = catalog::get_event(&pool, event_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("event"))?;
+    if patch.venue_id.is_some_and(|v| v != current.venue_id) {
+        return Err(ApiError::validation(
+            "venue_id cannot change: the event's seats belong to its venue",
+        ));
+    }
+    if !catalog::patch_event(&pool, event_id, &patch).await? {
+        return Err(ApiError::not_found("event"));
+    }
+    // After the commit: a reader that saw the old row stored it under the old generation.
+    cache.invalidate().await;
+    tracing::info!("event updated");
+    let view = catalog::get_event(&pool, event_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("event"))?;
+    Ok(HttpResponse::Ok().json(view))
+}

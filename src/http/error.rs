@@ -1,0 +1,188 @@
+//! The one error type of the HTTP boundary, rendered as RFC 9457 problem
+//! details (`application/problem+json`) with a stable machine `code`.
+//!
+//! Expected failures carry their own status and code. Unexpected ones keep
+//! their cause chain for the log and give the client a generic body.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+use serde_json::Value;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{detail}")]
+    Problem {
+        status: StatusCode,
+        code: &'static str,
+        title: &'static str,
+        detail: String,
+        /// Extra members of the problem object (for example the seats that were taken).
+        extra: Option<Value>,
+    },
+    /// A dependency (PostgreSQL, Redis) is unreachable or saturated: try again shortly.
+    #[error("service unavailable")]
+    Unavailable(#[source] anyhow::Error),
+    #[error("internal error")]
+    Internal(#[from] anyhow::Error),
+}
+
+impl ApiError {
+    pub fn problem(
+        status: StatusCode,
+        code: &'static str,
+        title: &'static str,
+        detail: impl Into<String>,
+    ) -> Self {
+        ApiError::Problem {
+            status,
+            code,
+            title,
+            detail: detail.into(),
+            extra: None,
+        }
+    }
+
+    /// Adds members to the problem object.
+    pub fn with_extra(self, value: Value) -> Self {
+        match self {
+            ApiError::Problem {
+                status,
+                code,
+                title,
+                detail,
+                ..
+            } => ApiError::Problem {
+                status,
+                code,
+                title,
+                detail,
+                extra: Some(value),
+            },
+            other => other,
+        }
+    }
+
+    pub fn validation(detail: impl Into<String>) -> Self {
+        Self::problem(
+            StatusCode::BAD_REQUEST,
+            "validation_failed",
+            "Invalid request",
+            detail,
+        )
+    }
+
+    pub fn not_found(what: &str) -> Self {
+        Self::problem(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "Not found",
+            format!("{what} not found"),
+        )
+    }
+
+    pub fn unauthorized(detail: impl Into<String>) -> Self {
+        Self::problem(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "Authentication required",
+            detail,
+        )
+    }
+
+    pub fn forbidden(detail: impl Into<String>) -> Self {
+        Self::problem(StatusCode::FORBIDDEN, "forbidden", "Forbidden", detail)
+    }
+
+    pub fn conflict(code: &'static str, detail: impl Into<String>) -> Self {
+        Self::problem(StatusCode::CONFLICT, code, "Conflict", detail)
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::Problem { code, .. } => code,
+            ApiError::Unavailable(_) => "service_unavailable",
+            ApiError::Internal(_) => "internal_error",
+        }
+    }
+}
+
+impl From<sqlx::Error> for ApiError {
+    fn from(error: sqlx::Error) -> Self {
+        match error {
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+                ApiError::Unavailable(error.into())
+            }
+            other => ApiError::Internal(other.into()),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct ProblemBody<'a> {
+    #[serde(rename = "type")]
+    kind: String,
+    title: &'a str,
+    status: u16,
+    detail: &'a str,
+    code: &'a str,
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    extra: Option<&'a Value>,
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::Problem { status, .. } => *status,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let status = self.status_code();
+        let (title, detail, extra) = match self {
+            ApiError::Problem {
+                title,
+                detail,
+                extra,
+                ..
+            } => (*title, detail.as_str(), extra.as_ref()),
+            ApiError::Unavailable(cause) => {
+                tracing::warn!(error.cause_chain = ?cause, "dependency unavailable");
+                (
+                    "Service unavailable",
+                    "a dependency is unavailable; try again shortly",
+                    None,
+                )
+            }
+            ApiError::Internal(cause) => {
+                tracing::error!(error.cause_chain = ?cause, "internal error");
+                (
+                    "Internal server error",
+                    "something went wrong on our side",
+                    None,
+                )
+            }
+        };
+        let code = self.code();
+        let body = ProblemBody {
+            kind: format!("https://boxoffice.dev/problems/{}", code.replace('_', "-")),
+            title,
+            status: status.as_u16(),
+            detail,
+            code,
+            extra,
+        };
+        let mut response = HttpResponse::build(status);
+        response.insert_header((
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        ));
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("2")));
+        }
+        response.json(body)
+    }
+}

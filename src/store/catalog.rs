@@ -1,0 +1,234 @@
+//! Venues and events: the catalog that browse reads and operators write.
+
+use actors::domain::{EventId, SeatId, VenueId};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::{PgPool, Postgres, Transaction};
+
+use crate::domain::event::{EventFilter, EventPatch, NewEvent};
+use crate::domain::venue::NewVenue;
+
+/// An event as browse shows it.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct EventView {
+    pub event_id: EventId,
+    pub title: String,
+    pub venue_id: VenueId,
+    pub venue_name: String,
+    pub city: String,
+    pub category: String,
+    pub start_time: DateTime<Utc>,
+    pub status: String,
+    pub price_cents: i64,
+    pub queue_enabled: bool,
+    pub admission_rate_per_sec: i32,
+    pub seat_count: i32,
+}
+
+/// The columns of [`EventView`], as a macro so queries stay `&'static str`.
+macro_rules! event_columns {
+    () => {
+        "e.event_id, e.title, e.venue_id, v.name AS venue_name, v.city, e.category, e.start_time,
+         e.status, e.price_cents, e.queue_enabled, e.admission_rate_per_sec, v.seat_count"
+    };
+}
+
+#[tracing::instrument(skip_all, fields(venue.seats = venue.seats.len()))]
+pub async fn create_venue(pool: &PgPool, venue: &NewVenue) -> sqlx::Result<VenueId> {
+    let mut tx = pool.begin().await?;
+    let venue_id: VenueId = sqlx::query_scalar(
+        "INSERT INTO venues (name, city, seat_count) VALUES ($1, $2, $3) RETURNING venue_id",
+    )
+    .bind(&venue.name)
+    .bind(&venue.city)
+    .bind(venue.seats.len() as i32)
+    .fetch_one(&mut *tx)
+    .await?;
+    insert_venue_seats(&mut tx, venue_id, venue).await?;
+    tx.commit().await?;
+    Ok(venue_id)
+}
+
+/// All seats in one statement: arrays in, `UNNEST` out.
+async fn insert_venue_seats(
+    tx: &mut Transaction<'_, Postgres>,
+    venue_id: VenueId,
+    venue: &NewVenue,
+) -> sqlx::Result<()> {
+    let positions: Vec<i32> = (0..venue.seats.len() as i32).collect();
+    let sections: Vec<&str> = venue.seats.iter().map(|s| s.section.as_str()).collect();
+    let rows: Vec<&str> = venue.seats.iter().map(|s| s.row.as_str()).collect();
+    let numbers: Vec<i32> = venue.seats.iter().map(|s| s.number).collect();
+    let xs: Vec<f32> = venue.seats.iter().map(|s| s.x).collect();
+    let ys: Vec<f32> = venue.seats.iter().map(|s| s.y).collect();
+    sqlx::query(
+        "INSERT INTO venue_seats (venue_id, position, section, row_name, number, x, y)
+         SELECT $1, * FROM UNNEST($2::int4[], $3::text[], $4::text[], $5::int4[], $6::float4[], $7::float4[])",
+    )
+    .bind(venue_id)
+    .bind(&positions)
+    .bind(&sections)
+    .bind(&rows)
+    .bind(&numbers)
+    .bind(&xs)
+    .bind(&ys)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+#[derive(Debug, Serialize, sqlx::FromRow)]
+pub struct VenueHeader {
+    pub venue_id: VenueId,
+    pub name: String,
+    pub city: String,
+    pub seat_count: i32,
+    #[serde(skip)]
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, sqlx::FromRow)]
+pub struct LayoutSeat {
+    pub seat_id: SeatId,
+    pub section: String,
+    pub row_name: String,
+    pub number: i32,
+    pub x: f32,
+    pub y: f32,
+}
+
+pub async fn venue_header(pool: &PgPool, venue_id: VenueId) -> sqlx::Result<Option<VenueHeader>> {
+    sqlx::query_as(
+        "SELECT venue_id, name, city, seat_count, created_at FROM venues WHERE venue_id = $1",
+    )
+    .bind(venue_id)
+    .fetch_optional(pool)
+    .await
+}
+
+#[tracing::instrument(skip(pool))]
+pub async fn layout_seats(pool: &PgPool, venue_id: VenueId) -> sqlx::Result<Vec<LayoutSeat>> {
+    sqlx::query_as(
+        "SELECT seat_id, section, row_name, number, x, y FROM venue_seats
+         WHERE venue_id = $1 ORDER BY position",
+    )
+    .bind(venue_id)
+    .fetch_all(pool)
+    .await
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CreateEventError {
+    #[error("venue not found")]
+    UnknownVenue,
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+/// Creates the event and, in the same transaction, one AVAILABLE seat row per
+/// venue seat with a single `INSERT ... SELECT`.
+#[tracing::instrument(skip_all, fields(venue.id = %event.venue_id))]
+pub async fn create_event(pool: &PgPool, event: &NewEvent) -> Result<EventId, CreateEventError> {
+    let mut tx = pool.begin().await?;
+    let event_id: EventId = sqlx::query_scalar(
+        "INSERT INTO events (title, venue_id, category, start_time, price_cents, status, queue_enabled, admission_rate_per_sec)
+         SELECT $1, venue_id, $3, $4, $5, $6, $7, $8 FROM venues WHERE venue_id = $2
+         RETURNING event_id",
+    )
+    .bind(&event.title)
+    .bind(event.venue_id)
+    .bind(&event.category)
+    .bind(event.start_time)
+    .bind(event.price_cents)
+    .bind(&event.status)
+    .bind(event.queue_enabled)
+    .bind(event.admission_rate_per_sec)
+    .fetch_optional(&mut *tx)
+    .await?
+    .ok_or(CreateEventError::UnknownVenue)?;
+    sqlx::query("INSERT INTO seats (event_id, seat_id) SELECT $1, seat_id FROM venue_seats WHERE venue_id = $2")
+        .bind(event_id)
+        .bind(event.venue_id)
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
+    Ok(event_id)
+}
+
+pub async fn get_event(pool: &PgPool, event_id: EventId) -> sqlx::Result<Option<EventView>> {
+    sqlx::query_as(concat!(
+        "SELECT ",
+        event_columns!(),
+        " FROM events e JOIN venues v USING (venue_id) WHERE e.event_id = $1"
+    ))
+    .bind(event_id)
+    .fetch_optional(pool)
+    .await
+}
+
+/// One page of events in (start_time, event_id) order; fetches one extra row
+/// to tell whether another page follows.
+#[tracing::instrument(skip(pool))]
+pub async fn list_events(
+    pool: &PgPool,
+    filter: &EventFilter,
+) -> sqlx::Result<(Vec<EventView>, bool)> {
+    let mut events: Vec<EventView> = sqlx::query_as(concat!(
+        "SELECT ",
+        event_columns!(),
+        " FROM events e JOIN venues v USING (venue_id)
+         WHERE ($1::text IS NULL OR lower(v.city) = lower($1))
+           AND ($2::text IS NULL OR lower(e.category) = lower($2))
+           AND ($3::timestamptz IS NULL OR e.start_time >= $3)
+           AND ($4::timestamptz IS NULL OR e.start_time < $4)
+           AND ($5::text IS NULL OR e.title ILIKE $5)
+           AND ($6::timestamptz IS NULL OR (e.start_time, e.event_id) > ($6, $7))
+         ORDER BY e.start_time, e.event_id
+         LIMIT $8"
+    ))
+    .bind(&filter.city)
+    .bind(&filter.category)
+    .bind(filter.from)
+    .bind(filter.to)
+    .bind(&filter.title_like)
+    .bind(filter.after.map(|c| c.start_time))
+    .bind(filter.after.map(|c| c.event_id).unwrap_or(EventId(0)))
+    .bind(i64::from(filter.limit) + 1)
+    .fetch_all(pool)
+    .await?;
+    let more = events.len() > filter.limit as usize;
+    events.truncate(filter.limit as usize);
+    Ok((events, more))
+}
+
+/// Applies the fields the patch names. `Ok(false)` when no such event.
+#[tracing::instrument(skip(pool, patch), fields(event.id = %event_id))]
+pub async fn patch_event(
+    pool: &PgPool,
+    event_id: EventId,
+    patch: &EventPatch,
+) -> sqlx::Result<bool> {
+    let updated = sqlx::query(
+        "UPDATE events SET
+            title = COALESCE($2, title),
+            category = COALESCE($3, category),
+            start_time = COALESCE($4, start_time),
+            price_cents = COALESCE($5, price_cents),
+            status = COALESCE($6, status),
+            queue_enabled = COALESCE($7, queue_enabled),
+            admission_rate_per_sec = COALESCE($8, admission_rate_per_sec),
+            updated_at = now()
+         WHERE event_id = $1",
+    )
+    .bind(event_id)
+    .bind(&patch.title)
+    .bind(&patch.category)
+    .bind(patch.start_time)
+    .bind(patch.price_cents)
+    .bind(&patch.status)
+    .bind(patch.queue_enabled)
+    .bind(patch.admission_rate_per_sec)
+    .execute(pool)
+    .await?;
+    Ok(updated.rows_affected() == 1)
+}

@@ -1,0 +1,15 @@
+//! PostgreSQL and Redis adapters. Nothing here knows about HTTP.
+
+pub mod cache;
+pub mod catalog;
+pub mod redis;
+pub mod seats;
+pub mod users;
+
+/// The name of the constraint a database error violated, if any.
+pub fn violated_constraint(error: &sqlx::Error) -> Option<&str> {
+    match error {
+        sqlx::Error::Database(db) => db.constraint(),
+        _ => None,
+    }
+}

@@ -1,0 +1,55 @@
+//! The seat map of an event, read from committed state.
+
+use actors::domain::{EventId, SeatId};
+use serde::Serialize;
+use sqlx::PgPool;
+
+#[derive(Debug, Serialize, sqlx::FromRow)]
+pub struct SeatView {
+    pub seat_id: SeatId,
+    pub section: String,
+    #[sqlx(rename = "row_name")]
+    pub row: String,
+    pub number: i32,
+    pub status: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SeatSnapshot {
+    pub event_id: EventId,
+    pub version: i64,
+    pub seats: Vec<SeatView>,
+}
+
+/// Every seat of the event in layout order, with the version they are at.
+/// Both come from one REPEATABLE READ snapshot, so the version describes
+/// exactly these statuses. `None` for an unknown event.
+#[tracing::instrument(skip(pool), fields(event.id = %event_id))]
+pub async fn snapshot(pool: &PgPool, event_id: EventId) -> sqlx::Result<Option<SeatSnapshot>> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        .execute(&mut *tx)
+        .await?;
+    let Some(version) =
+        sqlx::query_scalar::<_, i64>("SELECT seat_version FROM events WHERE event_id = $1")
+            .bind(event_id)
+            .fetch_optional(&mut *tx)
+            .await?
+    else {
+        return Ok(None);
+    };
+    let seats = sqlx::query_as::<_, SeatView>(
+        "SELECT s.seat_id, vs.section, vs.row_name, vs.number, s.status
+         FROM seats s JOIN venue_seats vs USING (seat_id)
+         WHERE s.event_id = $1 ORDER BY vs.position",
+    )
+    .bind(event_id)
+    .fetch_all(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(Some(SeatSnapshot {
+        event_id,
+        version,
+        seats,
+    }))
+}

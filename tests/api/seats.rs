@@ -1,0 +1,133 @@
+use serde_json::Value;
+
+use crate::helpers::{assert_problem, layout, spawn_app};
+
+#[actix_web::test]
+async fn a_new_events_seat_map_is_every_seat_available_in_layout_order() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let (venue_id, event_id) = app.venue_and_event(&admin, "Oslo", layout(2, 2, 3)).await;
+    let response = app.get(&format!("/events/{event_id}/seats")).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    let map: Value = response.json().await.unwrap();
+    assert_eq!(map["event_id"], event_id);
+    assert_eq!(map["version"], 0);
+    let seats = map["seats"].as_array().unwrap();
+    assert_eq!(seats.len(), 12);
+    assert!(seats.iter().all(|s| s["status"] == "AVAILABLE"));
+    assert_eq!(
+        (
+            seats[0]["section"].as_str(),
+            seats[0]["row"].as_str(),
+            seats[0]["number"].as_i64()
+        ),
+        (Some("S0"), Some("R0"), Some(1))
+    );
+
+    // The seat map names the same seats, in the same order, as the layout.
+    let layout: Value = app
+        .get(&format!("/venues/{venue_id}/layout"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let layout_ids: Vec<&Value> = layout["sections"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["rows"].as_array().unwrap())
+        .flat_map(|r| r["seats"].as_array().unwrap())
+        .map(|seat| &seat["seat_id"])
+        .collect();
+    let map_ids: Vec<&Value> = seats.iter().map(|s| &s["seat_id"]).collect();
+    assert_eq!(layout_ids, map_ids);
+}
+
+#[actix_web::test]
+async fn the_seat_map_shows_committed_changes_at_once() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let (_, event_id) = app.venue_and_event(&admin, "Oslo", layout(1, 1, 2)).await;
+    let first: Value = app
+        .get(&format!("/events/{event_id}/seats"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    // A sale committed behind the server's back (as another node would).
+    let user: i64 =
+        sqlx::query_scalar("INSERT INTO users (email) VALUES ('x@example.com') RETURNING user_id")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    let booking: i64 = sqlx::query_scalar(
+        "INSERT INTO bookings (event_id, user_id, amount_cents, expires_at) VALUES ($1, $2, 0, now()) RETURNING booking_id",
+    )
+    .bind(event_id)
+    .bind(user)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    sqlx::query("UPDATE seats SET status = 'RESERVED', booking_id = $2 WHERE event_id = $1 AND seat_id = $3")
+        .bind(event_id)
+        .bind(booking)
+        .bind(first["seats"][0]["seat_id"].as_i64().unwrap())
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let second: Value = app
+        .get(&format!("/events/{event_id}/seats"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(second["seats"][0]["status"], "RESERVED");
+    assert_eq!(second["seats"][1]["status"], "AVAILABLE");
+}
+
+#[actix_web::test]
+async fn a_big_seat_map_is_gzipped_for_clients_that_accept_it() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let (_, event_id) = app
+        .venue_and_event(&admin, "Oslo", layout(10, 20, 50))
+        .await;
+    let response = app
+        .request(reqwest::Method::GET, &format!("/events/{event_id}/seats"))
+        .header("Accept-Encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    // reqwest's gzip feature decodes transparently and strips the header; ask
+    // for the raw length through a client that does not decode.
+    let raw = reqwest::Client::builder()
+        .no_gzip()
+        .build()
+        .unwrap()
+        .get(app.url(&format!("/events/{event_id}/seats")))
+        .header("Accept-Encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(raw.headers()["content-encoding"], "gzip");
+    let compressed = raw.bytes().await.unwrap().len();
+    let plain = response.bytes().await.unwrap().len();
+    assert!(
+        compressed * 5 < plain,
+        "gzip {compressed} bytes vs {plain} plain"
+    );
+}
+
+#[actix_web::test]
+async fn an_unknown_event_has_no_seat_map() {
+    let app = spawn_app().await;
+    assert_problem(app.get("/events/4242/seats").await, 404, "not_found").await;
+    assert_problem(
+        app.get("/events/not-a-number/seats").await,
+        404,
+        "not_found",
+    )
+    .await;
+}
