@@ -19,6 +19,7 @@ pub struct Settings {
     pub redis: RedisSettings,
     pub auth: AuthSettings,
     pub booking: BookingSettings,
+    pub payments: PaymentSettings,
     pub cache: CacheSettings,
 }
 
@@ -73,6 +74,18 @@ pub struct AuthSettings {
 pub struct BookingSettings {
     pub hold_seconds: u64,
     pub max_seats_per_booking: usize,
+    pub batch_max: usize,
+    pub payment_window_seconds: u64,
+    pub sweep_interval_ms: u64,
+    pub actor_idle_seconds: u64,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct PaymentSettings {
+    pub charge_timeout_seconds: u64,
+    pub lease_seconds: u64,
+    pub recovery_after_seconds: u64,
+    pub slow_token_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -91,6 +104,7 @@ pub enum ConfigError {
 
 impl Settings {
     /// Loads settings from `dir` (normally `./config`) and the environment.
+    /// `BOXOFFICE_ENV` names the environment file and sets `app.environment`.
     pub fn load_from(dir: &Path) -> Result<Settings, ConfigError> {
         let environment = std::env::var("BOXOFFICE_ENV").unwrap_or_else(|_| "development".into());
         let settings: Settings = config::Config::builder()
@@ -101,6 +115,8 @@ impl Settings {
                     .prefix_separator("__")
                     .separator("__"),
             )
+            // BOXOFFICE_ENV chose the files; it also decides what they are for.
+            .set_override("app.environment", environment)?
             .build()?
             .try_deserialize()?;
         settings.validate()?;
@@ -129,7 +145,27 @@ impl Settings {
                 reason: "must be at least 32 characters".into(),
             });
         }
-        let checks: [(&'static str, bool, &str); 5] = [
+        let checks: [(&'static str, bool, &str); 9] = [
+            (
+                "booking.batch_max",
+                (1..=10_000).contains(&self.booking.batch_max),
+                "must be between 1 and 10000",
+            ),
+            (
+                "booking.sweep_interval_ms",
+                self.booking.sweep_interval_ms >= 10,
+                "must be at least 10",
+            ),
+            (
+                "payments.lease_seconds",
+                self.payments.lease_seconds > self.payments.charge_timeout_seconds,
+                "must be longer than payments.charge_timeout_seconds",
+            ),
+            (
+                "booking.payment_window_seconds",
+                self.booking.payment_window_seconds > self.payments.lease_seconds,
+                "must be longer than payments.lease_seconds",
+            ),
             (
                 "database.max_connections",
                 self.database.max_connections > 0,

@@ -9,6 +9,8 @@ pub mod config;
 pub mod demo;
 pub mod domain;
 pub mod http;
+pub mod payments;
 pub mod startup;
 pub mod store;
 pub mod telemetry;
+pub mod tickets;

@@ -2,7 +2,13 @@
 //! knows every route.
 
 use std::net::TcpListener;
+use std::sync::Arc;
 use std::time::Duration;
+
+use actix::{Actor, Arbiter, ArbiterHandle};
+use actors::event_actor::{EventActorConfig, Ports};
+use actors::registry::Registry;
+use actors::sweeper::Sweeper;
 
 use actix_web::dev::{Server, ServerHandle};
 use actix_web::middleware::{Compress, from_fn};
@@ -15,7 +21,13 @@ use tracing_actix_web::TracingLogger;
 use crate::auth::Signer;
 use crate::config::{DatabaseSettings, Settings};
 use crate::http;
+use crate::payments::checkout::Checkout;
+use crate::payments::simulated::SimulatedProvider;
 use crate::store::cache::CatalogCache;
+use crate::store::catalog::EventGates;
+use crate::store::deltas::RedisDeltaBus;
+use crate::store::ledger::PgLedger;
+use crate::store::locks::RedisSeatLock;
 use crate::store::redis::Redis;
 use crate::telemetry;
 
@@ -24,6 +36,9 @@ pub struct Application {
     port: u16,
     server: Server,
     pool: PgPool,
+    /// The thread the event actors and the sweeper run on.
+    actors: Arbiter,
+    registry: Arc<Registry>,
 }
 
 /// A PostgreSQL pool that connects on demand, so the process starts (and
@@ -64,12 +79,72 @@ impl Application {
         let listener = TcpListener::bind((settings.server.host.as_str(), settings.server.port))?;
         let port = listener.local_addr()?.port();
 
+        let node_id = format!("{:016x}", rand::random::<u64>());
+        let booking = &settings.booking;
+        let ledger = Arc::new(PgLedger::new(
+            pool.clone(),
+            signer.clone(),
+            Duration::from_secs(booking.payment_window_seconds),
+        ));
+        let bus = RedisDeltaBus::new(redis.clone(), node_id.clone());
+        let ports = Ports {
+            ledger: ledger.clone(),
+            lock: Arc::new(RedisSeatLock::new(redis.clone())),
+            bus: Arc::new(bus.clone()),
+        };
+        let actors = Arbiter::new();
+        let registry = Arc::new(Registry::new(
+            ports,
+            EventActorConfig {
+                batch_max: booking.batch_max,
+                hold_for: Duration::from_secs(booking.hold_seconds),
+                idle_after: Duration::from_secs(booking.actor_idle_seconds),
+                gap_timeout: Duration::from_secs(1),
+            },
+            actors.handle(),
+        ));
+        let sweeper = Sweeper::new(
+            ledger,
+            registry.clone(),
+            Duration::from_millis(booking.sweep_interval_ms),
+        );
+        Sweeper::start_in_arbiter(&actors.handle(), |_| sweeper);
+        actix_web::rt::spawn(bus.clone().listen(registry.clone()));
+
+        let payments = &settings.payments;
+        let gateway = Arc::new(SimulatedProvider::new(
+            pool.clone(),
+            Duration::from_millis(payments.slow_token_ms),
+        ));
+        let checkout = Arc::new(Checkout::new(
+            pool.clone(),
+            gateway,
+            registry.clone(),
+            Duration::from_secs(payments.lease_seconds),
+            Duration::from_secs(payments.charge_timeout_seconds),
+            Duration::from_secs(payments.recovery_after_seconds),
+        ));
+        let recovery = checkout.clone();
+        actix_web::rt::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(5));
+            loop {
+                tick.tick().await;
+                recovery.recover_abandoned().await;
+            }
+        });
+        tracing::info!(node.id = %node_id, "booking core started");
+
         let pool_data = web::Data::new(pool.clone());
         let redis = web::Data::new(redis);
         let cache = web::Data::new(cache);
         let signer = web::Data::new(signer);
         let metrics = web::Data::new(telemetry::metrics_handle());
         let max_body = settings.server.max_body_bytes;
+        let registry_data = web::Data::from(registry.clone());
+        let checkout = web::Data::from(checkout);
+        let gates = web::Data::new(EventGates::new(pool.clone(), Duration::from_secs(1)));
+        let booking_settings = web::Data::new(settings.booking.clone());
+        let bus = web::Data::new(bus);
 
         let server = HttpServer::new(move || {
             App::new()
@@ -84,6 +159,11 @@ impl Application {
                 .app_data(cache.clone())
                 .app_data(signer.clone())
                 .app_data(metrics.clone())
+                .app_data(registry_data.clone())
+                .app_data(checkout.clone())
+                .app_data(gates.clone())
+                .app_data(booking_settings.clone())
+                .app_data(bus.clone())
                 .configure(routes)
                 .default_service(web::to(http::no_route))
         })
@@ -91,7 +171,13 @@ impl Application {
         .listen(listener)?
         .run();
 
-        Ok(Application { port, server, pool })
+        Ok(Application {
+            port,
+            server,
+            pool,
+            actors,
+            registry,
+        })
     }
 
     /// The port actually bound (useful with port 0).
@@ -107,15 +193,27 @@ impl Application {
         self.server.handle()
     }
 
+    /// The thread of the event actors and the sweeper (tests stop it).
+    pub fn actors(&self) -> ArbiterHandle {
+        self.actors.handle()
+    }
+
+    pub fn registry(&self) -> Arc<Registry> {
+        self.registry.clone()
+    }
+
     /// Serves until SIGTERM/SIGINT (or a stop through the handle), then lets
-    /// in-flight requests finish within the shutdown timeout.
+    /// in-flight requests finish within the shutdown timeout and stops the
+    /// actors.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let served = self.server.await;
+        self.actors.stop();
+        served
     }
 }
 
 fn routes(cfg: &mut web::ServiceConfig) {
-    use http::{admin, auth, events, ops, seats, venues};
+    use http::{admin, auth, bookings, events, ops, seats, tickets, venues};
     cfg.route("/healthz", web::get().to(ops::healthz))
         .route("/readyz", web::get().to(ops::readyz))
         .route("/metrics", web::get().to(ops::metrics))
@@ -131,5 +229,27 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .route(
             "/admin/events/{event_id}",
             web::patch().to(admin::patch_event),
+        )
+        .route(
+            "/admin/events/{event_id}/checkin",
+            web::post().to(admin::check_in),
+        )
+        .route(
+            "/admin/bookings/{booking_id}",
+            web::get().to(admin::booking),
+        )
+        .route("/bookings", web::post().to(bookings::create))
+        .route("/bookings/{booking_id}", web::get().to(bookings::get))
+        .route(
+            "/bookings/{booking_id}",
+            web::delete().to(bookings::release),
+        )
+        .route(
+            "/bookings/{booking_id}/confirm",
+            web::post().to(bookings::confirm),
+        )
+        .route(
+            "/tickets/{confirmation_number}",
+            web::get().to(tickets::show),
         );
 }

@@ -97,3 +97,76 @@ pub async fn patch_event(
         .ok_or_else(|| ApiError::not_found("event"))?;
     Ok(HttpResponse::Ok().json(view))
 }
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckInRequest {
+    ticket_code: String,
+}
+
+/// Admits a ticket at the door, once.
+#[tracing::instrument(skip_all, fields(user.id = %admin.0.user_id, event.id = %event_id))]
+pub async fn check_in(
+    admin: Admin,
+    pool: web::Data<PgPool>,
+    signer: web::Data<crate::auth::Signer>,
+    event_id: web::Path<EventId>,
+    body: web::Json<CheckInRequest>,
+) -> Result<HttpResponse, ApiError> {
+    use crate::store::bookings::{self, CheckIn};
+    let event_id = event_id.into_inner();
+    let code = body.into_inner().ticket_code;
+    let claims = crate::tickets::verify(&signer, &code).ok_or_else(|| {
+        ApiError::problem(
+            StatusCode::BAD_REQUEST,
+            "invalid_ticket",
+            "Invalid ticket",
+            "this code was not issued by boxoffice",
+        )
+    })?;
+    if claims.event_id != event_id {
+        return Err(ApiError::conflict(
+            "wrong_event",
+            format!("this ticket is for event {}", claims.event_id),
+        ));
+    }
+    match bookings::check_in(&pool, event_id, code.trim()).await? {
+        CheckIn::Admitted { ticket_id, seat_id } => {
+            tracing::info!(ticket.id = ticket_id, "ticket admitted");
+            Ok(HttpResponse::Ok().json(serde_json::json!({
+                "status": "ADMITTED", "ticket_id": ticket_id, "seat_id": seat_id, "booking_id": claims.booking_id,
+            })))
+        }
+        CheckIn::AlreadyIn { first_scan_at } => Err(ApiError::conflict(
+            "already_checked_in",
+            format!(
+                "this ticket was already scanned at {}",
+                first_scan_at.to_rfc3339()
+            ),
+        )
+        .with_extra(serde_json::json!({ "first_scan_at": first_scan_at }))),
+        CheckIn::NotIssued => Err(ApiError::problem(
+            StatusCode::NOT_FOUND,
+            "ticket_not_valid",
+            "Ticket not valid",
+            "this ticket is not (or no longer) valid for entry",
+        )),
+    }
+}
+
+/// A booking with every payment attempt, charge and refund.
+#[tracing::instrument(skip_all, fields(user.id = %admin.0.user_id, booking.id = %booking_id))]
+pub async fn booking(
+    admin: Admin,
+    pool: web::Data<PgPool>,
+    booking_id: web::Path<actors::domain::BookingId>,
+) -> Result<HttpResponse, ApiError> {
+    use crate::store::bookings;
+    let booking = bookings::get(&pool, booking_id.into_inner())
+        .await?
+        .ok_or_else(|| ApiError::not_found("booking"))?;
+    let payments = bookings::payments(&pool, booking.booking_id).await?;
+    let mut body = serde_json::to_value(&booking).map_err(anyhow::Error::from)?;
+    body["payments"] = serde_json::to_value(&payments).map_err(anyhow::Error::from)?;
+    Ok(HttpResponse::Ok().json(body))
+}

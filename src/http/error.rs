@@ -150,7 +150,7 @@ impl ResponseError for ApiError {
                 ..
             } => (*title, detail.as_str(), extra.as_ref()),
             ApiError::Unavailable(cause) => {
-                tracing::warn!(error.cause_chain = ?cause, "dependency unavailable");
+                tracing::warn!(error.cause_chain = %format!("{cause:#}"), "dependency unavailable");
                 (
                     "Service unavailable",
                     "a dependency is unavailable; try again shortly",
@@ -158,7 +158,7 @@ impl ResponseError for ApiError {
                 )
             }
             ApiError::Internal(cause) => {
-                tracing::error!(error.cause_chain = ?cause, "internal error");
+                tracing::error!(error.cause_chain = %format!("{cause:#}"), "internal error");
                 (
                     "Internal server error",
                     "something went wrong on our side",

@@ -3,10 +3,12 @@
 
 pub mod admin;
 pub mod auth;
+pub mod bookings;
 pub mod error;
 pub mod events;
 pub mod ops;
 pub mod seats;
+pub mod tickets;
 pub mod venues;
 
 use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};

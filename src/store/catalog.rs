@@ -232,3 +232,53 @@ pub async fn patch_event(
     .await?;
     Ok(updated.rows_affected() == 1)
 }
+
+/// What the booking path needs to know about an event before it queues a hold.
+#[derive(Debug, Clone)]
+pub struct EventGate {
+    pub status: String,
+    pub queue_enabled: bool,
+}
+
+/// [`EventGate`]s kept in memory for a second, so the hot booking path does
+/// not read the events table on every attempt. A second of staleness only
+/// delays an operator's status change; seats are never decided here.
+pub struct EventGates {
+    pool: PgPool,
+    ttl: std::time::Duration,
+    entries: dashmap::DashMap<EventId, (std::time::Instant, Option<EventGate>)>,
+}
+
+impl EventGates {
+    pub fn new(pool: PgPool, ttl: std::time::Duration) -> EventGates {
+        EventGates {
+            pool,
+            ttl,
+            entries: dashmap::DashMap::new(),
+        }
+    }
+
+    /// The gate of `event`; `None` if there is no such event.
+    pub async fn get(&self, event: EventId) -> sqlx::Result<Option<EventGate>> {
+        if let Some(entry) = self.entries.get(&event)
+            && entry.0.elapsed() < self.ttl
+        {
+            return Ok(entry.1.clone());
+        }
+        let row: Option<(String, bool)> =
+            sqlx::query_as("SELECT status, queue_enabled FROM events WHERE event_id = $1")
+                .bind(event)
+                .fetch_optional(&self.pool)
+                .await?;
+        let gate = row.map(|(status, queue_enabled)| EventGate {
+            status,
+            queue_enabled,
+        });
+        if self.entries.len() > 100_000 {
+            self.entries.clear();
+        }
+        self.entries
+            .insert(event, (std::time::Instant::now(), gate.clone()));
+        Ok(gate)
+    }
+}

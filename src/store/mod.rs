@@ -1,7 +1,11 @@
 //! PostgreSQL and Redis adapters. Nothing here knows about HTTP.
 
+pub mod bookings;
 pub mod cache;
 pub mod catalog;
+pub mod deltas;
+pub mod ledger;
+pub mod locks;
 pub mod redis;
 pub mod seats;
 pub mod users;

@@ -17,6 +17,11 @@ pub struct TestApp {
     pub address: String,
     pub pool: PgPool,
     pub client: reqwest::Client,
+    pub settings: Settings,
+    server: actix_web::dev::ServerHandle,
+    actors: actix::ArbiterHandle,
+    /// The first node of a test owns the database and the Redis keys.
+    owner: bool,
     db_name: String,
     admin_url: String,
     redis_url: String,
@@ -43,7 +48,7 @@ pub async fn spawn_app() -> TestApp {
 
 /// Like [`spawn_app`], with a hook to adjust the settings first.
 pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
-    boxoffice::telemetry::init_logging("warn");
+    boxoffice::telemetry::init_logging("error");
     let admin_url = env("BOXOFFICE_TEST_DATABASE_URL");
     let redis_url = env("BOXOFFICE_TEST_REDIS_URL");
     let id = uuid::Uuid::new_v4().simple().to_string();
@@ -68,24 +73,50 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
 
     let pool = startup::pg_pool(&settings.database).expect("pool");
     startup::migrate(&pool).await.expect("migrate");
+    start_node(
+        settings,
+        pool,
+        db_name,
+        admin_url,
+        redis_url,
+        format!("test:{id}:"),
+        true,
+    )
+    .await
+}
+
+async fn start_node(
+    settings: Settings,
+    pool: PgPool,
+    db_name: String,
+    admin_url: String,
+    redis_url: String,
+    redis_prefix: String,
+    owner: bool,
+) -> TestApp {
     let app = Application::build_with_pool(settings.clone(), pool.clone())
         .await
         .expect("build app");
     let address = format!("http://127.0.0.1:{}", app.port());
+    let (server, actors) = (app.handle(), app.actors());
     actix_web::rt::spawn(app.run_until_stopped());
-
     TestApp {
         address,
         pool,
         client: reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(std::time::Duration::from_secs(30))
+            .pool_max_idle_per_host(64)
             .build()
             .expect("client"),
+        settings,
+        server,
+        actors,
+        owner,
         db_name,
         admin_url,
         redis_url,
-        redis_prefix: format!("test:{id}:"),
+        redis_prefix,
     }
 }
 
@@ -94,8 +125,42 @@ fn replace_database(url: &str, db: &str) -> String {
     format!("{base}/{db}")
 }
 
+impl TestApp {
+    /// Another node of the same deployment: same PostgreSQL database, same
+    /// Redis key space, its own actors and port.
+    pub async fn peer(&self) -> TestApp {
+        self.peer_with(|_| {}).await
+    }
+
+    pub async fn peer_with(&self, adjust: impl FnOnce(&mut Settings)) -> TestApp {
+        let mut settings = self.settings.clone();
+        adjust(&mut settings);
+        let pool = startup::pg_pool(&settings.database).expect("pool");
+        start_node(
+            settings,
+            pool,
+            self.db_name.clone(),
+            self.admin_url.clone(),
+            self.redis_url.clone(),
+            self.redis_prefix.clone(),
+            false,
+        )
+        .await
+    }
+
+    /// Stops this node: its HTTP server and its actors (the database stays).
+    pub async fn stop(&self) {
+        self.server.stop(false).await;
+        self.actors.stop();
+    }
+}
+
 impl Drop for TestApp {
     fn drop(&mut self) {
+        self.actors.stop();
+        if !self.owner {
+            return;
+        }
         let (admin_url, db_name) = (self.admin_url.clone(), self.db_name.clone());
         let (redis_url, prefix) = (self.redis_url.clone(), self.redis_prefix.clone());
         // Async cleanup from a synchronous Drop: a short-lived runtime on its own thread.
@@ -257,6 +322,10 @@ impl TestApp {
         (venue_id, event["event_id"].as_i64().expect("event_id"))
     }
 
+    pub fn database_url(&self) -> String {
+        replace_database(&self.admin_url, &self.db_name)
+    }
+
     pub async fn count(&self, table: &str) -> i64 {
         sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM {table}")))
             .fetch_one(&self.pool)
@@ -284,4 +353,52 @@ pub async fn assert_problem(response: Response, status: u16, code: &str) -> Valu
         assert!(body[member].is_string(), "problem lacks {member}: {body}");
     }
     body
+}
+
+impl TestApp {
+    pub async fn reserve(&self, token: &str, event_id: i64, seats: &[i64]) -> Response {
+        self.post_json(
+            "/bookings",
+            Some(token),
+            &json!({ "event_id": event_id, "seat_ids": seats }),
+        )
+        .await
+    }
+
+    pub async fn get_booking(&self, token: &str, booking_id: i64) -> Response {
+        self.request(Method::GET, &format!("/bookings/{booking_id}"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn release(&self, token: &str, booking_id: i64) -> Response {
+        self.request(Method::DELETE, &format!("/bookings/{booking_id}"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn confirm(
+        &self,
+        token: &str,
+        booking_id: i64,
+        key: Option<&str>,
+        payment_token: &str,
+    ) -> Response {
+        let mut request = self
+            .request(Method::POST, &format!("/bookings/{booking_id}/confirm"))
+            .bearer_auth(token)
+            .json(&json!({ "payment_token": payment_token }));
+        if let Some(key) = key {
+            request = request.header("Idempotency-Key", key);
+        }
+        request.send().await.expect("request")
+    }
+
+    pub fn redis_url(&self) -> &str {
+        &self.redis_url
+    }
 }

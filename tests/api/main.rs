@@ -1,8 +1,11 @@
 //! Integration tests against real PostgreSQL and Redis (`make test` starts them).
 
 mod bad_input;
+mod bookings;
 mod catalog;
+mod cli;
 mod helpers;
 mod identity;
+mod invariants;
 mod ops;
 mod seats;

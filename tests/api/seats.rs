@@ -62,7 +62,8 @@ async fn the_seat_map_shows_committed_changes_at_once() {
             .await
             .unwrap();
     let booking: i64 = sqlx::query_scalar(
-        "INSERT INTO bookings (event_id, user_id, amount_cents, expires_at) VALUES ($1, $2, 0, now()) RETURNING booking_id",
+        "INSERT INTO bookings (event_id, user_id, amount_cents, expires_at, lock_token)
+         VALUES ($1, $2, 0, now() + interval '1 hour', 't') RETURNING booking_id",
     )
     .bind(event_id)
     .bind(user)

@@ -1,0 +1,123 @@
+//! Which waiting hold requests go into the next group commit.
+//!
+//! Pure logic, so it is tested without actors or storage.
+
+use std::collections::{HashSet, VecDeque};
+
+use crate::domain::SeatId;
+use crate::seat_state::SeatState;
+
+pub trait WantsSeats {
+    fn seats(&self) -> &[SeatId];
+}
+
+/// The next batch, the requests memory already knows must fail, and the
+/// rest left queued for a later batch.
+#[derive(Debug)]
+pub struct Selection<T> {
+    pub batch: Vec<T>,
+    /// Requests whose seats memory knows are taken, with those seats.
+    pub refused: Vec<(T, Vec<SeatId>)>,
+}
+
+/// Takes up to `max` requests from the front of `queue`:
+/// - a request memory knows cannot succeed is refused (memory says "no" early);
+/// - a request sharing a seat with one already in the batch waits in the queue
+///   for the next batch, so the batch's plans never overlap and one request's
+///   outcome never depends on another's in the same transaction.
+pub fn select<T: WantsSeats>(
+    queue: &mut VecDeque<T>,
+    max: usize,
+    state: &SeatState,
+) -> Selection<T> {
+    let mut batch = Vec::new();
+    let mut refused = Vec::new();
+    let mut deferred = VecDeque::new();
+    let mut claimed: HashSet<SeatId> = HashSet::new();
+    while batch.len() < max {
+        let Some(request) = queue.pop_front() else {
+            break;
+        };
+        let taken = state.taken(request.seats());
+        if !taken.is_empty() {
+            refused.push((request, taken));
+        } else if request.seats().iter().any(|s| claimed.contains(s)) {
+            deferred.push_back(request);
+        } else {
+            claimed.extend(request.seats().iter().copied());
+            batch.push(request);
+        }
+    }
+    // Deferred requests keep their place ahead of those that arrived later.
+    while let Some(request) = deferred.pop_back() {
+        queue.push_front(request);
+    }
+    Selection { batch, refused }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{EventId, SeatStatus};
+    use crate::ports::{SeatChange, SeatDelta, SeatMap};
+
+    #[derive(Debug, PartialEq)]
+    struct Req(&'static str, Vec<SeatId>);
+    impl WantsSeats for Req {
+        fn seats(&self) -> &[SeatId] {
+            &self.1
+        }
+    }
+
+    fn seats(ids: &[i64]) -> Vec<SeatId> {
+        ids.iter().map(|i| SeatId(*i)).collect()
+    }
+
+    fn state_with_seat_1_sold() -> SeatState {
+        let mut state = SeatState::new(SeatMap {
+            version: 0,
+            seats: (1..=10)
+                .map(|i| (SeatId(i), SeatStatus::Available))
+                .collect(),
+        });
+        state.apply(&SeatDelta {
+            event_id: EventId(1),
+            version: 1,
+            changes: vec![SeatChange {
+                seat_id: SeatId(1),
+                status: SeatStatus::Confirmed,
+            }],
+        });
+        state
+    }
+
+    #[test]
+    fn known_taken_seats_are_refused_and_overlaps_wait_their_turn() {
+        let state = state_with_seat_1_sold();
+        let mut queue = VecDeque::from(vec![
+            Req("a", seats(&[2, 3])),
+            Req("sold", seats(&[1, 4])),
+            Req("overlaps-a", seats(&[3, 5])),
+            Req("b", seats(&[6])),
+            Req("overlaps-b", seats(&[6])),
+            Req("c", seats(&[7])),
+        ]);
+        let selection = select(&mut queue, 10, &state);
+        let names: Vec<_> = selection.batch.iter().map(|r| r.0).collect();
+        assert_eq!(names, vec!["a", "b", "c"]);
+        assert_eq!(selection.refused.len(), 1);
+        assert_eq!(selection.refused[0].0.0, "sold");
+        assert_eq!(selection.refused[0].1, seats(&[1]));
+        let left: Vec<_> = queue.iter().map(|r| r.0).collect();
+        assert_eq!(left, vec!["overlaps-a", "overlaps-b"]);
+    }
+
+    #[test]
+    fn a_batch_never_exceeds_its_maximum() {
+        let state = state_with_seat_1_sold();
+        let mut queue: VecDeque<Req> = (2..=10).map(|i| Req("r", seats(&[i]))).collect();
+        let selection = select(&mut queue, 1, &state);
+        assert_eq!(selection.batch.len(), 1);
+        assert_eq!(queue.len(), 8);
+    }
+}

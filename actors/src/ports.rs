@@ -1,0 +1,180 @@
+//! The storage traits ("ports") the actors call. The server crate implements
+//! them with PostgreSQL (the ledger: the truth), Redis (the seat locks: a fast
+//! first "no") and Redis pub/sub (the delta bus between nodes).
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{BookingId, EventId, SeatId, SeatStatus, UserId};
+
+/// One seat's new status in a committed change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeatChange {
+    pub seat_id: SeatId,
+    pub status: SeatStatus,
+}
+
+/// Everything one committed transaction changed on an event's seats. Versions
+/// grow by exactly one per commit, so a receiver can tell a gap from a repeat.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SeatDelta {
+    pub event_id: EventId,
+    pub version: i64,
+    pub changes: Vec<SeatChange>,
+}
+
+/// The committed seat state of an event.
+#[derive(Debug, Clone, Default)]
+pub struct SeatMap {
+    pub version: i64,
+    pub seats: Vec<(SeatId, SeatStatus)>,
+}
+
+/// A request to hold seats, as the batch hands it to the ledger.
+#[derive(Debug, Clone)]
+pub struct HoldPlan {
+    pub user_id: UserId,
+    pub seats: Vec<SeatId>,
+    /// The value of the request's Redis seat locks.
+    pub lock_token: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum HoldOutcome {
+    Held {
+        booking_id: BookingId,
+        expires_at: DateTime<Utc>,
+        amount_cents: i64,
+    },
+    /// Some seats were not AVAILABLE in PostgreSQL; nothing was held.
+    Taken { seats: Vec<SeatId> },
+}
+
+/// What a release or expiry freed: the seats and the lock token to clear.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Freed {
+    pub booking_id: BookingId,
+    pub seats: Vec<SeatId>,
+    pub lock_token: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ReleaseOutcome {
+    Released(Freed),
+    /// Already released or expired: nothing to do (releasing is idempotent).
+    AlreadyEnded,
+    Confirmed,
+    PaymentInFlight,
+    NotFound,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ConfirmOutcome {
+    /// The booking is confirmed (now, or it already was).
+    Confirmed {
+        confirmation_number: String,
+    },
+    /// The hold ended and its seats went to someone else: nothing confirmed.
+    SeatsGone,
+    NotFound,
+}
+
+/// The result of a ledger call and the deltas it committed: none when it
+/// changed nothing, usually one, several when a batch had to be retried
+/// request by request.
+#[derive(Debug, Clone)]
+pub struct Committed<T> {
+    pub outcome: T,
+    pub deltas: Vec<SeatDelta>,
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StorageError {
+    /// Unreachable, timed out or overloaded: the caller may retry.
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
+    /// A guard fired that the plan did not expect (a constraint violation):
+    /// the request is refused, the transaction rolled back.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("storage error: {0}")]
+    Other(String),
+}
+
+/// PostgreSQL: the only place that can say "yes".
+#[async_trait]
+pub trait SeatLedger: Send + Sync + 'static {
+    async fn load(&self, event: EventId) -> Result<SeatMap, StorageError>;
+
+    /// Holds each plan's seats all-or-nothing, in one transaction for the whole
+    /// batch. Plans in one call never share a seat. A plan whose seats are taken
+    /// gets `Taken` without failing the others.
+    async fn hold(
+        &self,
+        event: EventId,
+        plans: &[HoldPlan],
+        hold_for: Duration,
+    ) -> Result<Committed<Vec<HoldOutcome>>, StorageError>;
+
+    /// Releases a pending booking of `user` (or any user's for `None`).
+    async fn release(
+        &self,
+        event: EventId,
+        booking: BookingId,
+        user: Option<UserId>,
+    ) -> Result<Committed<ReleaseOutcome>, StorageError>;
+
+    /// Expires the given bookings where they are still pending, past their
+    /// hold and without a payment in flight; others are left alone.
+    async fn expire(
+        &self,
+        event: EventId,
+        bookings: &[BookingId],
+    ) -> Result<Committed<Vec<Freed>>, StorageError>;
+
+    /// Confirms a paid booking (re-taking its seats if its hold had lapsed
+    /// and they are still free).
+    async fn confirm(
+        &self,
+        event: EventId,
+        booking: BookingId,
+    ) -> Result<Committed<ConfirmOutcome>, StorageError>;
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("seat lock unavailable: {0}")]
+pub struct LockUnavailable(pub String);
+
+/// Redis `SET NX EX`: keeps losers away from PostgreSQL. Never the guarantee.
+#[async_trait]
+pub trait SeatLock: Send + Sync + 'static {
+    /// For each claim (lock token, seats), takes all its seat locks or none;
+    /// one round trip for the whole batch. `true` where the claim got them.
+    async fn acquire(
+        &self,
+        event: EventId,
+        claims: &[(&str, &[SeatId])],
+        ttl: Duration,
+    ) -> Result<Vec<bool>, LockUnavailable>;
+
+    /// Deletes the locks that still hold each claim's token.
+    async fn release(
+        &self,
+        event: EventId,
+        claims: &[(&str, &[SeatId])],
+    ) -> Result<(), LockUnavailable>;
+}
+
+/// Carries committed deltas to this node's subscribers and to other nodes.
+#[async_trait]
+pub trait DeltaBus: Send + Sync + 'static {
+    /// Publishes `delta` and records its version as the event's latest;
+    /// returns once the delta has left this node (or failed to).
+    async fn publish(&self, delta: &SeatDelta);
+
+    /// The latest version any node has published for `event`, if known.
+    async fn latest_version(&self, event: EventId) -> Option<i64>;
+}

@@ -1,0 +1,164 @@
+//! Finds or starts the event actor of an event, and maps mailbox failures once.
+//!
+//! Actors run on the registry's own arbiter (one thread), off the HTTP
+//! workers. An actor delists itself when it stops (idle, or its load failed);
+//! a request that races with that stop is retried once on a fresh actor.
+
+use std::sync::Arc;
+
+use actix::prelude::*;
+use dashmap::DashMap;
+use dashmap::mapref::entry::Entry;
+
+use crate::domain::{BookingId, EventId, SeatId, UserId};
+use crate::event_actor::{
+    ApplyDelta, Availability, Confirm, EventActor, EventActorConfig, Expire, Hold, Ports, Release,
+    Reserve, ReserveError,
+};
+use crate::ports::{ConfirmOutcome, Freed, ReleaseOutcome, SeatDelta, StorageError};
+
+pub struct Registry {
+    actors: Arc<DashMap<EventId, Addr<EventActor>>>,
+    ports: Ports,
+    config: EventActorConfig,
+    arbiter: ArbiterHandle,
+}
+
+impl Registry {
+    pub fn new(ports: Ports, config: EventActorConfig, arbiter: ArbiterHandle) -> Registry {
+        Registry {
+            actors: Arc::new(DashMap::new()),
+            ports,
+            config,
+            arbiter,
+        }
+    }
+
+    /// The running actor of `event`, if this node has one.
+    pub fn get(&self, event: EventId) -> Option<Addr<EventActor>> {
+        self.actors
+            .get(&event)
+            .map(|a| a.clone())
+            .filter(Addr::connected)
+    }
+
+    pub fn get_or_start(&self, event: EventId) -> Addr<EventActor> {
+        match self.actors.entry(event) {
+            Entry::Occupied(running) if running.get().connected() => running.get().clone(),
+            Entry::Occupied(mut stopped) => {
+                let addr = self.start(event);
+                stopped.insert(addr.clone());
+                addr
+            }
+            Entry::Vacant(vacant) => {
+                let addr = self.start(event);
+                vacant.insert(addr.clone());
+                addr
+            }
+        }
+    }
+
+    fn start(&self, event: EventId) -> Addr<EventActor> {
+        let (ports, config, registry) =
+            (self.ports.clone(), self.config.clone(), self.actors.clone());
+        EventActor::start_in_arbiter(&self.arbiter, move |_| {
+            EventActor::new(event, ports, config, registry)
+        })
+    }
+
+    /// Number of running event actors on this node.
+    pub fn len(&self) -> usize {
+        self.actors.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.actors.is_empty()
+    }
+
+    pub async fn reserve(
+        &self,
+        event: EventId,
+        user_id: UserId,
+        seat_ids: Vec<SeatId>,
+    ) -> Result<Hold, ReserveError> {
+        for attempt in 0..2 {
+            let addr = self.get_or_start(event);
+            match addr
+                .send(Reserve {
+                    user_id,
+                    seat_ids: seat_ids.clone(),
+                })
+                .await
+            {
+                Ok(result) => return result,
+                Err(MailboxError::Closed) if attempt == 0 => continue,
+                Err(error) => return Err(ReserveError::Unavailable(error.to_string())),
+            }
+        }
+        Err(ReserveError::Unavailable("event actor unavailable".into()))
+    }
+
+    pub async fn release(
+        &self,
+        event: EventId,
+        booking_id: BookingId,
+        user_id: Option<UserId>,
+    ) -> Result<ReleaseOutcome, StorageError> {
+        self.call(event, || Release {
+            booking_id,
+            user_id,
+        })
+        .await
+    }
+
+    pub async fn expire(
+        &self,
+        event: EventId,
+        booking_ids: Vec<BookingId>,
+    ) -> Result<Vec<Freed>, StorageError> {
+        self.call(event, || Expire {
+            booking_ids: booking_ids.clone(),
+        })
+        .await
+    }
+
+    pub async fn confirm(
+        &self,
+        event: EventId,
+        booking_id: BookingId,
+    ) -> Result<ConfirmOutcome, StorageError> {
+        self.call(event, || Confirm { booking_id }).await
+    }
+
+    /// Seats still available for `event` as this node's actor knows them.
+    pub async fn availability(&self, event: EventId) -> Option<usize> {
+        self.get_or_start(event)
+            .send(Availability)
+            .await
+            .ok()
+            .flatten()
+    }
+
+    /// Hands a delta committed elsewhere to this node's actor, if it has one.
+    pub fn deliver(&self, delta: SeatDelta) {
+        if let Some(addr) = self.get(delta.event_id) {
+            addr.do_send(ApplyDelta(delta));
+        }
+    }
+
+    async fn call<M, T>(&self, event: EventId, message: impl Fn() -> M) -> Result<T, StorageError>
+    where
+        M: Message<Result = Result<T, StorageError>> + Send + 'static,
+        T: Send + 'static,
+        EventActor: Handler<M>,
+    {
+        for attempt in 0..2 {
+            match self.get_or_start(event).send(message()).await {
+                Ok(result) => return result,
+                Err(MailboxError::Closed) if attempt == 0 => continue,
+                Err(error) => return Err(StorageError::Unavailable(error.to_string())),
+            }
+        }
+        Err(StorageError::Unavailable("event actor unavailable".into()))
+    }
+}

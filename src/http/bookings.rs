@@ -1,0 +1,197 @@
+//! Booking (CP path): reserve, read, release, confirm with payment.
+
+use std::collections::HashSet;
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::CONTENT_TYPE;
+use actix_web::{HttpRequest, HttpResponse, web};
+use actors::domain::{BookingId, EventId, SeatId};
+use actors::event_actor::ReserveError;
+use actors::ports::ReleaseOutcome;
+use actors::registry::Registry;
+use serde::Deserialize;
+use serde_json::json;
+use sqlx::PgPool;
+
+use crate::auth::Caller;
+use crate::config::BookingSettings;
+use crate::http::error::ApiError;
+use crate::payments::checkout::{self, Checkout, owned_booking};
+use crate::store::catalog::EventGates;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReserveRequest {
+    event_id: EventId,
+    seat_ids: Vec<SeatId>,
+}
+
+/// A reservation the booking core can act on: 1..=max distinct seats.
+pub struct Reservation {
+    pub event_id: EventId,
+    pub seat_ids: Vec<SeatId>,
+}
+
+impl Reservation {
+    pub fn parse(request: ReserveRequest, max_seats: usize) -> Result<Reservation, ApiError> {
+        if request.seat_ids.is_empty() {
+            return Err(ApiError::validation("seat_ids must name at least one seat"));
+        }
+        if request.seat_ids.len() > max_seats {
+            return Err(ApiError::validation(format!(
+                "a booking holds at most {max_seats} seats"
+            )));
+        }
+        let mut seen = HashSet::new();
+        if let Some(dup) = request.seat_ids.iter().find(|s| !seen.insert(**s)) {
+            return Err(ApiError::validation(format!("seat {dup} is listed twice")));
+        }
+        Ok(Reservation {
+            event_id: request.event_id,
+            seat_ids: request.seat_ids,
+        })
+    }
+}
+
+fn seat_unavailable(seats: Vec<SeatId>) -> ApiError {
+    ApiError::conflict("seat_unavailable", "some of these seats are held or sold")
+        .with_extra(json!({ "seat_ids": seats }))
+}
+
+#[tracing::instrument(skip_all, fields(user.id = %caller.user_id))]
+pub async fn create(
+    caller: Caller,
+    gates: web::Data<EventGates>,
+    registry: web::Data<Registry>,
+    settings: web::Data<BookingSettings>,
+    body: web::Json<ReserveRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let reservation = Reservation::parse(body.into_inner(), settings.max_seats_per_booking)?;
+    let gate = gates
+        .get(reservation.event_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("event"))?;
+    if gate.status != "ON_SALE" {
+        return Err(ApiError::conflict(
+            "event_not_on_sale",
+            format!("the event is {}", gate.status),
+        ));
+    }
+    let hold = registry
+        .reserve(reservation.event_id, caller.user_id, reservation.seat_ids)
+        .await
+        .map_err(|error| match error {
+            ReserveError::SeatsUnavailable(seats) => seat_unavailable(seats),
+            ReserveError::UnknownSeats(seats) => ApiError::problem(
+                StatusCode::BAD_REQUEST,
+                "unknown_seats",
+                "Unknown seats",
+                "these seats are not seats of this event",
+            )
+            .with_extra(json!({ "seat_ids": seats })),
+            ReserveError::Unavailable(reason) => ApiError::Unavailable(anyhow::anyhow!(reason)),
+        })?;
+    tracing::info!(booking.id = %hold.booking_id, event.id = %hold.event_id, seats = hold.seat_ids.len(), "seats held");
+    Ok(HttpResponse::Created().json(json!({
+        "booking_id": hold.booking_id,
+        "event_id": hold.event_id,
+        "seat_ids": hold.seat_ids,
+        "status": "PENDING",
+        "expires_at": hold.expires_at,
+        "amount_cents": hold.amount_cents,
+    })))
+}
+
+#[tracing::instrument(skip_all, fields(booking.id = %booking_id))]
+pub async fn get(
+    caller: Caller,
+    pool: web::Data<PgPool>,
+    booking_id: web::Path<BookingId>,
+) -> Result<HttpResponse, ApiError> {
+    let booking = owned_booking(&pool, booking_id.into_inner(), &caller).await?;
+    let ticket_url = booking
+        .confirmation_number
+        .as_ref()
+        .map(|n| format!("/tickets/{n}"));
+    let mut body = serde_json::to_value(&booking).map_err(anyhow::Error::from)?;
+    body["ticket_url"] = json!(ticket_url);
+    Ok(HttpResponse::Ok().json(body))
+}
+
+#[tracing::instrument(skip_all, fields(booking.id = %booking_id))]
+pub async fn release(
+    caller: Caller,
+    pool: web::Data<PgPool>,
+    registry: web::Data<Registry>,
+    booking_id: web::Path<BookingId>,
+) -> Result<HttpResponse, ApiError> {
+    let booking = owned_booking(&pool, booking_id.into_inner(), &caller).await?;
+    let owner = (!caller.is_admin()).then_some(caller.user_id);
+    let outcome = registry
+        .release(booking.event_id, booking.booking_id, owner)
+        .await
+        .map_err(|e| ApiError::Unavailable(e.into()))?;
+    match outcome {
+        ReleaseOutcome::Released(freed) => {
+            tracing::info!(seats = freed.seats.len(), "booking released");
+            Ok(HttpResponse::Ok().json(json!({
+                "booking_id": booking.booking_id, "status": "RELEASED", "seat_ids": freed.seats,
+            })))
+        }
+        ReleaseOutcome::AlreadyEnded => {
+            let current = owned_booking(&pool, booking.booking_id, &caller).await?;
+            Ok(HttpResponse::Ok().json(json!({
+                "booking_id": current.booking_id, "status": current.status, "seat_ids": current.seat_ids,
+            })))
+        }
+        ReleaseOutcome::Confirmed => Err(ApiError::conflict(
+            "booking_confirmed",
+            "a paid booking cannot be released here",
+        )),
+        ReleaseOutcome::PaymentInFlight => Err(ApiError::conflict(
+            "payment_in_progress",
+            "a payment for this booking is in progress",
+        )),
+        ReleaseOutcome::NotFound => Err(ApiError::not_found("booking")),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfirmRequest {
+    payment_token: String,
+}
+
+#[tracing::instrument(skip_all, fields(booking.id = %booking_id))]
+pub async fn confirm(
+    req: HttpRequest,
+    caller: Caller,
+    pool: web::Data<PgPool>,
+    checkout: web::Data<Checkout>,
+    booking_id: web::Path<BookingId>,
+    body: web::Json<ConfirmRequest>,
+) -> Result<HttpResponse, ApiError> {
+    let key = checkout::idempotency_key(
+        req.headers()
+            .get("Idempotency-Key")
+            .and_then(|v| v.to_str().ok()),
+    )?;
+    let token = body.into_inner().payment_token;
+    if token.trim().is_empty() || token.len() > 200 {
+        return Err(ApiError::validation(
+            "payment_token must be a non-empty token",
+        ));
+    }
+    let booking = owned_booking(&pool, booking_id.into_inner(), &caller).await?;
+    let answer = checkout
+        .confirm(booking.user_id, &booking, &key, &token)
+        .await?;
+    let content_type = if answer.status.is_success() {
+        "application/json"
+    } else {
+        "application/problem+json"
+    };
+    Ok(HttpResponse::build(answer.status)
+        .insert_header((CONTENT_TYPE, content_type))
+        .body(answer.body.to_string()))
+}

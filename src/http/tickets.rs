@@ -1,0 +1,102 @@
+//! `GET /tickets/{confirmation_number}`: the buyer's tickets, one QR code per
+//! seat, as an HTML page (or JSON for `Accept: application/json`).
+
+use actix_web::http::header::{ACCEPT, CACHE_CONTROL};
+use actix_web::{HttpRequest, HttpResponse, web};
+use qrcode::QrCode;
+use qrcode::render::svg;
+use serde_json::json;
+use sqlx::PgPool;
+
+use crate::auth::Caller;
+use crate::http::error::ApiError;
+use crate::store::bookings::{self, TicketView};
+use crate::store::catalog;
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+fn qr_svg(code: &str) -> String {
+    QrCode::new(code.as_bytes())
+        .map(|qr| qr.render::<svg::Color>().min_dimensions(180, 180).build())
+        .unwrap_or_default()
+}
+
+fn page(title: &str, when: &str, venue: &str, number: &str, tickets: &[TicketView]) -> String {
+    let cards: String = tickets
+        .iter()
+        .map(|t| {
+            format!(
+                r#"<section class="ticket"><div class="qr">{qr}</div><p class="seat">Section {section} · Row {row} · Seat {number}</p><p class="code">{code}</p></section>"#,
+                qr = qr_svg(&t.code),
+                section = escape(&t.section),
+                row = escape(&t.row),
+                number = t.number,
+                code = escape(&t.code),
+            )
+        })
+        .collect();
+    format!(
+        r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Tickets {number}</title>
+<style>body{{font-family:system-ui,sans-serif;margin:2rem auto;max-width:40rem;padding:0 1rem}}
+.ticket{{border:1px solid #ccc;border-radius:12px;padding:1rem;margin:1rem 0;text-align:center}}
+.seat{{font-size:1.2rem;font-weight:600}}.code{{font-family:monospace;font-size:.7rem;word-break:break-all;color:#555}}</style>
+</head><body><h1>{title}</h1><p>{when} · {venue}</p><p>Confirmation <strong>{number}</strong></p>{cards}</body></html>"#,
+        title = escape(title),
+        when = escape(when),
+        venue = escape(venue),
+        number = escape(number),
+    )
+}
+
+#[tracing::instrument(skip_all)]
+pub async fn show(
+    req: HttpRequest,
+    caller: Caller,
+    pool: web::Data<PgPool>,
+    number: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let booking = bookings::by_confirmation_number(&pool, &number)
+        .await?
+        .filter(|b| b.user_id == caller.user_id || caller.is_admin())
+        .ok_or_else(|| ApiError::not_found("ticket"))?;
+    let tickets = bookings::tickets(&pool, booking.booking_id).await?;
+    let wants_json = req
+        .headers()
+        .get(ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.contains("application/json"));
+    if wants_json {
+        return Ok(HttpResponse::Ok()
+            .insert_header((CACHE_CONTROL, "private, no-store"))
+            .json(json!({
+                "confirmation_number": booking.confirmation_number,
+                "event_id": booking.event_id,
+                "booking_id": booking.booking_id,
+                "tickets": tickets,
+            })));
+    }
+    let event = catalog::get_event(&pool, booking.event_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("event"))?;
+    let when = event
+        .start_time
+        .format("%A %e %B %Y, %H:%M UTC")
+        .to_string();
+    let html = page(
+        &event.title,
+        &when,
+        &format!("{}, {}", event.venue_name, event.city),
+        &number,
+        &tickets,
+    );
+    Ok(HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .insert_header((CACHE_CONTROL, "private, no-store"))
+        .body(html))
+}

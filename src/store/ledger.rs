@@ -1,0 +1,546 @@
+//! The seat ledger on PostgreSQL: the only place that says "yes".
+//!
+//! Every transaction that changes an event's seats starts by bumping the
+//! event's `seat_version` (`UPDATE events ... RETURNING`), which also locks the
+//! event row: all seat transactions of one event, from every node, run one
+//! after the other, and each commits exactly one new version. A transaction
+//! that ends up changing nothing rolls back, so versions have no holes.
+//!
+//! Below that, the conditional `UPDATE seats ... WHERE status = 'AVAILABLE'` and
+//! the partial UNIQUE index `booking_seats_active_seat_key` are the guards: if
+//! either fires unexpectedly the transaction rolls back and nothing is sold.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use actors::domain::{BookingId, EventId, SeatId, SeatStatus, UserId};
+use actors::ports::{
+    Committed, ConfirmOutcome, Freed, HoldOutcome, HoldPlan, ReleaseOutcome, SeatChange, SeatDelta,
+    SeatLedger, SeatMap, StorageError,
+};
+use actors::sweeper::ExpiredHolds;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::{PgPool, Postgres, Transaction};
+
+use crate::auth::Signer;
+use crate::tickets::{self, TicketClaims};
+
+pub struct PgLedger {
+    pool: PgPool,
+    signer: Signer,
+    /// How long a started payment protects its hold from the sweeper.
+    payment_window: Duration,
+}
+
+impl PgLedger {
+    pub fn new(pool: PgPool, signer: Signer, payment_window: Duration) -> PgLedger {
+        PgLedger {
+            pool,
+            signer,
+            payment_window,
+        }
+    }
+}
+
+pub fn storage_error(error: sqlx::Error) -> StorageError {
+    match &error {
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+            StorageError::Unavailable(error.to_string())
+        }
+        sqlx::Error::Database(db) => match db.code().as_deref() {
+            // unique_violation, check_violation, serialization_failure, deadlock_detected
+            Some("23505" | "23514" | "40001" | "40P01") => {
+                StorageError::Conflict(error.to_string())
+            }
+            _ => StorageError::Other(error.to_string()),
+        },
+        _ => StorageError::Other(error.to_string()),
+    }
+}
+
+/// Locks the event row and takes the next version (with the seat price).
+async fn next_version(
+    tx: &mut Transaction<'_, Postgres>,
+    event: EventId,
+) -> Result<(i64, i64), StorageError> {
+    sqlx::query_as(
+        "UPDATE events SET seat_version = seat_version + 1 WHERE event_id = $1 RETURNING seat_version, price_cents",
+    )
+    .bind(event)
+    .fetch_optional(&mut **tx)
+    .await
+    .map_err(storage_error)?
+    .ok_or_else(|| StorageError::Other(format!("event {event} does not exist")))
+}
+
+fn delta(event_id: EventId, version: i64, seats: &[SeatId], status: SeatStatus) -> SeatDelta {
+    SeatDelta {
+        event_id,
+        version,
+        changes: seats
+            .iter()
+            .map(|&seat_id| SeatChange { seat_id, status })
+            .collect(),
+    }
+}
+
+fn ids<T: Copy>(items: &[T], f: impl Fn(T) -> i64) -> Vec<i64> {
+    items.iter().map(|&i| f(i)).collect()
+}
+
+impl PgLedger {
+    /// The batch in one transaction. `Err(Conflict)` when a guard fired that
+    /// the pre-check did not foresee; the caller then retries plan by plan.
+    async fn hold_together(
+        &self,
+        event: EventId,
+        plans: &[HoldPlan],
+        hold_for: Duration,
+    ) -> Result<Committed<Vec<HoldOutcome>>, StorageError> {
+        let mut tx = self.pool.begin().await.map_err(storage_error)?;
+        let (version, price_cents) = next_version(&mut tx, event).await?;
+        let wanted: Vec<i64> = plans
+            .iter()
+            .flat_map(|p| p.seats.iter().map(|s| s.0))
+            .collect();
+        let (available, booking_ids): (Vec<i64>, Vec<i64>) = sqlx::query_as(
+            "SELECT ARRAY(SELECT seat_id FROM seats
+                          WHERE event_id = $1 AND seat_id = ANY($2) AND status = 'AVAILABLE'),
+                    ARRAY(SELECT nextval(pg_get_serial_sequence('bookings', 'booking_id'))
+                          FROM generate_series(1, $3))",
+        )
+        .bind(event)
+        .bind(&wanted)
+        .bind(plans.len() as i32)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(storage_error)?;
+        let available: HashSet<i64> = available.into_iter().collect();
+
+        let mut outcomes = Vec::with_capacity(plans.len());
+        let (mut b_ids, mut b_users, mut b_amounts, mut b_tokens) =
+            (vec![], vec![], vec![], vec![]);
+        let (mut s_ids, mut s_bookings) = (vec![], vec![]);
+        let mut held_seats = Vec::new();
+        for (plan, &booking_id) in plans.iter().zip(&booking_ids) {
+            let missing: Vec<SeatId> = plan
+                .seats
+                .iter()
+                .copied()
+                .filter(|s| !available.contains(&s.0))
+                .collect();
+            if !missing.is_empty() {
+                outcomes.push(HoldOutcome::Taken { seats: missing });
+                continue;
+            }
+            let amount_cents = price_cents * plan.seats.len() as i64;
+            b_ids.push(booking_id);
+            b_users.push(plan.user_id.0);
+            b_amounts.push(amount_cents);
+            b_tokens.push(plan.lock_token.as_str());
+            for seat in &plan.seats {
+                s_ids.push(seat.0);
+                s_bookings.push(booking_id);
+            }
+            held_seats.extend_from_slice(&plan.seats);
+            // expires_at is filled in below, once the database has set it.
+            outcomes.push(HoldOutcome::Held {
+                booking_id: BookingId(booking_id),
+                expires_at: Utc::now(),
+                amount_cents,
+            });
+        }
+        if b_ids.is_empty() {
+            tx.rollback().await.map_err(storage_error)?;
+            return Ok(Committed {
+                outcome: outcomes,
+                deltas: Vec::new(),
+            });
+        }
+        let (taken, expires_at): (i64, DateTime<Utc>) = sqlx::query_as(
+            "WITH b AS (
+                 INSERT INTO bookings (booking_id, event_id, user_id, amount_cents, expires_at, lock_token)
+                 SELECT id, $1, uid, amount, now() + make_interval(secs => $6), token
+                 FROM UNNEST($2::int8[], $3::int8[], $4::int8[], $5::text[]) AS t(id, uid, amount, token)
+                 RETURNING booking_id, expires_at
+             ), s AS (
+                 UPDATE seats SET status = 'RESERVED', booking_id = u.bid, reserved_at = now()
+                 FROM UNNEST($7::int8[], $8::int8[]) AS u(sid, bid)
+                 WHERE seats.event_id = $1 AND seats.seat_id = u.sid AND seats.status = 'AVAILABLE'
+                 RETURNING seats.seat_id
+             ), bs AS (
+                 INSERT INTO booking_seats (booking_id, event_id, seat_id)
+                 SELECT u.bid, $1, u.sid FROM UNNEST($7::int8[], $8::int8[]) AS u(sid, bid)
+                 JOIN b ON b.booking_id = u.bid
+             )
+             SELECT (SELECT count(*) FROM s), (SELECT max(expires_at) FROM b)",
+        )
+        .bind(event)
+        .bind(&b_ids)
+        .bind(&b_users)
+        .bind(&b_amounts)
+        .bind(&b_tokens)
+        .bind(hold_for.as_secs_f64())
+        .bind(&s_ids)
+        .bind(&s_bookings)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(storage_error)?;
+        if taken as usize != s_ids.len() {
+            tx.rollback().await.map_err(storage_error)?;
+            return Err(StorageError::Conflict(
+                "a seat changed under the batch".into(),
+            ));
+        }
+        tx.commit().await.map_err(storage_error)?;
+        for outcome in &mut outcomes {
+            if let HoldOutcome::Held { expires_at: at, .. } = outcome {
+                *at = expires_at;
+            }
+        }
+        Ok(Committed {
+            outcome: outcomes,
+            deltas: vec![delta(event, version, &held_seats, SeatStatus::Reserved)],
+        })
+    }
+
+    /// Frees the seats of `bookings` (already marked ended) in `tx`.
+    async fn free_seats(
+        tx: &mut Transaction<'_, Postgres>,
+        event: EventId,
+        bookings: &[i64],
+    ) -> Result<Vec<(i64, i64)>, StorageError> {
+        let freed: Vec<(i64, i64)> = sqlx::query_as(
+            "UPDATE booking_seats SET active = false
+             WHERE booking_id = ANY($1) AND active RETURNING seat_id, booking_id",
+        )
+        .bind(bookings)
+        .fetch_all(&mut **tx)
+        .await
+        .map_err(storage_error)?;
+        sqlx::query(
+            "UPDATE seats SET status = 'AVAILABLE', booking_id = NULL, reserved_at = NULL
+             WHERE event_id = $1 AND booking_id = ANY($2)",
+        )
+        .bind(event)
+        .bind(bookings)
+        .execute(&mut **tx)
+        .await
+        .map_err(storage_error)?;
+        Ok(freed)
+    }
+}
+
+#[async_trait]
+impl SeatLedger for PgLedger {
+    #[tracing::instrument(skip(self), fields(event.id = %event))]
+    async fn load(&self, event: EventId) -> Result<SeatMap, StorageError> {
+        let snapshot = crate::store::seats::snapshot(&self.pool, event)
+            .await
+            .map_err(storage_error)?;
+        let snapshot =
+            snapshot.ok_or_else(|| StorageError::Other(format!("event {event} does not exist")))?;
+        let seats = snapshot
+            .seats
+            .into_iter()
+            .map(|s| (s.seat_id, s.status.parse().unwrap_or(SeatStatus::Confirmed)))
+            .collect();
+        Ok(SeatMap {
+            version: snapshot.version,
+            seats,
+        })
+    }
+
+    #[tracing::instrument(skip_all, fields(event.id = %event, batch.size = plans.len()))]
+    async fn hold(
+        &self,
+        event: EventId,
+        plans: &[HoldPlan],
+        hold_for: Duration,
+    ) -> Result<Committed<Vec<HoldOutcome>>, StorageError> {
+        match self.hold_together(event, plans, hold_for).await {
+            Err(StorageError::Conflict(reason)) => {
+                // A guard fired: never fail the whole batch for one request.
+                tracing::warn!(%reason, "batch conflict; retrying request by request");
+                let mut outcomes = Vec::with_capacity(plans.len());
+                let mut deltas = Vec::new();
+                for plan in plans {
+                    match self
+                        .hold_together(event, std::slice::from_ref(plan), hold_for)
+                        .await
+                    {
+                        Ok(mut one) => {
+                            outcomes.append(&mut one.outcome);
+                            deltas.append(&mut one.deltas);
+                        }
+                        Err(StorageError::Conflict(_)) => outcomes.push(HoldOutcome::Taken {
+                            seats: plan.seats.clone(),
+                        }),
+                        Err(other) => return Err(other),
+                    }
+                }
+                Ok(Committed {
+                    outcome: outcomes,
+                    deltas,
+                })
+            }
+            other => other,
+        }
+    }
+
+    #[tracing::instrument(skip(self), fields(event.id = %event, booking.id = %booking))]
+    async fn release(
+        &self,
+        event: EventId,
+        booking: BookingId,
+        user: Option<UserId>,
+    ) -> Result<Committed<ReleaseOutcome>, StorageError> {
+        let mut tx = self.pool.begin().await.map_err(storage_error)?;
+        let (version, _) = next_version(&mut tx, event).await?;
+        let row: Option<(String, i64, bool, String)> = sqlx::query_as(
+            "SELECT status, user_id,
+                    coalesce(payment_started_at > now() - make_interval(secs => $3), false),
+                    lock_token
+             FROM bookings WHERE booking_id = $1 AND event_id = $2 FOR UPDATE",
+        )
+        .bind(booking)
+        .bind(event)
+        .bind(self.payment_window.as_secs_f64())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(storage_error)?;
+        let outcome = match row {
+            None => ReleaseOutcome::NotFound,
+            Some((_, owner, _, _)) if user.is_some_and(|u| u.0 != owner) => {
+                ReleaseOutcome::NotFound
+            }
+            Some((status, ..)) if status == "CONFIRMED" => ReleaseOutcome::Confirmed,
+            Some((status, ..)) if status != "PENDING" => ReleaseOutcome::AlreadyEnded,
+            Some((_, _, true, _)) => ReleaseOutcome::PaymentInFlight,
+            Some((_, _, false, lock_token)) => {
+                sqlx::query("UPDATE bookings SET status = 'RELEASED', updated_at = now() WHERE booking_id = $1")
+                    .bind(booking)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(storage_error)?;
+                let freed = Self::free_seats(&mut tx, event, &[booking.0]).await?;
+                tx.commit().await.map_err(storage_error)?;
+                let seats: Vec<SeatId> = freed.iter().map(|(s, _)| SeatId(*s)).collect();
+                let delta = delta(event, version, &seats, SeatStatus::Available);
+                return Ok(Committed {
+                    outcome: ReleaseOutcome::Released(Freed {
+                        booking_id: booking,
+                        seats,
+                        lock_token,
+                    }),
+                    deltas: vec![delta],
+                });
+            }
+        };
+        tx.rollback().await.map_err(storage_error)?;
+        Ok(Committed {
+            outcome,
+            deltas: Vec::new(),
+        })
+    }
+
+    #[tracing::instrument(skip_all, fields(event.id = %event, bookings = bookings.len()))]
+    async fn expire(
+        &self,
+        event: EventId,
+        bookings: &[BookingId],
+    ) -> Result<Committed<Vec<Freed>>, StorageError> {
+        let mut tx = self.pool.begin().await.map_err(storage_error)?;
+        let (version, _) = next_version(&mut tx, event).await?;
+        let expired: Vec<(i64, String)> = sqlx::query_as(
+            "UPDATE bookings SET status = 'EXPIRED', updated_at = now()
+             WHERE booking_id = ANY($1) AND event_id = $2 AND status = 'PENDING' AND expires_at <= now()
+               AND (payment_started_at IS NULL OR payment_started_at <= now() - make_interval(secs => $3))
+             RETURNING booking_id, lock_token",
+        )
+        .bind(ids(bookings, |b| b.0))
+        .bind(event)
+        .bind(self.payment_window.as_secs_f64())
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(storage_error)?;
+        if expired.is_empty() {
+            tx.rollback().await.map_err(storage_error)?;
+            return Ok(Committed {
+                outcome: Vec::new(),
+                deltas: Vec::new(),
+            });
+        }
+        let expired_ids: Vec<i64> = expired.iter().map(|(b, _)| *b).collect();
+        let freed_seats = Self::free_seats(&mut tx, event, &expired_ids).await?;
+        tx.commit().await.map_err(storage_error)?;
+        let all_seats: Vec<SeatId> = freed_seats.iter().map(|(s, _)| SeatId(*s)).collect();
+        let freed = expired
+            .into_iter()
+            .map(|(booking_id, lock_token)| Freed {
+                booking_id: BookingId(booking_id),
+                seats: freed_seats
+                    .iter()
+                    .filter(|(_, b)| *b == booking_id)
+                    .map(|(s, _)| SeatId(*s))
+                    .collect(),
+                lock_token,
+            })
+            .collect();
+        Ok(Committed {
+            outcome: freed,
+            deltas: vec![delta(event, version, &all_seats, SeatStatus::Available)],
+        })
+    }
+
+    #[tracing::instrument(skip(self), fields(event.id = %event, booking.id = %booking))]
+    async fn confirm(
+        &self,
+        event: EventId,
+        booking: BookingId,
+    ) -> Result<Committed<ConfirmOutcome>, StorageError> {
+        let mut tx = self.pool.begin().await.map_err(storage_error)?;
+        let (version, _) = next_version(&mut tx, event).await?;
+        let row: Option<(String, Option<String>)> = sqlx::query_as(
+            "SELECT status, confirmation_number FROM bookings WHERE booking_id = $1 AND event_id = $2 FOR UPDATE",
+        )
+        .bind(booking)
+        .bind(event)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(storage_error)?;
+        let status = match row {
+            None => {
+                tx.rollback().await.map_err(storage_error)?;
+                return Ok(Committed {
+                    outcome: ConfirmOutcome::NotFound,
+                    deltas: Vec::new(),
+                });
+            }
+            Some((status, Some(number))) if status == "CONFIRMED" => {
+                tx.rollback().await.map_err(storage_error)?;
+                let outcome = ConfirmOutcome::Confirmed {
+                    confirmation_number: number,
+                };
+                return Ok(Committed {
+                    outcome,
+                    deltas: Vec::new(),
+                });
+            }
+            Some((status, _)) => status,
+        };
+        let seats: Vec<i64> = if status == "PENDING" {
+            sqlx::query_scalar(
+                "UPDATE seats SET status = 'CONFIRMED' WHERE event_id = $1 AND booking_id = $2 RETURNING seat_id",
+            )
+            .bind(event)
+            .bind(booking)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(storage_error)?
+        } else {
+            // The hold ended before the payment landed: the sale stands only if
+            // every seat is still free; the caller refunds otherwise.
+            let wanted: Vec<i64> =
+                sqlx::query_scalar("SELECT seat_id FROM booking_seats WHERE booking_id = $1")
+                    .bind(booking)
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(storage_error)?;
+            let retaken: Vec<i64> = sqlx::query_scalar(
+                "UPDATE seats SET status = 'CONFIRMED', booking_id = $2, reserved_at = now()
+                 WHERE event_id = $1 AND seat_id = ANY($3) AND status = 'AVAILABLE' RETURNING seat_id",
+            )
+            .bind(event)
+            .bind(booking)
+            .bind(&wanted)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(storage_error)?;
+            let reactivated =
+                sqlx::query("UPDATE booking_seats SET active = true WHERE booking_id = $1")
+                    .bind(booking)
+                    .execute(&mut *tx)
+                    .await;
+            if retaken.len() != wanted.len() || reactivated.is_err() {
+                tx.rollback().await.map_err(storage_error)?;
+                return Ok(Committed {
+                    outcome: ConfirmOutcome::SeatsGone,
+                    deltas: Vec::new(),
+                });
+            }
+            retaken
+        };
+        let confirmation_number = confirmation_number();
+        sqlx::query(
+            "UPDATE bookings SET status = 'CONFIRMED', confirmation_number = $2, payment_started_at = NULL,
+                                 updated_at = now()
+             WHERE booking_id = $1",
+        )
+        .bind(booking)
+        .bind(&confirmation_number)
+        .execute(&mut *tx)
+        .await
+        .map_err(storage_error)?;
+        let codes: Vec<String> = seats
+            .iter()
+            .map(|&seat| {
+                tickets::sign(
+                    &self.signer,
+                    &TicketClaims {
+                        booking_id: booking,
+                        event_id: event,
+                        seat_id: SeatId(seat),
+                    },
+                )
+            })
+            .collect();
+        sqlx::query(
+            "INSERT INTO tickets (booking_id, event_id, seat_id, code)
+             SELECT $1, $2, seat, code FROM UNNEST($3::int8[], $4::text[]) AS t(seat, code)",
+        )
+        .bind(booking)
+        .bind(event)
+        .bind(&seats)
+        .bind(&codes)
+        .execute(&mut *tx)
+        .await
+        .map_err(storage_error)?;
+        tx.commit().await.map_err(storage_error)?;
+        let seats: Vec<SeatId> = seats.into_iter().map(SeatId).collect();
+        Ok(Committed {
+            outcome: ConfirmOutcome::Confirmed {
+                confirmation_number,
+            },
+            deltas: vec![delta(event, version, &seats, SeatStatus::Confirmed)],
+        })
+    }
+}
+
+/// Ten characters from an alphabet without look-alikes (no 0/O, 1/I/L).
+fn confirmation_number() -> String {
+    use rand::Rng;
+    const ALPHABET: &[u8] = b"23456789ABCDEFGHJKMNPQRSTUVWXYZ";
+    let mut rng = rand::thread_rng();
+    (0..10)
+        .map(|_| ALPHABET[rng.gen_range(0..ALPHABET.len())] as char)
+        .collect()
+}
+
+#[async_trait]
+impl ExpiredHolds for PgLedger {
+    async fn due(&self, limit: usize) -> Result<Vec<(EventId, BookingId)>, StorageError> {
+        sqlx::query_as(
+            "SELECT event_id, booking_id FROM bookings
+             WHERE status = 'PENDING' AND expires_at <= now()
+               AND (payment_started_at IS NULL OR payment_started_at <= now() - make_interval(secs => $2))
+             ORDER BY expires_at LIMIT $1",
+        )
+        .bind(limit as i64)
+        .bind(self.payment_window.as_secs_f64())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(storage_error)
+    }
+}

@@ -1,0 +1,375 @@
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, assert_problem, layout, spawn_app, spawn_app_with};
+use crate::invariants;
+
+/// An event with `seats` seats in one row; returns (event_id, seat ids in order).
+pub async fn event_with_seats(app: &TestApp, seats: u32) -> (i64, Vec<i64>) {
+    let admin = app.admin_token().await;
+    let (_, event_id) = app
+        .venue_and_event(&admin, "Oslo", layout(1, 1, seats))
+        .await;
+    let map: Value = app
+        .get(&format!("/events/{event_id}/seats"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let ids = map["seats"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["seat_id"].as_i64().unwrap())
+        .collect();
+    (event_id, ids)
+}
+
+pub async fn seat_statuses(app: &TestApp, event_id: i64) -> (i64, Vec<String>) {
+    let map: Value = app
+        .get(&format!("/events/{event_id}/seats"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let statuses = map["seats"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["status"].as_str().unwrap().to_owned())
+        .collect();
+    (map["version"].as_i64().unwrap(), statuses)
+}
+
+/// Waits (with a deadline) until `check` holds.
+pub async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while !check().await {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting until {what}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+#[actix_web::test]
+async fn a_seat_held_by_one_user_cannot_be_reserved_by_another() {
+    let app = spawn_app().await;
+    let (event_id, seats) = event_with_seats(&app, 3).await;
+    let (alice, bob) = (app.buyer_token().await, app.buyer_token().await);
+
+    let held = app.reserve(&alice, event_id, &[seats[0]]).await;
+    assert_eq!(held.status(), 201);
+    let held: Value = held.json().await.unwrap();
+    assert_eq!(held["status"], "PENDING");
+    assert_eq!(held["seat_ids"], json!([seats[0]]));
+    assert_eq!(held["amount_cents"], 5000);
+    let expires_at =
+        chrono::DateTime::parse_from_rfc3339(held["expires_at"].as_str().unwrap()).unwrap();
+    let minutes = (expires_at.with_timezone(&chrono::Utc) - chrono::Utc::now()).num_seconds();
+    assert!(
+        (590..=600).contains(&minutes),
+        "a ten-minute hold, got {minutes}s"
+    );
+
+    let refused = assert_problem(
+        app.reserve(&bob, event_id, &[seats[0]]).await,
+        409,
+        "seat_unavailable",
+    )
+    .await;
+    assert_eq!(refused["seat_ids"], json!([seats[0]]));
+
+    let (version, statuses) = seat_statuses(&app, event_id).await;
+    assert_eq!(version, 1);
+    assert_eq!(statuses, vec!["RESERVED", "AVAILABLE", "AVAILABLE"]);
+    assert!(invariants::violations(&app.pool, event_id).await.is_empty());
+}
+
+#[actix_web::test]
+async fn a_multi_seat_request_gets_all_its_seats_or_none() {
+    let app = spawn_app().await;
+    let (event_id, seats) = event_with_seats(&app, 4).await;
+    let (alice, bob) = (app.buyer_token().await, app.buyer_token().await);
+    assert_eq!(
+        app.reserve(&alice, event_id, &[seats[1]]).await.status(),
+        201
+    );
+
+    let refused = app
+        .reserve(&bob, event_id, &[seats[0], seats[1], seats[2]])
+        .await;
+    let refused = assert_problem(refused, 409, "seat_unavailable").await;
+    assert_eq!(refused["seat_ids"], json!([seats[1]]));
+    let (_, statuses) = seat_statuses(&app, event_id).await;
+    assert_eq!(
+        statuses,
+        vec!["AVAILABLE", "RESERVED", "AVAILABLE", "AVAILABLE"]
+    );
+
+    // The seats bob did not get are free for him at once: no lock was left behind.
+    let held = app
+        .reserve(&bob, event_id, &[seats[0], seats[2], seats[3]])
+        .await;
+    assert_eq!(held.status(), 201);
+    assert_eq!(app.count("bookings").await, 2);
+    assert!(invariants::violations(&app.pool, event_id).await.is_empty());
+}
+
+#[actix_web::test]
+async fn a_released_booking_frees_its_seats_at_once() {
+    let app = spawn_app().await;
+    let (event_id, seats) = event_with_seats(&app, 2).await;
+    let (alice, bob) = (app.buyer_token().await, app.buyer_token().await);
+    let held: Value = app
+        .reserve(&alice, event_id, &seats)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let booking = held["booking_id"].as_i64().unwrap();
+
+    assert_problem(app.release(&bob, booking).await, 404, "not_found").await;
+    let released = app.release(&alice, booking).await;
+    assert_eq!(released.status(), 200);
+    let released: Value = released.json().await.unwrap();
+    assert_eq!(released["status"], "RELEASED");
+    let (version, statuses) = seat_statuses(&app, event_id).await;
+    assert_eq!(
+        (version, statuses),
+        (2, vec!["AVAILABLE".to_owned(), "AVAILABLE".to_owned()])
+    );
+
+    // Releasing again changes nothing; the seats can be sold again.
+    assert_eq!(app.release(&alice, booking).await.status(), 200);
+    assert_eq!(app.reserve(&bob, event_id, &seats).await.status(), 201);
+    assert!(invariants::violations(&app.pool, event_id).await.is_empty());
+}
+
+#[actix_web::test]
+async fn an_expired_hold_is_released_by_itself() {
+    let app = spawn_app_with(|s| s.booking.hold_seconds = 1).await;
+    let (event_id, seats) = event_with_seats(&app, 1).await;
+    let alice = app.buyer_token().await;
+    let held: Value = app
+        .reserve(&alice, event_id, &seats)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let booking = held["booking_id"].as_i64().unwrap();
+
+    eventually("the sweeper released the seat", || async {
+        seat_statuses(&app, event_id).await.1 == vec!["AVAILABLE"]
+    })
+    .await;
+    let after: Value = app.get_booking(&alice, booking).await.json().await.unwrap();
+    assert_eq!(after["status"], "EXPIRED");
+    let bob = app.buyer_token().await;
+    assert_eq!(
+        app.reserve(&bob, event_id, &seats).await.status(),
+        201,
+        "the lock went with the hold"
+    );
+    assert!(invariants::violations(&app.pool, event_id).await.is_empty());
+}
+
+#[actix_web::test]
+async fn a_restarted_node_rebuilds_its_seat_state_from_postgres() {
+    let first = spawn_app().await;
+    let (event_id, seats) = event_with_seats(&first, 2).await;
+    let (alice, bob) = (first.buyer_token().await, first.buyer_token().await);
+    let held: Value = first
+        .reserve(&alice, event_id, &[seats[0]])
+        .await
+        .json()
+        .await
+        .unwrap();
+
+    // Stop the node mid-hold and start a fresh one on the same stores.
+    let second = first.peer().await;
+    first.stop().await;
+    assert_problem(
+        second.reserve(&bob, event_id, &[seats[0]]).await,
+        409,
+        "seat_unavailable",
+    )
+    .await;
+    assert_eq!(
+        second.reserve(&bob, event_id, &[seats[1]]).await.status(),
+        201
+    );
+    let booking = held["booking_id"].as_i64().unwrap();
+    assert_eq!(second.release(&alice, booking).await.status(), 200);
+    assert_eq!(
+        second.reserve(&bob, event_id, &[seats[0]]).await.status(),
+        201
+    );
+    assert!(
+        invariants::violations(&second.pool, event_id)
+            .await
+            .is_empty()
+    );
+}
+
+#[actix_web::test]
+async fn a_seat_released_on_one_node_is_sold_at_once_on_another() {
+    let a = spawn_app().await;
+    let b = a.peer().await;
+    let (event_id, seats) = event_with_seats(&a, 1).await;
+    let (alice, bob) = (a.buyer_token().await, a.buyer_token().await);
+    for round in 0..5 {
+        // Both nodes have an actor for the event that has seen the hold.
+        let held = a.reserve(&alice, event_id, &seats).await;
+        assert_eq!(held.status(), 201, "round {round}");
+        let booking = held.json::<Value>().await.unwrap()["booking_id"]
+            .as_i64()
+            .unwrap();
+        assert_problem(
+            b.reserve(&bob, event_id, &seats).await,
+            409,
+            "seat_unavailable",
+        )
+        .await;
+        assert_eq!(a.release(&alice, booking).await.status(), 200);
+        let sold = b.reserve(&bob, event_id, &seats).await;
+        assert_eq!(
+            sold.status(),
+            201,
+            "round {round}: released on A, refused on B"
+        );
+        let booking = sold.json::<Value>().await.unwrap()["booking_id"]
+            .as_i64()
+            .unwrap();
+        assert_eq!(b.release(&bob, booking).await.status(), 200);
+    }
+    assert!(invariants::violations(&a.pool, event_id).await.is_empty());
+}
+
+#[actix_web::test]
+async fn bad_booking_requests_are_4xx_problems_that_change_nothing() {
+    let app = spawn_app().await;
+    let (event_id, seats) = event_with_seats(&app, 10).await;
+    let (other_event, other_seats) = event_with_seats(&app, 1).await;
+    let (alice, bob) = (app.buyer_token().await, app.buyer_token().await);
+    let held: Value = app
+        .reserve(&alice, event_id, &[seats[0]])
+        .await
+        .json()
+        .await
+        .unwrap();
+    let booking = held["booking_id"].as_i64().unwrap();
+    let before = (
+        app.count("bookings").await,
+        seat_statuses(&app, event_id).await,
+    );
+
+    let cases: Vec<(&str, reqwest::Response, u16, &str)> = vec![
+        (
+            "no token",
+            app.post_json(
+                "/bookings",
+                None,
+                &json!({"event_id": event_id, "seat_ids": [seats[1]]}),
+            )
+            .await,
+            401,
+            "unauthorized",
+        ),
+        (
+            "unknown event",
+            app.reserve(&bob, 999_999, &[seats[1]]).await,
+            404,
+            "not_found",
+        ),
+        (
+            "empty seat list",
+            app.reserve(&bob, event_id, &[]).await,
+            400,
+            "validation_failed",
+        ),
+        (
+            "duplicate seats",
+            app.reserve(&bob, event_id, &[seats[1], seats[1]]).await,
+            400,
+            "validation_failed",
+        ),
+        (
+            "too many seats",
+            app.reserve(&bob, event_id, &seats[1..10]).await,
+            400,
+            "validation_failed",
+        ),
+        (
+            "seat of another event",
+            app.reserve(&bob, event_id, &[seats[1], other_seats[0]])
+                .await,
+            400,
+            "unknown_seats",
+        ),
+        (
+            "seat ids of the wrong type",
+            app.post_json(
+                "/bookings",
+                Some(&bob),
+                &json!({"event_id": event_id, "seat_ids": ["a"]}),
+            )
+            .await,
+            400,
+            "validation_failed",
+        ),
+        (
+            "someone else's booking",
+            app.get_booking(&bob, booking).await,
+            404,
+            "not_found",
+        ),
+        (
+            "release someone else's booking",
+            app.release(&bob, booking).await,
+            404,
+            "not_found",
+        ),
+        (
+            "confirm someone else's booking",
+            app.confirm(&bob, booking, Some("k1"), "tok_visa").await,
+            404,
+            "not_found",
+        ),
+        (
+            "confirm without Idempotency-Key",
+            app.confirm(&alice, booking, None, "tok_visa").await,
+            400,
+            "idempotency_key_required",
+        ),
+        (
+            "confirm with an unknown card token",
+            app.confirm(&alice, booking, Some("k2"), "tok_nonsense")
+                .await,
+            402,
+            "payment_failed",
+        ),
+        (
+            "unknown booking",
+            app.get_booking(&alice, 999_999).await,
+            404,
+            "not_found",
+        ),
+    ];
+    for (name, response, status, code) in cases {
+        assert_eq!(response.status().as_u16(), status, "{name}");
+        assert_problem(response, status, code).await;
+    }
+    let _ = other_event;
+    let after = (
+        app.count("bookings").await,
+        seat_statuses(&app, event_id).await,
+    );
+    assert_eq!(before, after);
+    let provider_charges = app.count("provider_charges").await;
+    assert_eq!(provider_charges, 0, "a bad request charged a card");
+}
