@@ -16,6 +16,10 @@
 pub mod batch;
 pub mod domain;
 pub mod event_actor;
+#[cfg(test)]
+mod event_actor_tests;
+#[cfg(test)]
+mod fakes;
 pub mod ports;
 pub mod registry;
 pub mod seat_state;
