@@ -217,6 +217,7 @@ fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(ops::healthz))
         .route("/readyz", web::get().to(ops::readyz))
         .route("/metrics", web::get().to(ops::metrics))
+        .route("/openapi.json", web::get().to(ops::openapi))
         .route("/auth/guest", web::post().to(auth::guest))
         .route("/auth/signup", web::post().to(auth::signup))
         .route("/auth/login", web::post().to(auth::login))

@@ -140,6 +140,12 @@ pub struct EventActor {
     /// front of it: the handle refuses new requests when the mailbox is full.
     queue: VecDeque<PendingHold>,
     in_flight: bool,
+    /// A reload from PostgreSQL is under way: no batch starts until it ends.
+    reloading: bool,
+    /// The highest published version already accounted for by a reload: a
+    /// published version that PostgreSQL did not confirm (a restored database,
+    /// a stale key) must not trigger reload after reload.
+    acknowledged_latest: i64,
     last_active: Instant,
     /// The registry this actor is listed in, to delist itself on stop.
     registry: Arc<DashMap<EventId, Addr<EventActor>>>,
@@ -159,6 +165,8 @@ impl EventActor {
             state: None,
             queue: VecDeque::new(),
             in_flight: false,
+            reloading: false,
+            acknowledged_latest: i64::MIN,
             last_active: Instant::now(),
             registry,
         }
@@ -167,10 +175,16 @@ impl EventActor {
     /// Replaces memory with the committed state; `wait` so no message is
     /// handled against a half-built state.
     fn reload(&mut self, ctx: &mut Context<Self>) {
+        if self.reloading {
+            return;
+        }
+        self.reloading = true;
+        metrics::counter!("boxoffice_seat_state_reloads_total").increment(1);
         let ledger = self.ports.ledger.clone();
         let event_id = self.event_id;
         ctx.wait(async move { ledger.load(event_id).await }.into_actor(self).map(|loaded, actor, ctx| {
-            match loaded {
+            actor.reloading = false;
+                match loaded {
                 Ok(map) => {
                     tracing::debug!(event.id = %actor.event_id, version = map.version, "seat state loaded");
                     actor.state = Some(SeatState::new(map));
@@ -196,13 +210,13 @@ impl EventActor {
     }
 
     fn start_batch(&mut self, ctx: &mut Context<Self>) {
-        if self.in_flight || self.queue.is_empty() {
+        if self.in_flight || self.reloading || self.queue.is_empty() {
             return;
         }
         let Some(state) = self.state.as_ref() else {
             return;
         };
-        let known_version = state.version();
+        let known_version = state.version().max(self.acknowledged_latest);
         let selection = batch::select(&mut self.queue, self.config.batch_max, state);
         metrics::gauge!("boxoffice_event_queue_depth").set(self.queue.len() as f64);
         if selection.batch.is_empty() && selection.refused.is_empty() {
@@ -275,11 +289,12 @@ impl EventActor {
             };
             let _ = pending.reply.send(reply);
         }
-        if result.memory_stale {
+        if let Some(latest) = result.stale_against {
             // Memory may be behind another node: let fresh state judge them.
             for (pending, _) in refused.into_iter().rev() {
                 self.queue.push_front(pending);
             }
+            self.acknowledged_latest = self.acknowledged_latest.max(latest);
             self.reload(ctx);
         } else {
             for (pending, seats) in refused {
@@ -337,8 +352,8 @@ struct BatchResult {
     /// One per plan, in order.
     outcomes: Vec<Result<HoldOutcome, ReserveError>>,
     deltas: Vec<SeatDelta>,
-    /// Another node has published a version this actor has not seen.
-    memory_stale: bool,
+    /// Another node has published this version, which this actor has not seen.
+    stale_against: Option<i64>,
 }
 
 /// Locks in Redis, commits in PostgreSQL, cleans up locks of the losers,
@@ -351,17 +366,20 @@ async fn run_batch(
     known_version: i64,
     check_staleness: bool,
 ) -> BatchResult {
-    let memory_stale = check_staleness
-        && ports
+    let stale_against = if check_staleness {
+        ports
             .bus
             .latest_version(event_id)
             .await
-            .is_some_and(|latest| latest > known_version);
+            .filter(|latest| *latest > known_version)
+    } else {
+        None
+    };
     if plans.is_empty() {
         return BatchResult {
             outcomes: Vec::new(),
             deltas: Vec::new(),
-            memory_stale,
+            stale_against,
         };
     }
     metrics::histogram!("boxoffice_batch_size").record(plans.len() as f64);
@@ -439,7 +457,7 @@ async fn run_batch(
     BatchResult {
         outcomes,
         deltas,
-        memory_stale,
+        stale_against,
     }
 }
 

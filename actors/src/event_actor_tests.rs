@@ -36,7 +36,11 @@ fn setup(seats: i64, batch_max: usize, commit_delay: Duration) -> Setup {
         idle_after: Duration::from_secs(60),
         gap_timeout: Duration::from_secs(1),
     };
-    let actor = EventActor::new(EventId(1), ports, config, Arc::new(DashMap::new())).start();
+    // On a thread of its own, so a test's deadline fires even if the actor spins.
+    let arbiter = Arbiter::new();
+    let actor = EventActor::start_in_arbiter(&arbiter.handle(), move |_| {
+        EventActor::new(EventId(1), ports, config, Arc::new(DashMap::new()))
+    });
     Setup {
         actor,
         ledger,
@@ -159,4 +163,31 @@ async fn a_release_frees_seats_for_the_next_request_and_publishes_each_change_in
         .map(|d| d.version)
         .collect();
     assert_eq!(versions, vec![1, 2, 3]);
+}
+
+#[actix::test]
+async fn a_published_version_ahead_of_the_ledger_does_not_starve_refused_requests() {
+    // Redis remembers version 1000 from a database that no longer exists.
+    let s = setup(2, 256, Duration::ZERO);
+    s.bus
+        .published
+        .lock()
+        .unwrap()
+        .push(crate::ports::SeatDelta {
+            event_id: EventId(1),
+            version: 1000,
+            changes: Vec::new(),
+        });
+    s.actor.send(reserve(1, &[1])).await.unwrap().unwrap();
+    let refused = tokio::time::timeout(
+        Duration::from_secs(5),
+        join_all((0..20).map(|i| s.actor.send(reserve(10 + i, &[1])))),
+    )
+    .await
+    .expect("refused requests were answered");
+    assert!(
+        refused
+            .into_iter()
+            .all(|r| matches!(r, Ok(Err(ReserveError::SeatsUnavailable(_)))))
+    );
 }

@@ -1,1 +1,55 @@
-fn main() {}
+//! boxoffice-load: a black-box client of the public API that drives on-sale
+//! scenarios and prints benchmark figures. See BENCHMARKS.md for the commands.
+
+mod api;
+mod catalog;
+mod report;
+mod reserve;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "boxoffice-load",
+    about = "Load scenarios against a running boxoffice"
+)]
+struct Cli {
+    /// Base URL of the server.
+    #[arg(long, default_value = "http://127.0.0.1:8080", global = true)]
+    base_url: String,
+    /// An operator account (created with `boxoffice admin create`).
+    #[arg(
+        long,
+        env = "BOXOFFICE_LOAD_ADMIN_EMAIL",
+        global = true,
+        default_value = ""
+    )]
+    admin_email: String,
+    #[arg(
+        long,
+        env = "BOXOFFICE_LOAD_ADMIN_PASSWORD",
+        global = true,
+        default_value = ""
+    )]
+    admin_password: String,
+    #[command(subcommand)]
+    scenario: Scenario,
+}
+
+#[derive(Debug, Subcommand)]
+enum Scenario {
+    /// Many clients reserving seats on one hot event.
+    Reserve(reserve::Args),
+    /// Seat instantiation for a big venue and seat-map snapshot latency.
+    Catalog(catalog::Args),
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let api = api::Api::login(&cli.base_url, &cli.admin_email, &cli.admin_password).await?;
+    match cli.scenario {
+        Scenario::Reserve(args) => reserve::run(&api, args).await,
+        Scenario::Catalog(args) => catalog::run(&api, args).await,
+    }
+}

@@ -43,3 +43,10 @@ pub async fn metrics(handle: web::Data<PrometheusHandle>) -> HttpResponse {
         .insert_header((CONTENT_TYPE, "text/plain; version=0.0.4"))
         .body(handle.render())
 }
+
+/// The API contract as OpenAPI 3.1.
+pub async fn openapi() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(include_str!("openapi.json"))
+}

@@ -46,6 +46,7 @@ pub async fn create_venue(pool: &PgPool, venue: &NewVenue) -> sqlx::Result<Venue
     .await?;
     insert_venue_seats(&mut tx, venue_id, venue).await?;
     tx.commit().await?;
+    refresh_statistics(pool, "venue_seats").await;
     Ok(venue_id)
 }
 
@@ -152,7 +153,20 @@ pub async fn create_event(pool: &PgPool, event: &NewEvent) -> Result<EventId, Cr
         .execute(&mut *tx)
         .await?;
     tx.commit().await?;
+    refresh_statistics(pool, "seats").await;
     Ok(event_id)
+}
+
+/// Bulk inserts leave the planner's statistics behind until autovacuum runs;
+/// the booking path's plans depend on them, so refresh them now.
+async fn refresh_statistics(pool: &PgPool, table: &'static str) {
+    let statement = match table {
+        "seats" => "ANALYZE seats",
+        _ => "ANALYZE venue_seats",
+    };
+    if let Err(error) = sqlx::query(statement).execute(pool).await {
+        tracing::warn!(%error, table, "could not refresh planner statistics");
+    }
 }
 
 pub async fn get_event(pool: &PgPool, event_id: EventId) -> sqlx::Result<Option<EventView>> {

@@ -105,8 +105,11 @@ impl PgLedger {
             .flat_map(|p| p.seats.iter().map(|s| s.0))
             .collect();
         let (available, booking_ids): (Vec<i64>, Vec<i64>) = sqlx::query_as(
-            "SELECT ARRAY(SELECT seat_id FROM seats
-                          WHERE event_id = $1 AND seat_id = ANY($2) AND status = 'AVAILABLE'),
+            // Driven by the requested ids (primary-key lookups), whatever the
+            // statistics say about the event's seats.
+            "SELECT ARRAY(SELECT s.seat_id FROM UNNEST($2::int8[]) AS w(seat_id)
+                          JOIN seats s ON s.event_id = $1 AND s.seat_id = w.seat_id
+                          WHERE s.status = 'AVAILABLE'),
                     ARRAY(SELECT nextval(pg_get_serial_sequence('bookings', 'booking_id'))
                           FROM generate_series(1, $3))",
         )

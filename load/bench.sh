@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Reproduces BENCHMARKS.md: release builds of the server and the load
+# generator, the private PostgreSQL and Redis of scripts/services.sh, two
+# servers side by side (group commit on, and batch_max = 1), then the
+# scenarios. Everything runs on this machine, on loopback.
+#
+#   load/bench.sh [seconds-per-run]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds=${1:-10}
+target=${CARGO_TARGET_DIR:-target}
+
+scripts/services.sh start
+eval "$(scripts/services.sh env)"
+cargo build --release -p boxoffice -p boxoffice-load >&2
+bin=$target/release
+
+db=boxoffice_bench
+psql_admin() { psql -h 127.0.0.1 -p "${BOXOFFICE_PG_PORT:-54329}" -U boxoffice -d postgres -qAt "$@"; }
+psql_admin -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" -c "CREATE DATABASE $db"
+export BOXOFFICE__DATABASE__URL=${BOXOFFICE_TEST_DATABASE_URL%/*}/$db
+export BOXOFFICE__DATABASE__MAX_CONNECTIONS=20
+export RUST_LOG=warn
+"$bin/boxoffice" migrate
+# The database is new: so must be the bench's Redis keys.
+redis-cli -p "${BOXOFFICE_REDIS_PORT:-63799}" --scan --pattern 'bench-*' | xargs -r redis-cli -p "${BOXOFFICE_REDIS_PORT:-63799}" DEL >/dev/null
+export BOXOFFICE_LOAD_ADMIN_EMAIL=bench-ops@example.com
+export BOXOFFICE_LOAD_ADMIN_PASSWORD=$(head -c 24 /dev/urandom | base64)
+"$bin/boxoffice" admin create --email "$BOXOFFICE_LOAD_ADMIN_EMAIL" --password-stdin <<<"$BOXOFFICE_LOAD_ADMIN_PASSWORD" >/dev/null
+
+pids=()
+cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }
+trap cleanup EXIT
+start() { # port batch_max prefix
+  BOXOFFICE__SERVER__PORT=$1 BOXOFFICE__BOOKING__BATCH_MAX=$2 BOXOFFICE__REDIS__KEY_PREFIX=$3 \
+    "$bin/boxoffice" serve >/dev/null 2>&1 &
+  pids+=($!)
+  for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$1/readyz" >/dev/null && return 0; sleep 0.1; done
+  echo "server on :$1 did not become ready" >&2; exit 1
+}
+start 18081 256 bench-group:
+start 18082 1 bench-single:
+
+echo "# $(date -u +%FT%TZ) on $(nproc) cores; server, PostgreSQL, Redis and load generator on one machine"
+echo "# synchronous_commit = $(psql_admin -c 'SHOW synchronous_commit')"
+"$bin/boxoffice-load" --base-url http://127.0.0.1:18081 catalog --seats 50000 --snapshots 30
+"$bin/boxoffice-load" --base-url http://127.0.0.1:18082 reserve --seconds "$seconds" --label "batch_max=1"
+"$bin/boxoffice-load" --base-url http://127.0.0.1:18081 reserve --seconds "$seconds" --label "batch_max=256"
+"$bin/boxoffice-load" --base-url http://127.0.0.1:18081 reserve --seconds "$seconds" --rate 1000 --label "batch_max=256, open loop 1000/s"
