@@ -83,6 +83,11 @@ impl Cli {
 }
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {
+    // Every live seat-map subscriber holds a socket: raise the open-file limit.
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => tracing::info!(limit, "open-file limit"),
+        Err(error) => tracing::warn!(%error, "could not raise the open-file limit"),
+    }
     let host = settings.server.host.clone();
     let app = Application::build(settings).await?;
     tracing::info!(address = %format!("http://{host}:{}", app.port()), "serving");

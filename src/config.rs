@@ -21,6 +21,17 @@ pub struct Settings {
     pub booking: BookingSettings,
     pub payments: PaymentSettings,
     pub cache: CacheSettings,
+    pub live: LiveSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct LiveSettings {
+    pub max_subscribers: usize,
+    pub flush_ms: u64,
+    pub ring_size: usize,
+    pub channel_capacity: usize,
+    pub keep_alive_seconds: u64,
+    pub idle_seconds: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

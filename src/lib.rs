@@ -9,6 +9,7 @@ pub mod config;
 pub mod demo;
 pub mod domain;
 pub mod http;
+pub mod live;
 pub mod payments;
 pub mod startup;
 pub mod store;

@@ -21,6 +21,7 @@ use tracing_actix_web::TracingLogger;
 use crate::auth::Signer;
 use crate::config::{DatabaseSettings, Settings};
 use crate::http;
+use crate::live::hub::Hubs;
 use crate::payments::checkout::Checkout;
 use crate::payments::simulated::SimulatedProvider;
 use crate::store::cache::CatalogCache;
@@ -110,6 +111,12 @@ impl Application {
         );
         Sweeper::start_in_arbiter(&actors.handle(), |_| sweeper);
         actix_web::rt::spawn(bus.clone().listen(registry.clone()));
+        let hubs = Arc::new(Hubs::new(
+            pool.clone(),
+            settings.live.clone(),
+            actors.handle(),
+        ));
+        actors.spawn(hubs.clone().route(bus.subscribe_local()));
 
         let payments = &settings.payments;
         let gateway = Arc::new(SimulatedProvider::new(
@@ -145,6 +152,8 @@ impl Application {
         let gates = web::Data::new(EventGates::new(pool.clone(), Duration::from_secs(1)));
         let booking_settings = web::Data::new(settings.booking.clone());
         let bus = web::Data::new(bus);
+        let hubs = web::Data::from(hubs);
+        let live_settings = web::Data::new(settings.live.clone());
 
         let server = HttpServer::new(move || {
             App::new()
@@ -164,6 +173,8 @@ impl Application {
                 .app_data(gates.clone())
                 .app_data(booking_settings.clone())
                 .app_data(bus.clone())
+                .app_data(hubs.clone())
+                .app_data(live_settings.clone())
                 .configure(routes)
                 .default_service(web::to(http::no_route))
         })
@@ -213,7 +224,7 @@ impl Application {
 }
 
 fn routes(cfg: &mut web::ServiceConfig) {
-    use http::{admin, auth, bookings, events, ops, seats, tickets, venues};
+    use http::{admin, auth, bookings, events, live, ops, seats, tickets, venues};
     cfg.route("/healthz", web::get().to(ops::healthz))
         .route("/readyz", web::get().to(ops::readyz))
         .route("/metrics", web::get().to(ops::metrics))
@@ -224,6 +235,16 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .route("/events", web::get().to(events::list))
         .route("/events/{event_id}", web::get().to(events::get))
         .route("/events/{event_id}/seats", web::get().to(seats::snapshot))
+        .route(
+            "/events/{event_id}/seats/stream",
+            web::get().to(live::stream),
+        )
+        .route(
+            "/events/{event_id}/seats/ws",
+            web::get().to(live::websocket),
+        )
+        .route("/", web::get().to(http::client::index))
+        .route("/web/{file}", web::get().to(http::client::file))
         .route("/venues/{venue_id}/layout", web::get().to(venues::layout))
         .route("/admin/venues", web::post().to(admin::create_venue))
         .route("/admin/events", web::post().to(admin::create_event))

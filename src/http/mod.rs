@@ -4,8 +4,10 @@
 pub mod admin;
 pub mod auth;
 pub mod bookings;
+pub mod client;
 pub mod error;
 pub mod events;
+pub mod live;
 pub mod ops;
 pub mod seats;
 pub mod tickets;

@@ -8,6 +8,8 @@ mod concurrency;
 mod helpers;
 mod identity;
 mod invariants;
+mod live;
 mod ops;
 mod payments;
 mod seats;
+mod sse;

@@ -1,0 +1,141 @@
+//! Live seat maps: `GET /events/{id}/seats/stream` (SSE) and
+//! `GET /events/{id}/seats/ws` (WebSocket), both carrying a snapshot (or the
+//! deltas a resuming client missed) and then merged deltas.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, Responder, web};
+use actix_web_lab::sse;
+use actors::domain::EventId;
+use futures_util::StreamExt;
+use serde::Deserialize;
+
+use crate::config::LiveSettings;
+use crate::http::error::ApiError;
+use crate::live::frames::{Format, Frame};
+use crate::live::hub::{Hubs, LiveError, Subscription};
+use crate::store::catalog::EventGates;
+
+#[derive(Deserialize)]
+pub struct LiveQuery {
+    format: Option<String>,
+    /// For clients that cannot send `Last-Event-ID` (browser WebSockets).
+    last_event_id: Option<i64>,
+}
+
+async fn subscribe(
+    req: &HttpRequest,
+    hubs: &Hubs,
+    gates: &EventGates,
+    event_id: EventId,
+    query: &LiveQuery,
+) -> Result<Subscription, ApiError> {
+    let format = Format::parse(query.format.as_deref())
+        .ok_or_else(|| ApiError::validation("format must be full or compact"))?;
+    gates
+        .get(event_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("event"))?;
+    let last = query.last_event_id.or_else(|| {
+        req.headers()
+            .get("Last-Event-ID")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse().ok())
+    });
+    hubs.subscribe(event_id, last, format)
+        .await
+        .map_err(|error| match error {
+            LiveError::Full => ApiError::problem(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "too_many_subscribers",
+                "Too many live subscribers",
+                "this node has no room for another live seat map; retry shortly",
+            ),
+            LiveError::Unavailable(reason) => ApiError::Unavailable(anyhow::anyhow!(reason)),
+        })
+}
+
+fn sse_event(frame: &Frame) -> sse::Event {
+    sse::Event::Data(
+        sse::Data::new(frame.json.to_string())
+            .event(frame.kind.as_str())
+            .id(frame.version.to_string()),
+    )
+}
+
+#[tracing::instrument(skip_all, fields(event.id = %event_id))]
+pub async fn stream(
+    req: HttpRequest,
+    hubs: web::Data<Hubs>,
+    gates: web::Data<EventGates>,
+    settings: web::Data<LiveSettings>,
+    event_id: web::Path<EventId>,
+    query: web::Query<LiveQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let subscription = subscribe(&req, &hubs, &gates, event_id.into_inner(), &query).await?;
+    let events = subscription
+        .into_stream()
+        .map(|frame: Arc<Frame>| sse_event(&frame));
+    let sse = sse::Sse::from_infallible_stream(events)
+        .with_keep_alive(Duration::from_secs(settings.keep_alive_seconds))
+        .with_retry_duration(Duration::from_secs(2));
+    Ok(sse.respond_to(&req).map_into_boxed_body())
+}
+
+/// Sends frames, answers pings, pings the client, closes cleanly.
+#[tracing::instrument(skip_all, fields(event.id = %event_id))]
+pub async fn websocket(
+    req: HttpRequest,
+    body: web::Payload,
+    hubs: web::Data<Hubs>,
+    gates: web::Data<EventGates>,
+    event_id: web::Path<EventId>,
+    query: web::Query<LiveQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let subscription = subscribe(&req, &hubs, &gates, event_id.into_inner(), &query).await?;
+    let (response, mut session, mut incoming) = actix_ws::handle(&req, body)
+        .map_err(|e| ApiError::validation(format!("not a WebSocket handshake: {e}")))?;
+    actix_web::rt::spawn(async move {
+        let mut frames = Box::pin(subscription.into_stream());
+        let mut heartbeat = tokio::time::interval(Duration::from_secs(15));
+        let mut last_heard = tokio::time::Instant::now();
+        let reason = loop {
+            tokio::select! {
+                frame = frames.next() => match frame {
+                    Some(frame) => {
+                        if session.text(frame.json.to_string()).await.is_err() {
+                            return;
+                        }
+                    }
+                    // Fell too far behind: close; the client reconnects and resumes.
+                    None => break Some(actix_ws::CloseReason {
+                        code: actix_ws::CloseCode::Again,
+                        description: Some("resync".into()),
+                    }),
+                },
+                message = incoming.next() => match message {
+                    Some(Ok(actix_ws::Message::Ping(bytes))) => {
+                        last_heard = tokio::time::Instant::now();
+                        if session.pong(&bytes).await.is_err() {
+                            return;
+                        }
+                    }
+                    Some(Ok(actix_ws::Message::Close(_))) | None | Some(Err(_)) => break None,
+                    Some(Ok(_)) => last_heard = tokio::time::Instant::now(),
+                },
+                _ = heartbeat.tick() => {
+                    if last_heard.elapsed() > Duration::from_secs(45) {
+                        break Some(actix_ws::CloseReason { code: actix_ws::CloseCode::Away, description: Some("timeout".into()) });
+                    }
+                    if session.ping(b"").await.is_err() {
+                        return;
+                    }
+                }
+            }
+        };
+        let _ = session.close(reason).await;
+    });
+    Ok(response)
+}

@@ -1,0 +1,221 @@
+//! The messages a live seat map receives, serialised once and shared by every
+//! subscriber (SSE data or WebSocket text frames alike).
+
+use std::sync::Arc;
+
+use actors::domain::{EventId, SeatStatus};
+use actors::ports::{SeatChange, SeatDelta};
+use serde::Serialize;
+
+use crate::store::seats::SeatView;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// Every seat with its section, row, number and status.
+    Full,
+    /// One status character per seat in layout order (`A`, `R`, `C`).
+    Compact,
+}
+
+impl Format {
+    pub fn parse(value: Option<&str>) -> Option<Format> {
+        match value {
+            None | Some("full") => Some(Format::Full),
+            Some("compact") => Some(Format::Compact),
+            Some(_) => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Snapshot,
+    Delta,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Snapshot => "snapshot",
+            Kind::Delta => "delta",
+        }
+    }
+}
+
+/// One message, ready to send.
+#[derive(Debug, Clone)]
+pub struct Frame {
+    pub kind: Kind,
+    pub version: i64,
+    pub json: Arc<str>,
+}
+
+#[derive(Serialize)]
+struct DeltaMessage<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    event_id: EventId,
+    version: i64,
+    from_version: i64,
+    changes: &'a [SeatChange],
+}
+
+/// Several consecutive deltas as one message: the last status of each seat,
+/// covering `from_version..=version`.
+pub fn merged_delta(event_id: EventId, deltas: &[Arc<SeatDelta>]) -> Option<Frame> {
+    let first = deltas.first()?.version;
+    let last = deltas.last()?.version;
+    let mut changes: Vec<SeatChange> = Vec::new();
+    let mut position = std::collections::HashMap::new();
+    for delta in deltas {
+        for change in &delta.changes {
+            match position.get(&change.seat_id) {
+                Some(&i) => changes[i] = *change,
+                None => {
+                    position.insert(change.seat_id, changes.len());
+                    changes.push(*change);
+                }
+            }
+        }
+    }
+    let message = DeltaMessage {
+        kind: "delta",
+        event_id,
+        version: last,
+        from_version: first,
+        changes: &changes,
+    };
+    let json = serde_json::to_string(&message).ok()?;
+    Some(Frame {
+        kind: Kind::Delta,
+        version: last,
+        json: json.into(),
+    })
+}
+
+#[derive(Serialize)]
+struct FullSnapshot<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    event_id: EventId,
+    version: i64,
+    seats: Vec<SeatEntry<'a>>,
+}
+
+#[derive(Serialize)]
+struct SeatEntry<'a> {
+    seat_id: actors::domain::SeatId,
+    section: &'a str,
+    row: &'a str,
+    number: i32,
+    status: &'static str,
+}
+
+#[derive(Serialize)]
+struct CompactSnapshot {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    event_id: EventId,
+    version: i64,
+    format: &'static str,
+    statuses: String,
+}
+
+pub fn snapshot(
+    event_id: EventId,
+    version: i64,
+    layout: &[SeatView],
+    statuses: &[SeatStatus],
+    format: Format,
+) -> Frame {
+    let json = match format {
+        Format::Full => serde_json::to_string(&FullSnapshot {
+            kind: "snapshot",
+            event_id,
+            version,
+            seats: layout
+                .iter()
+                .zip(statuses)
+                .map(|(seat, status)| SeatEntry {
+                    seat_id: seat.seat_id,
+                    section: &seat.section,
+                    row: &seat.row,
+                    number: seat.number,
+                    status: status.as_str(),
+                })
+                .collect(),
+        }),
+        Format::Compact => serde_json::to_string(&CompactSnapshot {
+            kind: "snapshot",
+            event_id,
+            version,
+            format: "compact",
+            statuses: statuses.iter().map(|s| s.as_char()).collect(),
+        }),
+    };
+    Frame {
+        kind: Kind::Snapshot,
+        version,
+        json: json.unwrap_or_default().into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use actors::domain::SeatId;
+
+    use super::*;
+
+    fn delta(version: i64, seat: i64, status: SeatStatus) -> Arc<SeatDelta> {
+        Arc::new(SeatDelta {
+            event_id: EventId(1),
+            version,
+            changes: vec![SeatChange {
+                seat_id: SeatId(seat),
+                status,
+            }],
+        })
+    }
+
+    #[test]
+    fn merged_deltas_keep_the_last_status_of_each_seat_and_their_version_range() {
+        let frame = merged_delta(
+            EventId(1),
+            &[
+                delta(3, 7, SeatStatus::Reserved),
+                delta(4, 8, SeatStatus::Reserved),
+                delta(5, 7, SeatStatus::Available),
+            ],
+        )
+        .unwrap();
+        let body: serde_json::Value = serde_json::from_str(&frame.json).unwrap();
+        assert_eq!(body["from_version"], 3);
+        assert_eq!(body["version"], 5);
+        assert_eq!(
+            body["changes"],
+            serde_json::json!([{"seat_id": 7, "status": "AVAILABLE"}, {"seat_id": 8, "status": "RESERVED"}])
+        );
+    }
+
+    #[test]
+    fn a_compact_snapshot_is_one_character_per_seat() {
+        let layout: Vec<SeatView> = (1..=3)
+            .map(|i| SeatView {
+                seat_id: SeatId(i),
+                section: "A".into(),
+                row: "1".into(),
+                number: i as i32,
+                status: String::new(),
+            })
+            .collect();
+        let statuses = [
+            SeatStatus::Available,
+            SeatStatus::Reserved,
+            SeatStatus::Confirmed,
+        ];
+        let frame = snapshot(EventId(1), 9, &layout, &statuses, Format::Compact);
+        let body: serde_json::Value = serde_json::from_str(&frame.json).unwrap();
+        assert_eq!(body["statuses"], "ARC");
+        assert_eq!(body["version"], 9);
+    }
+}
