@@ -140,6 +140,10 @@ pub struct EventActor {
     /// front of it: the handle refuses new requests when the mailbox is full.
     queue: VecDeque<PendingHold>,
     in_flight: bool,
+    /// Requests memory refused, waiting for the check that memory is not
+    /// behind another node (one Redis read serves all of them).
+    refusals: Vec<(PendingHold, Vec<SeatId>)>,
+    verifying: bool,
     /// A reload from PostgreSQL is under way: no batch starts until it ends.
     reloading: bool,
     /// The highest published version already accounted for by a reload: a
@@ -165,6 +169,8 @@ impl EventActor {
             state: None,
             queue: VecDeque::new(),
             in_flight: false,
+            refusals: Vec::new(),
+            verifying: false,
             reloading: false,
             acknowledged_latest: i64::MIN,
             last_active: Instant::now(),
@@ -216,10 +222,13 @@ impl EventActor {
         let Some(state) = self.state.as_ref() else {
             return;
         };
-        let known_version = state.version().max(self.acknowledged_latest);
         let selection = batch::select(&mut self.queue, self.config.batch_max, state);
         metrics::gauge!("boxoffice_event_queue_depth").set(self.queue.len() as f64);
-        if selection.batch.is_empty() && selection.refused.is_empty() {
+        if !selection.refused.is_empty() {
+            self.refusals.extend(selection.refused);
+            self.verify_refusals(ctx);
+        }
+        if selection.batch.is_empty() {
             return;
         }
         self.in_flight = true;
@@ -237,25 +246,60 @@ impl EventActor {
             self.event_id,
             plans,
             self.config.hold_for,
-            known_version,
-            !selection.refused.is_empty(),
         );
         let waiting = selection.batch;
-        let refused = selection.refused;
         ctx.spawn(work.into_actor(self).map(move |result, actor, ctx| {
             actor.in_flight = false;
-            actor.finish_batch(result, waiting, refused, ctx);
+            actor.finish_batch(result, waiting);
             actor.start_batch(ctx);
         }));
     }
 
-    fn finish_batch(
-        &mut self,
-        result: BatchResult,
-        waiting: Vec<PendingHold>,
-        refused: Vec<(PendingHold, Vec<SeatId>)>,
-        ctx: &mut Context<Self>,
-    ) {
+    /// Answers memory's refusals once one Redis read shows no node has
+    /// published a version this actor has not seen; otherwise sends them back
+    /// to the queue and reloads, so stale memory never refuses anyone. Runs
+    /// beside the batch in flight: a batch only takes seats, so it can never
+    /// make a refusal wrong.
+    fn verify_refusals(&mut self, ctx: &mut Context<Self>) {
+        if self.verifying || self.refusals.is_empty() {
+            return;
+        }
+        let Some(state) = self.state.as_ref() else {
+            return;
+        };
+        self.verifying = true;
+        let known = state.version().max(self.acknowledged_latest);
+        let refusals = std::mem::take(&mut self.refusals);
+        let (bus, event_id) = (self.ports.bus.clone(), self.event_id);
+        let check = async move {
+            bus.latest_version(event_id)
+                .await
+                .filter(|latest| *latest > known)
+        };
+        ctx.spawn(check.into_actor(self).map(move |stale_against, actor, ctx| {
+            actor.verifying = false;
+            match stale_against {
+                None => {
+                    for (pending, seats) in refusals {
+                        metrics::counter!("boxoffice_reservations_total", "outcome" => "refused_early")
+                            .increment(1);
+                        let _ = pending.reply.send(Err(ReserveError::SeatsUnavailable(seats)));
+                    }
+                }
+                Some(latest) => {
+                    // Memory may be behind another node: fresh state judges them.
+                    for (pending, _) in refusals.into_iter().rev() {
+                        actor.queue.push_front(pending);
+                    }
+                    actor.acknowledged_latest = actor.acknowledged_latest.max(latest);
+                    actor.reload(ctx);
+                }
+            }
+            actor.verify_refusals(ctx);
+        }));
+    }
+
+    fn finish_batch(&mut self, result: BatchResult, waiting: Vec<PendingHold>) {
         for delta in &result.deltas {
             self.apply(delta);
         }
@@ -288,22 +332,6 @@ impl EventActor {
                 }
             };
             let _ = pending.reply.send(reply);
-        }
-        if let Some(latest) = result.stale_against {
-            // Memory may be behind another node: let fresh state judge them.
-            for (pending, _) in refused.into_iter().rev() {
-                self.queue.push_front(pending);
-            }
-            self.acknowledged_latest = self.acknowledged_latest.max(latest);
-            self.reload(ctx);
-        } else {
-            for (pending, seats) in refused {
-                metrics::counter!("boxoffice_reservations_total", "outcome" => "refused_early")
-                    .increment(1);
-                let _ = pending
-                    .reply
-                    .send(Err(ReserveError::SeatsUnavailable(seats)));
-            }
         }
     }
 
@@ -352,8 +380,6 @@ struct BatchResult {
     /// One per plan, in order.
     outcomes: Vec<Result<HoldOutcome, ReserveError>>,
     deltas: Vec<SeatDelta>,
-    /// Another node has published this version, which this actor has not seen.
-    stale_against: Option<i64>,
 }
 
 /// Locks in Redis, commits in PostgreSQL, cleans up locks of the losers,
@@ -363,25 +389,7 @@ async fn run_batch(
     event_id: EventId,
     plans: Vec<HoldPlan>,
     hold_for: Duration,
-    known_version: i64,
-    check_staleness: bool,
 ) -> BatchResult {
-    let stale_against = if check_staleness {
-        ports
-            .bus
-            .latest_version(event_id)
-            .await
-            .filter(|latest| *latest > known_version)
-    } else {
-        None
-    };
-    if plans.is_empty() {
-        return BatchResult {
-            outcomes: Vec::new(),
-            deltas: Vec::new(),
-            stale_against,
-        };
-    }
     metrics::histogram!("boxoffice_batch_size").record(plans.len() as f64);
 
     // Layer 1: Redis seat locks, one pipeline for the batch.
@@ -454,11 +462,7 @@ async fn run_batch(
         .into_iter()
         .map(|o| o.unwrap_or_else(|| Err(ReserveError::Unavailable("no outcome".into()))))
         .collect();
-    BatchResult {
-        outcomes,
-        deltas,
-        stale_against,
-    }
+    BatchResult { outcomes, deltas }
 }
 
 impl Actor for EventActor {
@@ -515,12 +519,24 @@ impl Handler<Reserve> for EventActor {
             return Box::pin(async move { Err(ReserveError::UnknownSeats(unknown)) });
         }
         let (reply, answer) = oneshot::channel();
-        self.queue.push_back(PendingHold {
+        let pending = PendingHold {
             user_id: msg.user_id,
             seat_ids: msg.seat_ids,
             reply,
-        });
-        self.start_batch(ctx);
+        };
+        let taken = self
+            .state
+            .as_ref()
+            .map(|s| s.taken(&pending.seat_ids))
+            .unwrap_or_default();
+        if taken.is_empty() {
+            self.queue.push_back(pending);
+            self.start_batch(ctx);
+        } else {
+            // Memory says no: answer without waiting for the batch in flight.
+            self.refusals.push((pending, taken));
+            self.verify_refusals(ctx);
+        }
         Box::pin(async move {
             answer
                 .await
