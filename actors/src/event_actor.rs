@@ -144,6 +144,10 @@ pub struct EventActor {
     /// behind another node (one Redis read serves all of them).
     refusals: Vec<(PendingHold, Vec<SeatId>)>,
     verifying: bool,
+    /// This actor's own transactions whose deltas may be published but not
+    /// yet applied here: while any runs, a published version ahead of memory
+    /// may be our own, so the check waits for them instead of reloading.
+    own_in_flight: usize,
     /// A reload from PostgreSQL is under way: no batch starts until it ends.
     reloading: bool,
     /// The highest published version already accounted for by a reload: a
@@ -171,6 +175,7 @@ impl EventActor {
             in_flight: false,
             refusals: Vec::new(),
             verifying: false,
+            own_in_flight: 0,
             reloading: false,
             acknowledged_latest: i64::MIN,
             last_active: Instant::now(),
@@ -232,6 +237,7 @@ impl EventActor {
             return;
         }
         self.in_flight = true;
+        self.own_in_flight += 1;
         let plans: Vec<HoldPlan> = selection
             .batch
             .iter()
@@ -250,7 +256,9 @@ impl EventActor {
         let waiting = selection.batch;
         ctx.spawn(work.into_actor(self).map(move |result, actor, ctx| {
             actor.in_flight = false;
+            actor.own_in_flight -= 1;
             actor.finish_batch(result, waiting);
+            actor.verify_refusals(ctx);
             actor.start_batch(ctx);
         }));
     }
@@ -264,27 +272,31 @@ impl EventActor {
         if self.verifying || self.refusals.is_empty() {
             return;
         }
-        let Some(state) = self.state.as_ref() else {
+        if self.state.is_none() {
             return;
-        };
+        }
         self.verifying = true;
-        let known = state.version().max(self.acknowledged_latest);
         let refusals = std::mem::take(&mut self.refusals);
         let (bus, event_id) = (self.ports.bus.clone(), self.event_id);
-        let check = async move {
-            bus.latest_version(event_id)
-                .await
-                .filter(|latest| *latest > known)
-        };
-        ctx.spawn(check.into_actor(self).map(move |stale_against, actor, ctx| {
+        let check = async move { bus.latest_version(event_id).await };
+        ctx.spawn(check.into_actor(self).map(move |latest, actor, ctx| {
             actor.verifying = false;
-            match stale_against {
+            let known = actor.state.as_ref().map_or(i64::MIN, SeatState::version).max(actor.acknowledged_latest);
+            match latest.filter(|latest| *latest > known) {
                 None => {
                     for (pending, seats) in refusals {
                         metrics::counter!("boxoffice_reservations_total", "outcome" => "refused_early")
                             .increment(1);
                         let _ = pending.reply.send(Err(ReserveError::SeatsUnavailable(seats)));
                     }
+                }
+                Some(_) if actor.own_in_flight > 0 => {
+                    // Perhaps our own commit, published but not yet applied:
+                    // check again when it lands.
+                    let later = std::mem::take(&mut actor.refusals);
+                    actor.refusals = refusals;
+                    actor.refusals.extend(later);
+                    return;
                 }
                 Some(latest) => {
                     // Memory may be behind another node: fresh state judges them.
@@ -348,6 +360,7 @@ impl EventActor {
     {
         let _ = ctx;
         self.last_active = Instant::now();
+        self.own_in_flight += 1;
         let bus = self.ports.bus.clone();
         let work = operation(self.ports.ledger.clone());
         Box::pin(
@@ -359,12 +372,15 @@ impl EventActor {
                 Ok(committed)
             }
             .into_actor(self)
-            .map(|result: Result<Committed<T>, StorageError>, actor, _ctx| {
-                let committed = result?;
-                for delta in &committed.deltas {
-                    actor.apply(delta);
+            .map(|result: Result<Committed<T>, StorageError>, actor, ctx| {
+                actor.own_in_flight -= 1;
+                if let Ok(committed) = &result {
+                    for delta in &committed.deltas {
+                        actor.apply(delta);
+                    }
                 }
-                Ok(committed.outcome)
+                actor.verify_refusals(ctx);
+                result.map(|committed| committed.outcome)
             }),
         )
     }

@@ -191,3 +191,17 @@ async fn a_published_version_ahead_of_the_ledger_does_not_starve_refused_request
             .all(|r| matches!(r, Ok(Err(ReserveError::SeatsUnavailable(_)))))
     );
 }
+
+#[actix::test]
+async fn its_own_published_versions_never_make_an_actor_reload() {
+    let s = setup(10, 256, Duration::from_millis(10));
+    for round in 0..5 {
+        let requests = (0..50).map(|i| s.actor.send(reserve(round * 100 + i, &[1 + i % 10])));
+        join_all(requests).await;
+    }
+    assert_eq!(
+        s.ledger.loads.load(Ordering::SeqCst),
+        1,
+        "only the initial load"
+    );
+}

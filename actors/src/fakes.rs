@@ -28,6 +28,7 @@ struct Ledger {
 pub struct FakeLedger {
     inner: Mutex<Ledger>,
     pub transactions: AtomicUsize,
+    pub loads: AtomicUsize,
     pub delay: Duration,
 }
 
@@ -42,6 +43,7 @@ impl FakeLedger {
                 ..Ledger::default()
             }),
             transactions: AtomicUsize::new(0),
+            loads: AtomicUsize::new(0),
             delay,
         }
     }
@@ -54,6 +56,7 @@ impl FakeLedger {
 #[async_trait]
 impl SeatLedger for FakeLedger {
     async fn load(&self, _event: EventId) -> Result<SeatMap, StorageError> {
+        self.loads.fetch_add(1, Ordering::SeqCst);
         let l = self.inner.lock().unwrap();
         Ok(SeatMap {
             version: l.version,
