@@ -4,7 +4,7 @@
 SERVICES := scripts/services.sh
 ENV := eval "$$($(SERVICES) env)"
 
-.PHONY: run test services stop lint bench-booking
+.PHONY: run test services stop lint bench
 
 run: services
 	@$(ENV); cargo build --bin boxoffice && \
@@ -21,6 +21,7 @@ run: services
 
 test: services
 	@$(ENV); BOXOFFICE_ENV=test cargo test --workspace
+	@scripts/browser-test.sh
 
 services:
 	@$(SERVICES) start
@@ -31,3 +32,6 @@ stop:
 lint:
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
+
+bench:
+	load/bench.sh

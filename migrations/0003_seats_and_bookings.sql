@@ -37,6 +37,9 @@ CREATE TABLE bookings (
     -- only keys this booking owns (compare-and-delete).
     lock_token   TEXT        NOT NULL,
     confirmation_number TEXT,
+    -- The payment attempt whose charge paid for this booking: a charge from
+    -- any other attempt that lands later is refunded, never kept.
+    paid_by_payment_id  BIGINT,
     created_at   TIMESTAMPTZ NOT NULL DEFAULT now(),
     updated_at   TIMESTAMPTZ NOT NULL DEFAULT now(),
     CONSTRAINT bookings_status_known CHECK (status IN ('PENDING', 'CONFIRMED', 'RELEASED', 'EXPIRED')),
@@ -91,6 +94,12 @@ CREATE TABLE payments (
 );
 
 CREATE INDEX payments_booking_idx ON payments (booking_id);
+
+-- One payment attempt in flight per booking: a second attempt (another key,
+-- another tab) while one is unresolved could charge the card twice, so the
+-- database refuses it and the client is told a payment is in progress.
+CREATE UNIQUE INDEX payments_one_processing_per_booking
+    ON payments (booking_id) WHERE status = 'PROCESSING';
 CREATE INDEX payments_processing_idx ON payments (created_at) WHERE status = 'PROCESSING';
 
 -- The built-in simulated payment provider keeps its own ledger, as a real

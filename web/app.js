@@ -53,13 +53,17 @@ export async function api(path, { method = 'GET', body, headers = {}, token, sig
 export function errorText(error) {
   if (error instanceof ApiError) {
     const { title, detail } = error.problem;
-    if (detail && title && !detail.toLowerCase().startsWith(title.toLowerCase())) {
-      return `${title}: ${detail}`;
-    }
-    return detail || title || `Request failed (${error.status}).`;
+    const text = String(detail || title || `Request failed (${error.status})`).trim();
+    return sentence(text);
   }
   return error?.message || String(error);
 }
+
+/** Capitalised, with a full stop: the server's details are lower-case phrases. */
+const sentence = (text) => {
+  const t = text.charAt(0).toUpperCase() + text.slice(1);
+  return /[.!?)]$/.test(t) ? t : `${t}.`;
+};
 
 /** A random UUID (v4), also outside secure contexts. */
 export function uuid() {

@@ -810,7 +810,8 @@ async function pay(retry) {
     $('ticket-link').focus();
   } catch (e) {
     if (RETRYABLE.has(e.code) || e.status === 504 || e.status === 503 || e.status === 0) {
-      setMessage(`${errorText(e)} Retrying is safe: you will not be charged twice.`, 'error');
+      const what = e.status === 0 ? 'The connection dropped' : (e.problem.title || 'Payment not confirmed');
+      setMessage(`${what}. Retry: you will not be charged twice.`, 'error');
     } else if (e.code === 'hold_expired') {
       endHold();
       showView('select');
@@ -877,18 +878,34 @@ function showTooltip(i, x, y) {
 }
 
 function wireCanvas() {
-  let drag = null;
+  const pointers = new Map(); // pointerId -> {x, y}
+  let drag = null; // one pointer down: a click, or a pan when zoomed in
+  let pinch = null; // two pointers down: {dist, mid}
   const pos = (e) => {
     const r = canvas.getBoundingClientRect();
     return { x: e.clientX - r.left, y: e.clientY - r.top };
   };
+  const twoFingers = () => {
+    const [a, b] = [...pointers.values()];
+    return { dist: Math.hypot(a.x - b.x, a.y - b.y) || 1, mid: { x: (a.x + b.x) / 2, y: (a.y + b.y) / 2 } };
+  };
   canvas.addEventListener('pointerdown', (e) => {
-    if (e.button !== 0) return;
-    drag = { ...pos(e), moved: false, id: e.pointerId };
+    if (e.pointerType === 'mouse' && e.button !== 0) return;
+    pointers.set(e.pointerId, pos(e));
     canvas.setPointerCapture(e.pointerId);
+    if (pointers.size === 1) drag = { ...pos(e), moved: false };
+    else if (pointers.size === 2) { drag = null; pinch = twoFingers(); }
   });
   canvas.addEventListener('pointermove', (e) => {
     const p = pos(e);
+    if (pointers.has(e.pointerId)) pointers.set(e.pointerId, p);
+    if (pinch && pointers.size >= 2) {
+      const now = twoFingers();
+      view.zoomBy(now.dist / pinch.dist, now.mid.x, now.mid.y);
+      view.panBy(now.mid.x - pinch.mid.x, now.mid.y - pinch.mid.y);
+      pinch = now;
+      return;
+    }
     if (drag) {
       const dx = p.x - drag.x, dy = p.y - drag.y;
       if (!drag.moved && Math.hypot(dx, dy) < 5) return;
@@ -901,22 +918,24 @@ function wireCanvas() {
       $('tooltip').hidden = true;
       return;
     }
+    if (pointers.size) return;
     const i = view.hit(p.x, p.y);
     canvas.style.cursor = i >= 0 && model.status[i] === AVAILABLE ? 'pointer' : '';
     showTooltip(i, p.x, p.y);
   });
-  canvas.addEventListener('pointerup', (e) => {
-    if (!drag) return;
-    const moved = drag.moved;
-    drag = null;
+  const lift = (e, cancelled) => {
+    pointers.delete(e.pointerId);
     canvas.classList.remove('grabbing');
-    if (!moved) {
-      const p = pos(e);
-      const i = view.hit(p.x, p.y);
-      if (i >= 0) { view.setCursor(i); toggleSeat(i); }
-    }
-  });
-  canvas.addEventListener('pointercancel', () => { drag = null; canvas.classList.remove('grabbing'); });
+    if (pinch) { if (pointers.size < 2) pinch = null; drag = null; return; }
+    const click = drag && !drag.moved && !cancelled;
+    drag = null;
+    if (!click) return;
+    const p = pos(e);
+    const i = view.hit(p.x, p.y);
+    if (i >= 0) { view.setCursor(i); toggleSeat(i); }
+  };
+  canvas.addEventListener('pointerup', (e) => lift(e, false));
+  canvas.addEventListener('pointercancel', (e) => lift(e, true));
   canvas.addEventListener('pointerleave', () => { $('tooltip').hidden = true; });
   canvas.addEventListener('wheel', (e) => {
     if (!e.ctrlKey && !e.metaKey) return;

@@ -106,6 +106,8 @@ pub struct Expire {
 #[rtype(result = "Result<ConfirmOutcome, StorageError>")]
 pub struct Confirm {
     pub booking_id: BookingId,
+    /// The payment attempt whose charge pays for it.
+    pub payment_id: i64,
 }
 
 /// A delta committed elsewhere (another node, or this node outside the actor).
@@ -597,7 +599,9 @@ impl Handler<Confirm> for EventActor {
     fn handle(&mut self, msg: Confirm, ctx: &mut Context<Self>) -> Self::Result {
         let event_id = self.event_id;
         self.run_single(ctx, move |ledger| async move {
-            ledger.confirm(event_id, msg.booking_id).await
+            ledger
+                .confirm(event_id, msg.booking_id, msg.payment_id)
+                .await
         })
     }
 }

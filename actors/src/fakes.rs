@@ -175,6 +175,7 @@ impl SeatLedger for FakeLedger {
         &self,
         _event: EventId,
         _booking: BookingId,
+        _payment: i64,
     ) -> Result<Committed<ConfirmOutcome>, StorageError> {
         Ok(Committed {
             outcome: ConfirmOutcome::NotFound,

@@ -73,10 +73,13 @@ pub enum ReleaseOutcome {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum ConfirmOutcome {
-    /// The booking is confirmed (now, or it already was).
+    /// The booking is confirmed by this payment (now, or it already was).
     Confirmed {
         confirmation_number: String,
     },
+    /// The booking was already paid for by another payment: this one must
+    /// be refunded.
+    PaidByAnother,
     /// The hold ended and its seats went to someone else: nothing confirmed.
     SeatsGone,
     NotFound,
@@ -135,12 +138,13 @@ pub trait SeatLedger: Send + Sync + 'static {
         bookings: &[BookingId],
     ) -> Result<Committed<Vec<Freed>>, StorageError>;
 
-    /// Confirms a paid booking (re-taking its seats if its hold had lapsed
-    /// and they are still free).
+    /// Confirms a booking paid by payment attempt `payment` (re-taking its
+    /// seats if its hold had lapsed and they are still free).
     async fn confirm(
         &self,
         event: EventId,
         booking: BookingId,
+        payment: i64,
     ) -> Result<Committed<ConfirmOutcome>, StorageError>;
 }
 

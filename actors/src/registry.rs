@@ -126,8 +126,13 @@ impl Registry {
         &self,
         event: EventId,
         booking_id: BookingId,
+        payment_id: i64,
     ) -> Result<ConfirmOutcome, StorageError> {
-        self.call(event, || Confirm { booking_id }).await
+        self.call(event, || Confirm {
+            booking_id,
+            payment_id,
+        })
+        .await
     }
 
     /// Seats still available for `event` as this node's actor knows them.

@@ -82,7 +82,14 @@ impl Checkout {
             booking.amount_cents,
             self.lease,
         )
-        .await?;
+        .await
+        .map_err(|e| match e {
+            bookings::BeginAttemptError::OtherInProgress => ApiError::conflict(
+                "payment_in_progress",
+                "another payment for this booking is still being resolved; retry that one with its own Idempotency-Key, or try again shortly",
+            ),
+            bookings::BeginAttemptError::Database(e) => e.into(),
+        })?;
         if attempt.booking_id != booking.booking_id {
             return Err(ApiError::problem(
                 StatusCode::UNPROCESSABLE_ENTITY,
@@ -240,7 +247,7 @@ impl Checkout {
         }
         let confirmed = self
             .registry
-            .confirm(booking.event_id, booking.booking_id)
+            .confirm(booking.event_id, booking.booking_id, payment_id)
             .await;
         match confirmed {
             Ok(ConfirmOutcome::Confirmed {
@@ -268,19 +275,27 @@ impl Checkout {
                     body,
                 })
             }
-            Ok(ConfirmOutcome::SeatsGone) => {
+            Ok(outcome @ (ConfirmOutcome::SeatsGone | ConfirmOutcome::PaidByAnother)) => {
+                // This charge bought nothing: give it back.
                 if let Err(error) = self.gateway.refund(&charge.charge_id).await {
                     bookings::drop_lease(&self.pool, payment_id, Some(&charge.charge_id)).await?;
                     return Err(ApiError::Unavailable(anyhow::anyhow!(
                         "refund failed: {error}"
                     )));
                 }
-                let body = problem_body(
-                    StatusCode::CONFLICT,
-                    "hold_expired",
-                    "Hold expired",
-                    "the hold ended and the seats were sold to someone else; your payment was refunded",
-                );
+                let (code, title, detail) = match outcome {
+                    ConfirmOutcome::SeatsGone => (
+                        "hold_expired",
+                        "Hold expired",
+                        "the hold ended and the seats were sold to someone else; your payment was refunded",
+                    ),
+                    _ => (
+                        "booking_already_confirmed",
+                        "Already paid",
+                        "this booking was already paid by another payment; this charge was refunded",
+                    ),
+                };
+                let body = problem_body(StatusCode::CONFLICT, code, title, detail);
                 bookings::finish_attempt(
                     &self.pool,
                     payment_id,
@@ -290,7 +305,7 @@ impl Checkout {
                 )
                 .await?;
                 metrics::counter!("boxoffice_payments_total", "outcome" => "refunded").increment(1);
-                tracing::warn!("late payment refunded");
+                tracing::warn!(code, "charge refunded");
                 Ok(Answer {
                     status: StatusCode::CONFLICT,
                     body,

@@ -165,6 +165,15 @@ pub struct Attempt {
     pub fresh: bool,
 }
 
+/// Another payment for the booking is still unresolved.
+#[derive(Debug, thiserror::Error)]
+pub enum BeginAttemptError {
+    #[error("another payment for this booking is in progress")]
+    OtherInProgress,
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
 /// Finds or creates the attempt for (user, key), taking its lease when free.
 pub async fn begin_attempt(
     pool: &PgPool,
@@ -173,7 +182,7 @@ pub async fn begin_attempt(
     key: &str,
     amount_cents: i64,
     lease: Duration,
-) -> sqlx::Result<Attempt> {
+) -> Result<Attempt, BeginAttemptError> {
     let inserted: Option<i64> = sqlx::query_scalar(
         "INSERT INTO payments (booking_id, user_id, idempotency_key, amount_cents, lease_until)
          VALUES ($1, $2, $3, $4, now() + make_interval(secs => $5))
@@ -186,7 +195,11 @@ pub async fn begin_attempt(
     .bind(amount_cents)
     .bind(lease.as_secs_f64())
     .fetch_optional(pool)
-    .await?;
+    .await
+    .map_err(|e| match super::violated_constraint(&e) {
+        Some("payments_one_processing_per_booking") => BeginAttemptError::OtherInProgress,
+        _ => BeginAttemptError::Database(e),
+    })?;
     if let Some(payment_id) = inserted {
         return Ok(Attempt {
             payment_id,

@@ -402,11 +402,12 @@ impl SeatLedger for PgLedger {
         &self,
         event: EventId,
         booking: BookingId,
+        payment: i64,
     ) -> Result<Committed<ConfirmOutcome>, StorageError> {
         let mut tx = self.pool.begin().await.map_err(storage_error)?;
         let (version, _) = next_version(&mut tx, event).await?;
-        let row: Option<(String, Option<String>)> = sqlx::query_as(
-            "SELECT status, confirmation_number FROM bookings WHERE booking_id = $1 AND event_id = $2 FOR UPDATE",
+        let row: Option<(String, Option<String>, Option<i64>)> = sqlx::query_as(
+            "SELECT status, confirmation_number, paid_by_payment_id FROM bookings WHERE booking_id = $1 AND event_id = $2 FOR UPDATE",
         )
         .bind(booking)
         .bind(event)
@@ -421,17 +422,21 @@ impl SeatLedger for PgLedger {
                     deltas: Vec::new(),
                 });
             }
-            Some((status, Some(number))) if status == "CONFIRMED" => {
+            Some((status, Some(number), paid_by)) if status == "CONFIRMED" => {
                 tx.rollback().await.map_err(storage_error)?;
-                let outcome = ConfirmOutcome::Confirmed {
-                    confirmation_number: number,
+                let outcome = if paid_by == Some(payment) {
+                    ConfirmOutcome::Confirmed {
+                        confirmation_number: number,
+                    }
+                } else {
+                    ConfirmOutcome::PaidByAnother
                 };
                 return Ok(Committed {
                     outcome,
                     deltas: Vec::new(),
                 });
             }
-            Some((status, _)) => status,
+            Some((status, _, _)) => status,
         };
         let seats: Vec<i64> = if status == "PENDING" {
             sqlx::query_scalar(
@@ -478,11 +483,13 @@ impl SeatLedger for PgLedger {
         let confirmation_number = confirmation_number();
         sqlx::query(
             "UPDATE bookings SET status = 'CONFIRMED', confirmation_number = $2, payment_started_at = NULL,
+                                 paid_by_payment_id = $3,
                                  updated_at = now()
              WHERE booking_id = $1",
         )
         .bind(booking)
         .bind(&confirmation_number)
+        .bind(payment)
         .execute(&mut *tx)
         .await
         .map_err(storage_error)?;

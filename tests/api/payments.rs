@@ -408,3 +408,41 @@ async fn a_ticket_is_admitted_once_and_forged_codes_are_refused() {
         .await;
     assert_problem(buyer, 403, "forbidden").await;
 }
+
+#[actix_web::test]
+async fn a_second_key_cannot_pay_while_a_lost_answer_is_unresolved() {
+    let app = spawn_app().await;
+    let (event_id, seats) = event_with_seats(&app, 1).await;
+    let alice = app.buyer_token().await;
+    let booking = hold(&app, &alice, event_id, &seats).await;
+
+    assert_problem(
+        app.confirm(&alice, booking, Some("k1"), "tok_timeout")
+            .await,
+        504,
+        "payment_timeout",
+    )
+    .await;
+    // A reload of the page pays again with a new key: refused, nothing charged.
+    assert_problem(
+        app.confirm(&alice, booking, Some("k2"), "tok_visa").await,
+        409,
+        "payment_in_progress",
+    )
+    .await;
+    assert_eq!(charges(&app).await, (1, 0), "only the lost charge exists");
+    // Retrying the first attempt resolves it; the second key then finds it paid.
+    assert_eq!(
+        app.confirm(&alice, booking, Some("k1"), "tok_timeout")
+            .await
+            .status(),
+        200
+    );
+    assert_problem(
+        app.confirm(&alice, booking, Some("k3"), "tok_visa").await,
+        409,
+        "booking_already_confirmed",
+    )
+    .await;
+    assert_eq!(charges(&app).await, (1, 0), "one charge, no refund needed");
+}

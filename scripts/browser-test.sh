@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# Real-browser end-to-end test of the live seat map (tests/browser/): Debian's
+# chromium driven by playwright-core under Node's built-in test runner, against
+# two boxoffice nodes that share one fresh PostgreSQL database and one Redis.
+#
+#   scripts/browser-test.sh
+#
+# Installs chromium (apt-get) and the test's npm packages when missing, uses
+# the private PostgreSQL/Redis of scripts/services.sh, builds the debug server,
+# and always stops both nodes on exit. Screenshot and server logs land in
+# target/browser/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+log() { printf '[browser-test] %s\n' "$*" >&2; }
+
+as_root() {
+  if [[ $(id -u) -eq 0 ]]; then "$@"
+  elif command -v sudo >/dev/null; then sudo "$@"
+  else log "need root (or sudo) to run: $*"; exit 1
+  fi
+}
+
+# --- tools ---------------------------------------------------------------------
+if [[ ! -x /usr/bin/chromium ]]; then
+  log "installing chromium (apt-get)"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null
+fi
+command -v node >/dev/null || { log "node (20 or newer) is required"; exit 1; }
+node_major=$(node -p 'process.versions.node.split(".")[0]')
+((node_major >= 20)) || { log "node 20 or newer is required (found $(node --version))"; exit 1; }
+if [[ ! -d tests/browser/node_modules/playwright-core ]]; then
+  log "installing test dependencies (npm ci)"
+  (cd tests/browser && npm ci --no-audit --no-fund --loglevel=error)
+fi
+
+# --- services, build, database ---------------------------------------------------
+scripts/services.sh start
+eval "$(scripts/services.sh env)"
+log "building the server (debug)"
+cargo build --bin boxoffice
+bin=$root/target/debug/boxoffice
+
+out=$root/target/browser
+mkdir -p "$out"
+
+db=boxoffice_browser
+log "creating database $db"
+psql "$BOXOFFICE_TEST_DATABASE_URL" -qAt -v ON_ERROR_STOP=1 -c "SET client_min_messages = warning" \
+  -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" -c "CREATE DATABASE $db"
+export BOXOFFICE__DATABASE__URL=${BOXOFFICE_TEST_DATABASE_URL%/*}/$db
+prefix="browser-$$:"
+export BOXOFFICE__REDIS__KEY_PREFIX=$prefix
+export RUST_LOG=${RUST_LOG:-info}
+"$bin" migrate >"$out/migrate.log" 2>&1 || { cat "$out/migrate.log" >&2; exit 1; }
+"$bin" demo >"$out/demo.log" 2>&1 || { cat "$out/demo.log" >&2; exit 1; }
+
+# --- two nodes --------------------------------------------------------------------
+pids=()
+cleanup() {
+  local status=$?
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  # This run's Redis keys are of no use to anyone now.
+  redis-cli -u "$BOXOFFICE__REDIS__URL" --scan --pattern "${prefix}*" 2>/dev/null |
+    xargs -r redis-cli -u "$BOXOFFICE__REDIS__URL" DEL >/dev/null 2>&1 || true
+  exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+start_node() { # name port
+  BOXOFFICE__SERVER__HOST=127.0.0.1 BOXOFFICE__SERVER__PORT=$2 \
+    "$bin" serve >"$out/node-$1.log" 2>&1 &
+  pids+=($!)
+}
+wait_ready() { # name port
+  local deadline=$((SECONDS + 60))
+  until curl -fsS -o /dev/null --max-time 2 "http://127.0.0.1:$2/readyz"; do
+    if ((SECONDS >= deadline)); then
+      log "node $1 (:$2) not ready within 60 s; its log:"; tail -n 40 "$out/node-$1.log" >&2; exit 1
+    fi
+    sleep 0.2
+  done
+}
+start_node a 18181
+start_node b 18182
+wait_ready a 18181
+wait_ready b 18182
+log "nodes ready on :18181 and :18182"
+
+export BOXOFFICE_A=http://127.0.0.1:18181
+export BOXOFFICE_B=http://127.0.0.1:18182
+export BOXOFFICE_EVENT_ID=${BOXOFFICE_EVENT_ID:-1}
+export BOXOFFICE_SCREENSHOT=$out/seatmap.png
+
+# --- the test ---------------------------------------------------------------------
+set +e
+timeout 300 node --test tests/browser/
+status=$?
+set -e
+if ((status != 0)); then
+  log "browser test failed (exit $status); server logs in target/browser/node-{a,b}.log"
+  for name in a b; do
+    log "--- last lines of node $name ---"
+    tail -n 20 "$out/node-$name.log" >&2
+  done
+else
+  log "screenshot: target/browser/seatmap.png"
+fi
+exit "$status"
