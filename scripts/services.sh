@@ -60,8 +60,12 @@ start_pg() {
     return 0
   fi
   log "starting PostgreSQL on 127.0.0.1:$pg_port"
-  as_pg "$bin/pg_ctl" -D "$data/pg" -l "$data/pg/server.log" -w -t 60 start \
-    -o "-c listen_addresses=127.0.0.1 -p $pg_port -c unix_socket_directories='$data/pg' -c max_connections=300 -c shared_buffers=256MB -c fsync=on -c synchronous_commit=on" >/dev/null
+  if ! as_pg "$bin/pg_ctl" -D "$data/pg" -l "$data/pg/server.log" -w -t 60 start \
+    -o "-c listen_addresses=127.0.0.1 -p $pg_port -c unix_socket_directories='$data/pg' -c max_connections=300 -c shared_buffers=256MB -c fsync=on -c synchronous_commit=on" >/dev/null; then
+    log "PostgreSQL did not start (is port $pg_port taken? set BOXOFFICE_PG_PORT); .data/pg/server.log says:"
+    tail -n 5 "$data/pg/server.log" >&2
+    exit 1
+  fi
 }
 
 start_redis() {

@@ -3,6 +3,7 @@
 
 mod api;
 mod catalog;
+mod fanout;
 mod report;
 mod reserve;
 
@@ -42,6 +43,8 @@ enum Scenario {
     Reserve(reserve::Args),
     /// Seat instantiation for a big venue and seat-map snapshot latency.
     Catalog(catalog::Args),
+    /// Many live seat-map subscribers while reservations commit.
+    Fanout(fanout::Args),
 }
 
 #[tokio::main]
@@ -51,5 +54,6 @@ async fn main() -> anyhow::Result<()> {
     match cli.scenario {
         Scenario::Reserve(args) => reserve::run(&api, args).await,
         Scenario::Catalog(args) => catalog::run(&api, args).await,
+        Scenario::Fanout(args) => fanout::run(&api, args).await,
     }
 }
