@@ -10,6 +10,8 @@ cd "$(dirname "$0")/.."
 seconds=${1:-10}
 target=${CARGO_TARGET_DIR:-target}
 
+command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 scripts/services.sh start
 eval "$(scripts/services.sh env)"
 cargo build --release -p boxoffice -p boxoffice-load >&2
@@ -43,7 +45,27 @@ start 18082 1 bench-single:
 
 echo "# $(date -u +%FT%TZ) on $(nproc) cores; server, PostgreSQL, Redis and load generator on one machine"
 echo "# synchronous_commit = $(psql_admin -c 'SHOW synchronous_commit')"
-"$bin/boxoffice-load" --base-url http://127.0.0.1:18081 catalog --seats 50000 --snapshots 30
-"$bin/boxoffice-load" --base-url http://127.0.0.1:18082 reserve --seconds "$seconds" --label "batch_max=1"
-"$bin/boxoffice-load" --base-url http://127.0.0.1:18081 reserve --seconds "$seconds" --label "batch_max=256"
-"$bin/boxoffice-load" --base-url http://127.0.0.1:18081 reserve --seconds "$seconds" --rate 1000 --label "batch_max=256, open loop 1000/s"
+load() { "$bin/boxoffice-load" --base-url "http://127.0.0.1:$1" "${@:2}"; }
+tmp=$(mktemp -d)
+
+echo "## catalog"
+load 18081 catalog --seats 50000 --snapshots 30
+
+echo "## hot event, mixed contention (80% of attempts at the best tenth), wrk with 256 connections"
+for port in 18082 18081; do
+  label=$([[ $port == 18082 ]] && echo "batch_max=1" || echo "batch_max=256")
+  read -r event first count < <(load "$port" hot-event --tokens-file "$tmp/tokens" --name "Hot $label")
+  printf '%-14s ' "$label"
+  wrk -t1 -c256 -d"${seconds}s" -s load/wrk/reserve.lua "http://127.0.0.1:$port" -- "$tmp/tokens" "$event" "$first" "$count" 0.8 | grep '^wrk:'
+done
+
+echo "## commit capacity: uniform low contention, 256 closed-loop clients"
+load 18082 reserve --seconds "$seconds" --seats 100000 --hot-share 0 --label "batch_max=1, uniform"
+load 18081 reserve --seconds "$seconds" --seats 100000 --hot-share 0 --label "batch_max=256, uniform"
+
+echo "## latency at a steady 1,000 attempts/s (open loop), mixed contention"
+load 18081 reserve --seconds "$seconds" --rate 1000 --label "batch_max=256, open loop 1000/s"
+
+echo "## live seat maps: SSE fan-out"
+load 18081 fanout --subscribers "${FANOUT_SUBSCRIBERS:-10000}" --seconds "$seconds" --rate 300 --server-pid "${pids[0]}"
+rm -rf "$tmp"

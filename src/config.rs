@@ -22,6 +22,16 @@ pub struct Settings {
     pub payments: PaymentSettings,
     pub cache: CacheSettings,
     pub live: LiveSettings,
+    pub queue: QueueSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct QueueSettings {
+    pub token_ttl_seconds: u64,
+    pub grace_seconds: u64,
+    pub lease_ms: u64,
+    pub tick_ms: u64,
+    pub joins_per_second_per_client: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]

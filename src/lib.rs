@@ -11,6 +11,7 @@ pub mod domain;
 pub mod http;
 pub mod live;
 pub mod payments;
+pub mod queue;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

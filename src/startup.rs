@@ -21,14 +21,18 @@ use tracing_actix_web::TracingLogger;
 use crate::auth::Signer;
 use crate::config::{DatabaseSettings, Settings};
 use crate::http;
+use crate::http::queue::JoinLimiter;
 use crate::live::hub::Hubs;
 use crate::payments::checkout::Checkout;
 use crate::payments::simulated::SimulatedProvider;
+use crate::queue::driver::AdmissionDriver;
+use crate::queue::watch::QueueWatch;
 use crate::store::cache::CatalogCache;
 use crate::store::catalog::EventGates;
 use crate::store::deltas::RedisDeltaBus;
 use crate::store::ledger::PgLedger;
 use crate::store::locks::RedisSeatLock;
+use crate::store::queue::QueueStore;
 use crate::store::redis::Redis;
 use crate::telemetry;
 
@@ -139,6 +143,15 @@ impl Application {
                 recovery.recover_abandoned().await;
             }
         });
+        let queue_store = QueueStore::new(redis.clone());
+        let driver = AdmissionDriver {
+            store: queue_store.clone(),
+            pool: pool.clone(),
+            registry: registry.clone(),
+            node_id: node_id.clone(),
+            settings: settings.queue.clone(),
+        };
+        actors.spawn(driver.run());
         tracing::info!(node.id = %node_id, "booking core started");
 
         let pool_data = web::Data::new(pool.clone());
@@ -154,6 +167,12 @@ impl Application {
         let bus = web::Data::new(bus);
         let hubs = web::Data::from(hubs);
         let live_settings = web::Data::new(settings.live.clone());
+        let queue_watch = web::Data::new(QueueWatch::new(queue_store.clone()));
+        let queue_store = web::Data::new(queue_store);
+        let join_limiter =
+            web::Data::new(JoinLimiter::new(settings.queue.joins_per_second_per_client));
+        let queue_settings = web::Data::new(settings.queue.clone());
+        let node = web::Data::new(http::ops::NodeId(node_id.clone()));
 
         let server = HttpServer::new(move || {
             App::new()
@@ -175,6 +194,11 @@ impl Application {
                 .app_data(bus.clone())
                 .app_data(hubs.clone())
                 .app_data(live_settings.clone())
+                .app_data(queue_store.clone())
+                .app_data(queue_watch.clone())
+                .app_data(join_limiter.clone())
+                .app_data(queue_settings.clone())
+                .app_data(node.clone())
                 .configure(routes)
                 .default_service(web::to(http::no_route))
         })
@@ -224,7 +248,7 @@ impl Application {
 }
 
 fn routes(cfg: &mut web::ServiceConfig) {
-    use http::{admin, auth, bookings, events, live, ops, seats, tickets, venues};
+    use http::{admin, auth, bookings, events, live, ops, queue, seats, tickets, venues};
     cfg.route("/healthz", web::get().to(ops::healthz))
         .route("/readyz", web::get().to(ops::readyz))
         .route("/metrics", web::get().to(ops::metrics))
@@ -242,6 +266,24 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .route(
             "/events/{event_id}/seats/ws",
             web::get().to(live::websocket),
+        )
+        .route("/events/{event_id}/queue", web::post().to(queue::join))
+        .route("/events/{event_id}/queue", web::get().to(queue::status))
+        .route(
+            "/events/{event_id}/queue/stream",
+            web::get().to(queue::stream),
+        )
+        .route(
+            "/events/{event_id}/queue/fairness",
+            web::get().to(queue::fairness),
+        )
+        .route(
+            "/admin/events/{event_id}/queue",
+            web::put().to(queue::configure),
+        )
+        .route(
+            "/admin/events/{event_id}/queue",
+            web::get().to(queue::report_handler),
         )
         .route("/", web::get().to(http::client::index))
         .route("/web/{file}", web::get().to(http::client::file))

@@ -56,7 +56,13 @@ fn cpu_ticks(pid: u32) -> Option<u64> {
 
 /// Reads one subscriber's stream until the deadline; timed ones record the
 /// delay from each seat's commit acknowledgement to its delta's arrival.
-async fn subscribe(client: reqwest::Client, url: String, timed: bool, shared: Arc<Shared>, until: Instant) {
+async fn subscribe(
+    client: reqwest::Client,
+    url: String,
+    timed: bool,
+    shared: Arc<Shared>,
+    until: Instant,
+) {
     let Ok(response) = client.get(&url).send().await else {
         shared.ended.fetch_add(1, Ordering::Relaxed);
         return;
@@ -89,8 +95,12 @@ async fn subscribe(client: reqwest::Client, url: String, timed: bool, shared: Ar
             if !timed {
                 continue;
             }
-            let Some(data) = block.lines().find_map(|l| l.strip_prefix("data: ")) else { continue };
-            let Ok(delta) = serde_json::from_str::<Value>(data) else { continue };
+            let Some(data) = block.lines().find_map(|l| l.strip_prefix("data: ")) else {
+                continue;
+            };
+            let Ok(delta) = serde_json::from_str::<Value>(data) else {
+                continue;
+            };
             let seats: Vec<i64> = delta["changes"]
                 .as_array()
                 .map(|c| c.iter().filter_map(|c| c["seat_id"].as_i64()).collect())
@@ -129,7 +139,9 @@ pub async fn run(api: &Api, args: Args) -> anyhow::Result<()> {
 
     // Open the subscribers, a few hundred at a time.
     let url = api.url(&format!("/events/{event_id}/seats/stream?format=compact"));
-    let client = reqwest::Client::builder().pool_max_idle_per_host(0).build()?;
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()?;
     let until = Instant::now() + Duration::from_secs(args.seconds + 120);
     let opening = Arc::new(Semaphore::new(256));
     let started_opening = Instant::now();
@@ -148,7 +160,9 @@ pub async fn run(api: &Api, args: Args) -> anyhow::Result<()> {
             let _ = task.await;
         }));
     }
-    while shared.open.load(Ordering::Relaxed) + shared.ended.load(Ordering::Relaxed) < args.subscribers as u64 {
+    while shared.open.load(Ordering::Relaxed) + shared.ended.load(Ordering::Relaxed)
+        < args.subscribers as u64
+    {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let open_secs = started_opening.elapsed().as_secs_f64();
@@ -159,7 +173,13 @@ pub async fn run(api: &Api, args: Args) -> anyhow::Result<()> {
     // Reservations at a steady rate, one seat each, in random order.
     let mut seats = seat_ids.clone();
     seats.shuffle(&mut rand::thread_rng());
-    let metrics_before = api.client.get(api.url("/metrics")).send().await?.text().await?;
+    let metrics_before = api
+        .client
+        .get(api.url("/metrics"))
+        .send()
+        .await?
+        .text()
+        .await?;
     let cpu_before = args.server_pid.and_then(cpu_ticks);
     let messages_before = shared.messages.load(Ordering::Relaxed);
     let started = Instant::now();
@@ -194,7 +214,13 @@ pub async fn run(api: &Api, args: Args) -> anyhow::Result<()> {
     tokio::time::sleep(Duration::from_secs(1)).await;
     let elapsed = started.elapsed().as_secs_f64();
     let cpu_after = args.server_pid.and_then(cpu_ticks);
-    let metrics_after = api.client.get(api.url("/metrics")).send().await?.text().await?;
+    let metrics_after = api
+        .client
+        .get(api.url("/metrics"))
+        .send()
+        .await?
+        .text()
+        .await?;
     let messages = shared.messages.load(Ordering::Relaxed) - messages_before;
     let batches = batch_count(&metrics_after) - batch_count(&metrics_before);
     let ended = shared.ended.load(Ordering::Relaxed);
@@ -219,7 +245,10 @@ pub async fn run(api: &Api, args: Args) -> anyhow::Result<()> {
         messages as f64 / elapsed
     );
     if let (Some(before), Some(after)) = (cpu_before, cpu_after) {
-        println!("fanout: server CPU {:.0}% of one core", (after - before) as f64 / elapsed);
+        println!(
+            "fanout: server CPU {:.0}% of one core",
+            (after - before) as f64 / elapsed
+        );
     }
     println!(
         "fanout: delay from commit acknowledged to delta received ({} timed subscribers, {} samples): {}",

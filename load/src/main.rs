@@ -4,6 +4,7 @@
 mod api;
 mod catalog;
 mod fanout;
+mod hot_event;
 mod report;
 mod reserve;
 
@@ -45,6 +46,8 @@ enum Scenario {
     Catalog(catalog::Args),
     /// Many live seat-map subscribers while reservations commit.
     Fanout(fanout::Args),
+    /// Prepare a hot event and buyers' tokens for wrk (load/wrk/reserve.lua).
+    HotEvent(hot_event::Args),
 }
 
 #[tokio::main]
@@ -55,5 +58,6 @@ async fn main() -> anyhow::Result<()> {
         Scenario::Reserve(args) => reserve::run(&api, args).await,
         Scenario::Catalog(args) => catalog::run(&api, args).await,
         Scenario::Fanout(args) => fanout::run(&api, args).await,
+        Scenario::HotEvent(args) => hot_event::run(&api, args).await,
     }
 }

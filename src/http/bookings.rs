@@ -53,6 +53,43 @@ impl Reservation {
     }
 }
 
+/// For events with a waiting room: the caller's queue token must admit them
+/// to this event, now.
+fn admitted_from_queue(
+    req: &HttpRequest,
+    signer: &crate::auth::Signer,
+    event: EventId,
+    user: actors::domain::UserId,
+) -> Result<(), ApiError> {
+    use crate::queue::token::{self, TokenError};
+    let Some(token) = req
+        .headers()
+        .get("X-Queue-Token")
+        .and_then(|v| v.to_str().ok())
+    else {
+        return Err(ApiError::problem(
+            StatusCode::FORBIDDEN,
+            "queue_token_required",
+            "Queue token required",
+            "this event has a waiting room: join it (POST /events/{id}/queue) and send the queue token you are given as X-Queue-Token",
+        ));
+    };
+    token::verify(signer, token, event, user)
+        .map(|_| ())
+        .map_err(|error| {
+            let detail = match error {
+                TokenError::Expired => "the queue token has expired; join the waiting room again",
+                TokenError::Invalid => "the queue token is not valid for you and this event",
+            };
+            ApiError::problem(
+                StatusCode::FORBIDDEN,
+                "queue_token_invalid",
+                "Queue token invalid",
+                detail,
+            )
+        })
+}
+
 fn seat_unavailable(seats: Vec<SeatId>) -> ApiError {
     ApiError::conflict("seat_unavailable", "some of these seats are held or sold")
         .with_extra(json!({ "seat_ids": seats }))
@@ -60,10 +97,12 @@ fn seat_unavailable(seats: Vec<SeatId>) -> ApiError {
 
 #[tracing::instrument(skip_all, fields(user.id = %caller.user_id))]
 pub async fn create(
+    req: HttpRequest,
     caller: Caller,
     gates: web::Data<EventGates>,
     registry: web::Data<Registry>,
     settings: web::Data<BookingSettings>,
+    signer: web::Data<crate::auth::Signer>,
     body: web::Json<ReserveRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let reservation = Reservation::parse(body.into_inner(), settings.max_seats_per_booking)?;
@@ -76,6 +115,9 @@ pub async fn create(
             "event_not_on_sale",
             format!("the event is {}", gate.status),
         ));
+    }
+    if gate.queue_enabled {
+        admitted_from_queue(&req, &signer, reservation.event_id, caller.user_id)?;
     }
     let hold = registry
         .reserve(reservation.event_id, caller.user_id, reservation.seat_ids)

@@ -10,7 +10,7 @@ use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 use serde_json::Value;
 
-#[derive(Debug, thiserror::Error)]
+#[derive(thiserror::Error)]
 pub enum ApiError {
     #[error("{detail}")]
     Problem {
@@ -104,6 +104,23 @@ impl ApiError {
             ApiError::Problem { code, .. } => code,
             ApiError::Unavailable(_) => "service_unavailable",
             ApiError::Internal(_) => "internal_error",
+        }
+    }
+}
+
+/// Logged by the request middleware: the code and the cause chain, without
+/// backtraces.
+impl std::fmt::Debug for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ApiError::Problem {
+                status,
+                code,
+                detail,
+                ..
+            } => write!(f, "{} {code}: {detail}", status.as_u16()),
+            ApiError::Unavailable(cause) => write!(f, "503 service_unavailable: {cause:#}"),
+            ApiError::Internal(cause) => write!(f, "500 internal_error: {cause:#}"),
         }
     }
 }

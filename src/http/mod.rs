@@ -9,6 +9,7 @@ pub mod error;
 pub mod events;
 pub mod live;
 pub mod ops;
+pub mod queue;
 pub mod seats;
 pub mod tickets;
 pub mod venues;

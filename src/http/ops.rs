@@ -10,9 +10,12 @@ use sqlx::PgPool;
 
 use crate::store::redis::Redis;
 
+/// This process's identity among the nodes (as lease holders name it).
+pub struct NodeId(pub String);
+
 /// The process is up and serving HTTP.
-pub async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(json!({ "status": "ok" }))
+pub async fn healthz(node: web::Data<NodeId>) -> HttpResponse {
+    HttpResponse::Ok().json(json!({ "status": "ok", "node_id": node.0 }))
 }
 
 /// PostgreSQL and Redis both answer; 503 naming the one that does not.

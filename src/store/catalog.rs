@@ -252,6 +252,8 @@ pub async fn patch_event(
 pub struct EventGate {
     pub status: String,
     pub queue_enabled: bool,
+    pub admission_rate_per_sec: i32,
+    pub onsale_at: Option<DateTime<Utc>>,
 }
 
 /// [`EventGate`]s kept in memory for a second, so the hot booking path does
@@ -273,21 +275,31 @@ impl EventGates {
     }
 
     /// The gate of `event`; `None` if there is no such event.
+    /// Forgets a cached gate (after an operator's change on this node).
+    pub fn forget(&self, event: EventId) {
+        self.entries.remove(&event);
+    }
+
     pub async fn get(&self, event: EventId) -> sqlx::Result<Option<EventGate>> {
         if let Some(entry) = self.entries.get(&event)
             && entry.0.elapsed() < self.ttl
         {
             return Ok(entry.1.clone());
         }
-        let row: Option<(String, bool)> =
-            sqlx::query_as("SELECT status, queue_enabled FROM events WHERE event_id = $1")
+        let row: Option<(String, bool, i32, Option<DateTime<Utc>>)> = sqlx::query_as(
+            "SELECT status, queue_enabled, admission_rate_per_sec, onsale_at FROM events WHERE event_id = $1",
+        )
                 .bind(event)
                 .fetch_optional(&self.pool)
                 .await?;
-        let gate = row.map(|(status, queue_enabled)| EventGate {
-            status,
-            queue_enabled,
-        });
+        let gate = row.map(
+            |(status, queue_enabled, admission_rate_per_sec, onsale_at)| EventGate {
+                status,
+                queue_enabled,
+                admission_rate_per_sec,
+                onsale_at,
+            },
+        );
         if self.entries.len() > 100_000 {
             self.entries.clear();
         }

@@ -6,6 +6,7 @@ pub mod catalog;
 pub mod deltas;
 pub mod ledger;
 pub mod locks;
+pub mod queue;
 pub mod redis;
 pub mod seats;
 pub mod users;

@@ -11,5 +11,6 @@ mod invariants;
 mod live;
 mod ops;
 mod payments;
+mod queue;
 mod seats;
 mod sse;

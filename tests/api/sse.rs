@@ -22,11 +22,20 @@ pub struct SseClient {
 impl SseClient {
     /// Opens `url`, optionally resuming after `last_event_id`.
     pub async fn connect(url: &str, last_event_id: Option<&str>) -> SseClient {
+        let headers: Vec<(&str, String)> = last_event_id
+            .map(|id| ("Last-Event-ID", id.to_owned()))
+            .into_iter()
+            .collect();
+        SseClient::connect_with(url, &headers).await
+    }
+
+    /// Opens `url` with extra request headers.
+    pub async fn connect_with(url: &str, headers: &[(&str, String)]) -> SseClient {
         let mut request = reqwest::Client::new()
             .get(url)
             .header("Accept", "text/event-stream");
-        if let Some(id) = last_event_id {
-            request = request.header("Last-Event-ID", id);
+        for (name, value) in headers {
+            request = request.header(*name, value);
         }
         let response = request.send().await.expect("connect");
         assert_eq!(response.status(), 200, "SSE connect to {url}");

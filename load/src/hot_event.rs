@@ -1,0 +1,41 @@
+//! Prepares a hot event for an external load generator (wrk): creates the
+//! venue and event, signs in buyers, writes their tokens to a file, and prints
+//! `EVENT_ID FIRST_SEAT SEAT_COUNT` (a venue's seat ids are consecutive).
+
+use clap::Args as ClapArgs;
+
+use crate::api::Api;
+
+#[derive(Debug, ClapArgs)]
+pub struct Args {
+    #[arg(long, default_value_t = 50_000)]
+    seats: usize,
+    #[arg(long, default_value_t = 500)]
+    buyers: usize,
+    #[arg(long)]
+    tokens_file: std::path::PathBuf,
+    #[arg(long, default_value = "Hot Event")]
+    name: String,
+}
+
+pub async fn run(api: &Api, args: Args) -> anyhow::Result<()> {
+    let (event_id, seat_ids) = api
+        .venue_and_event(&args.name, args.seats.div_ceil(2500), 50, 50)
+        .await?;
+    let first = *seat_ids
+        .first()
+        .ok_or_else(|| anyhow::anyhow!("no seats"))?;
+    let contiguous = seat_ids
+        .iter()
+        .enumerate()
+        .all(|(i, s)| *s == first + i as i64);
+    anyhow::ensure!(contiguous, "seat ids are not consecutive");
+    let mut tokens = String::new();
+    for n in 0..args.buyers {
+        tokens.push_str(&api.guest(n).await?);
+        tokens.push('\n');
+    }
+    std::fs::write(&args.tokens_file, tokens)?;
+    println!("{event_id} {first} {}", seat_ids.len());
+    Ok(())
+}

@@ -1,0 +1,367 @@
+//! The waiting room's state in Redis, one key family per event:
+//!
+//! | key | type | holds |
+//! |---|---|---|
+//! | `q:{e}:seq` | counter | arrival sequence |
+//! | `q:{e}:waiting` | sorted set | waiting buyers, scored by place (arrival, or the shuffle) |
+//! | `q:{e}:seen` | sorted set | last sign of life of each waiter (ms) |
+//! | `q:{e}:admitted` | hash | admitted buyers -> token expiry (unix s) |
+//! | `q:{e}:removed` | counter | admitted + skipped: the watermark positions are computed from |
+//! | `q:{e}:admitted_total` | counter | admissions so far |
+//! | `q:{e}:admissions` | sorted set | admissions of the last minute (by time) |
+//! | `q:{e}:drain` | string | measured admissions per second |
+//! | `q:{e}:sold_out` | string | `1` while no seat is left |
+//! | `q:{e}:seed`, `q:{e}:shuffled` | string | the on-sale shuffle's seed, and whether it ran |
+//! | `q:{e}:driver` | string (lease) | the node admitting for this event |
+//!
+//! Multi-key updates run as Lua scripts, so each is atomic.
+
+use actors::domain::{EventId, UserId};
+use redis::AsyncCommands;
+
+use crate::store::redis::{Redis, RedisError};
+
+#[derive(Clone)]
+pub struct QueueStore {
+    redis: Redis,
+}
+
+/// Where a buyer stands.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Standing {
+    /// 1-based place in line, and the watermark it was read at.
+    Waiting {
+        position: u64,
+        removed: u64,
+    },
+    /// Admitted; the token expires at this unix time.
+    Admitted {
+        expires: i64,
+    },
+    NotInQueue,
+}
+
+const JOIN: &str = r#"
+local expires = redis.call('HGET', KEYS[3], ARGV[1])
+if expires and tonumber(expires) > tonumber(ARGV[3]) then return {-1, tonumber(expires), 0} end
+local score = redis.call('ZSCORE', KEYS[2], ARGV[1])
+if not score then
+  score = redis.call('INCR', KEYS[1])
+  redis.call('ZADD', KEYS[2], 'NX', score, ARGV[1])
+end
+redis.call('ZADD', KEYS[4], ARGV[2], ARGV[1])
+local rank = redis.call('ZRANK', KEYS[2], ARGV[1])
+return {rank + 1, tonumber(redis.call('GET', KEYS[5]) or '0'), tonumber(score)}
+"#;
+
+const STANDING: &str = r#"
+local expires = redis.call('HGET', KEYS[3], ARGV[1])
+if expires and tonumber(expires) > tonumber(ARGV[3]) then return {-1, tonumber(expires)} end
+local rank = redis.call('ZRANK', KEYS[1], ARGV[1])
+if not rank then return {0, 0} end
+redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])
+return {rank + 1, tonumber(redis.call('GET', KEYS[4]) or '0')}
+"#;
+
+/// Pops up to ARGV[1] live waiters from the front: those seen within the
+/// grace period are admitted, the others skipped (closed tabs waste no slot).
+const ADMIT: &str = r#"
+local n, now, grace, expires, max_scan = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5])
+local admitted, scanned = {}, 0
+while #admitted < n and scanned < max_scan do
+  local popped = redis.call('ZPOPMIN', KEYS[1], 1)
+  if #popped == 0 then break end
+  scanned = scanned + 1
+  local user = popped[1]
+  local seen = tonumber(redis.call('ZSCORE', KEYS[2], user) or '0')
+  redis.call('ZREM', KEYS[2], user)
+  if seen >= now - grace then
+    redis.call('HSET', KEYS[3], user, expires)
+    redis.call('ZADD', KEYS[6], now, user)
+    admitted[#admitted + 1] = user
+  end
+end
+if scanned > 0 then redis.call('INCRBY', KEYS[4], scanned) end
+if #admitted > 0 then redis.call('INCRBY', KEYS[5], #admitted) end
+redis.call('ZREMRANGEBYSCORE', KEYS[6], 0, now - 60000)
+return admitted
+"#;
+
+/// Renews the lease if this node holds it, takes it if nobody does.
+const LEASE: &str = r#"
+local holder = redis.call('GET', KEYS[1])
+if holder == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) return 1 end
+if not holder then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1 end
+return 0
+"#;
+
+/// Rewrites the places of everyone who joined before the sale opened, once.
+const SHUFFLE: &str = r#"
+if redis.call('SET', KEYS[2], '1', 'NX') == false then return 0 end
+for i = 1, #ARGV do redis.call('ZADD', KEYS[1], 'XX', i, ARGV[i]) end
+return #ARGV
+"#;
+
+fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+impl QueueStore {
+    pub fn new(redis: Redis) -> QueueStore {
+        QueueStore { redis }
+    }
+
+    fn key(&self, event: EventId, name: &str) -> String {
+        self.redis.key(format_args!("q:{event}:{name}"))
+    }
+
+    fn keys(&self, event: EventId, names: &[&str]) -> Vec<String> {
+        names.iter().map(|n| self.key(event, n)).collect()
+    }
+
+    async fn script<T: redis::FromRedisValue + Send + 'static>(
+        &self,
+        source: &'static str,
+        keys: Vec<String>,
+        args: Vec<String>,
+    ) -> Result<T, RedisError> {
+        self.redis
+            .run(|mut c| async move {
+                let mut command = redis::cmd("EVAL");
+                command.arg(source).arg(keys.len()).arg(keys).arg(args);
+                command.query_async(&mut c).await
+            })
+            .await
+    }
+
+    /// Joins (or finds) `user` in line. Returns the standing and the
+    /// arrival sequence number (0 when already admitted).
+    pub async fn join(&self, event: EventId, user: UserId) -> Result<(Standing, u64), RedisError> {
+        let keys = self.keys(event, &["seq", "waiting", "admitted", "seen", "removed"]);
+        let now = chrono::Utc::now().timestamp();
+        let answer: Vec<i64> = self
+            .script(
+                JOIN,
+                keys,
+                vec![user.to_string(), now_ms().to_string(), now.to_string()],
+            )
+            .await?;
+        Ok(match answer[..] {
+            [-1, expires, _] => (Standing::Admitted { expires }, 0),
+            [position, removed, seq] => (
+                Standing::Waiting {
+                    position: position as u64,
+                    removed: removed as u64,
+                },
+                seq as u64,
+            ),
+            _ => (Standing::NotInQueue, 0),
+        })
+    }
+
+    /// Where `user` stands; counts as a sign of life.
+    pub async fn standing(&self, event: EventId, user: UserId) -> Result<Standing, RedisError> {
+        let keys = self.keys(event, &["waiting", "seen", "admitted", "removed"]);
+        let now = chrono::Utc::now().timestamp();
+        let answer: Vec<i64> = self
+            .script(
+                STANDING,
+                keys,
+                vec![user.to_string(), now_ms().to_string(), now.to_string()],
+            )
+            .await?;
+        Ok(match answer[..] {
+            [-1, expires] => Standing::Admitted { expires },
+            [0, _] => Standing::NotInQueue,
+            [position, removed] => Standing::Waiting {
+                position: position as u64,
+                removed: removed as u64,
+            },
+            _ => Standing::NotInQueue,
+        })
+    }
+
+    /// Admits up to `n` live waiters; returns the admitted buyers.
+    pub async fn admit(
+        &self,
+        event: EventId,
+        n: u64,
+        grace_ms: i64,
+        expires: i64,
+    ) -> Result<Vec<i64>, RedisError> {
+        let keys = self.keys(
+            event,
+            &[
+                "waiting",
+                "seen",
+                "admitted",
+                "removed",
+                "admitted_total",
+                "admissions",
+            ],
+        );
+        let max_scan = (n * 4).max(n + 100);
+        let args = vec![
+            n.to_string(),
+            now_ms().to_string(),
+            grace_ms.to_string(),
+            expires.to_string(),
+            max_scan.to_string(),
+        ];
+        self.script(ADMIT, keys, args).await
+    }
+
+    /// Takes or renews the admission lease of `event` for `node`.
+    pub async fn lease(&self, event: EventId, node: &str, ttl_ms: u64) -> Result<bool, RedisError> {
+        let held: i64 = self
+            .script(
+                LEASE,
+                vec![self.key(event, "driver")],
+                vec![node.into(), ttl_ms.to_string()],
+            )
+            .await?;
+        Ok(held == 1)
+    }
+
+    pub async fn lease_holder(&self, event: EventId) -> Result<Option<String>, RedisError> {
+        let key = self.key(event, "driver");
+        self.redis
+            .run(|mut c| async move { c.get(key).await })
+            .await
+    }
+
+    /// The shuffle seed, created on first use.
+    pub async fn seed(&self, event: EventId) -> Result<String, RedisError> {
+        let key = self.key(event, "seed");
+        let fresh = format!(
+            "{:032x}{:032x}",
+            rand::random::<u128>(),
+            rand::random::<u128>()
+        );
+        self.redis
+            .run(|mut c| async move {
+                let _: bool = redis::cmd("SET")
+                    .arg(&key)
+                    .arg(fresh)
+                    .arg("NX")
+                    .query_async(&mut c)
+                    .await
+                    .unwrap_or(false);
+                c.get(key).await
+            })
+            .await
+    }
+
+    pub async fn shuffled(&self, event: EventId) -> Result<bool, RedisError> {
+        let key = self.key(event, "shuffled");
+        self.redis
+            .run(|mut c| async move { c.exists(key).await })
+            .await
+    }
+
+    /// Everyone in line with their place, front first.
+    pub async fn waiting_members(&self, event: EventId) -> Result<Vec<String>, RedisError> {
+        let key = self.key(event, "waiting");
+        self.redis
+            .run(|mut c| async move { c.zrange(key, 0, -1).await })
+            .await
+    }
+
+    /// Applies the on-sale order (once; later calls change nothing).
+    pub async fn apply_shuffle(
+        &self,
+        event: EventId,
+        order: Vec<String>,
+    ) -> Result<i64, RedisError> {
+        self.script(SHUFFLE, self.keys(event, &["waiting", "shuffled"]), order)
+            .await
+    }
+
+    pub async fn set_flags(
+        &self,
+        event: EventId,
+        sold_out: bool,
+        drain_per_sec: f64,
+    ) -> Result<(), RedisError> {
+        let (sold_key, drain_key) = (self.key(event, "sold_out"), self.key(event, "drain"));
+        self.redis
+            .run(|mut c| async move {
+                redis::pipe()
+                    .set_ex(sold_key, if sold_out { "1" } else { "0" }, 60)
+                    .ignore()
+                    .set_ex(drain_key, format!("{drain_per_sec:.3}"), 60)
+                    .ignore()
+                    .query_async::<()>(&mut c)
+                    .await
+            })
+            .await
+    }
+
+    /// The watermark and flags every position stream reads each second.
+    pub async fn progress(&self, event: EventId) -> Result<Progress, RedisError> {
+        let keys = self.keys(
+            event,
+            &["removed", "sold_out", "drain", "waiting", "admitted_total"],
+        );
+        let (removed, sold_out, drain, waiting, admitted_total): (
+            Option<u64>,
+            Option<String>,
+            Option<f64>,
+            u64,
+            Option<u64>,
+        ) = self
+            .redis
+            .run(|mut c| async move {
+                redis::pipe()
+                    .get(&keys[0])
+                    .get(&keys[1])
+                    .get(&keys[2])
+                    .zcard(&keys[3])
+                    .get(&keys[4])
+                    .query_async(&mut c)
+                    .await
+            })
+            .await?;
+        Ok(Progress {
+            removed: removed.unwrap_or(0),
+            sold_out: sold_out.as_deref() == Some("1"),
+            drain_per_sec: drain.unwrap_or(0.0),
+            waiting,
+            admitted_total: admitted_total.unwrap_or(0),
+        })
+    }
+
+    pub async fn admitted_last_minute(&self, event: EventId) -> Result<u64, RedisError> {
+        let key = self.key(event, "admissions");
+        let since = now_ms() - 60_000;
+        self.redis
+            .run(|mut c| async move { c.zcount(key, since, "+inf").await })
+            .await
+    }
+
+    /// Refreshes a waiter's sign of life.
+    pub async fn touch(&self, event: EventId, user: UserId) -> Result<(), RedisError> {
+        let key = self.key(event, "seen");
+        self.redis
+            .run(|mut c| async move {
+                redis::cmd("ZADD")
+                    .arg(key)
+                    .arg("XX")
+                    .arg(now_ms())
+                    .arg(user.0)
+                    .query_async::<()>(&mut c)
+                    .await
+            })
+            .await
+    }
+}
+
+/// The shared state of an event's line, as of one read.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Progress {
+    pub removed: u64,
+    pub sold_out: bool,
+    pub drain_per_sec: f64,
+    pub waiting: u64,
+    pub admitted_total: u64,
+}

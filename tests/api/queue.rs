@@ -1,0 +1,623 @@
+//! The waiting room: order, fairness, rate, nodes, tokens, sold out, abandonment.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use futures_util::future::join_all;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::bookings::{event_with_seats, eventually};
+use crate::helpers::{TestApp, assert_problem, spawn_app, spawn_app_with};
+
+async fn configure(app: &TestApp, admin: &str, event_id: i64, rate: i32, onsale_at: Option<&str>) {
+    let mut body = json!({ "enabled": true, "admission_rate_per_sec": rate });
+    if let Some(at) = onsale_at {
+        body["onsale_at"] = json!(at);
+    }
+    let answer = app
+        .request(
+            reqwest::Method::PUT,
+            &format!("/admin/events/{event_id}/queue"),
+        )
+        .bearer_auth(admin)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+}
+
+async fn report(app: &TestApp, admin: &str, event_id: i64) -> Value {
+    app.request(
+        reqwest::Method::GET,
+        &format!("/admin/events/{event_id}/queue"),
+    )
+    .bearer_auth(admin)
+    .send()
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap()
+}
+
+async fn join(app: &TestApp, token: &str, event_id: i64) -> Value {
+    let answer = app
+        .post_json(
+            &format!("/events/{event_id}/queue"),
+            Some(token),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(answer.status(), 201);
+    answer.json().await.unwrap()
+}
+
+async fn status(app: &TestApp, token: &str, event_id: i64) -> Value {
+    app.request(reqwest::Method::GET, &format!("/events/{event_id}/queue"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// Buyers created straight in the database, with their tokens (fast).
+async fn many_buyers(app: &TestApp, n: usize) -> Vec<(i64, String)> {
+    let ids: Vec<i64> = sqlx::query_scalar(
+        "INSERT INTO users (email) SELECT 'fan' || g || '@example.com' FROM generate_series(1, $1) g RETURNING user_id",
+    )
+    .bind(n as i32)
+    .fetch_all(&app.pool)
+    .await
+    .unwrap();
+    let signer = boxoffice::auth::Signer::new(
+        app.settings.auth.signing_secret.clone(),
+        Duration::from_secs(3600),
+    );
+    ids.into_iter()
+        .map(|id| {
+            (
+                id,
+                signer.issue(actors::domain::UserId(id), boxoffice::auth::Role::Buyer),
+            )
+        })
+        .collect()
+}
+
+async fn admitted_total(app: &TestApp, admin: &str, event_id: i64) -> u64 {
+    report(app, admin, event_id).await["admitted_total"]
+        .as_u64()
+        .unwrap()
+}
+
+fn future() -> String {
+    (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339()
+}
+
+#[actix_web::test]
+async fn waiters_are_admitted_first_come_first_served_and_joining_again_keeps_the_place() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let (event_id, _) = event_with_seats(&app, 10).await;
+    configure(&app, &admin, event_id, 5, None).await;
+    let buyers = many_buyers(&app, 4).await;
+    let mut places = Vec::new();
+    for (_, token) in &buyers {
+        places.push(join(&app, token, event_id).await);
+    }
+    let again = join(&app, &buyers[1].1, event_id).await;
+    assert_eq!(
+        again["queue_id"], places[1]["queue_id"],
+        "joining again keeps the same place"
+    );
+
+    // Poll everyone (a sign of life) and note when each is first admitted.
+    let mut admitted_at: HashMap<usize, Instant> = HashMap::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while admitted_at.len() < buyers.len() {
+        assert!(
+            Instant::now() < deadline,
+            "not everyone was admitted: {admitted_at:?}"
+        );
+        for (i, (_, token)) in buyers.iter().enumerate() {
+            if !admitted_at.contains_key(&i)
+                && status(&app, token, event_id).await["admitted"] == true
+            {
+                admitted_at.insert(i, Instant::now());
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut order: Vec<usize> = (0..buyers.len()).collect();
+    order.sort_by_key(|i| admitted_at[i]);
+    assert_eq!(order, vec![0, 1, 2, 3]);
+}
+
+#[actix_web::test]
+async fn a_position_stream_counts_down_and_ends_with_the_queue_token() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let (event_id, seats) = event_with_seats(&app, 10).await;
+    configure(&app, &admin, event_id, 2, None).await;
+    let buyers = many_buyers(&app, 4).await;
+    for (_, token) in &buyers {
+        join(&app, token, event_id).await;
+    }
+    let last = &buyers[3].1;
+    let mut stream = SseClientWithCookie::connect(&app, event_id, last).await;
+    let mut positions = Vec::new();
+    let token = loop {
+        let event = stream.next(Duration::from_secs(3)).await;
+        match event.event.as_str() {
+            "position" => positions.push(event.data["position"].as_u64().unwrap()),
+            "admitted" => break event.data["queue_token"].as_str().unwrap().to_owned(),
+            other => panic!("unexpected {other}"),
+        }
+    };
+    assert!(
+        positions.len() >= 2 && positions.windows(2).all(|w| w[0] >= w[1]),
+        "{positions:?}"
+    );
+    let booked = app
+        .request(reqwest::Method::POST, "/bookings")
+        .bearer_auth(last)
+        .header("X-Queue-Token", token)
+        .json(&json!({"event_id": event_id, "seat_ids": [seats[0]]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(booked.status(), 201);
+}
+
+/// The SSE client with a bearer token (the queue stream needs a caller).
+struct SseClientWithCookie;
+
+impl SseClientWithCookie {
+    async fn connect(app: &TestApp, event_id: i64, token: &str) -> crate::sse::SseClient {
+        crate::sse::SseClient::connect_with(
+            &app.url(&format!("/events/{event_id}/queue/stream")),
+            &[("Authorization", format!("Bearer {token}"))],
+        )
+        .await
+    }
+}
+
+#[actix_web::test]
+async fn booking_an_event_with_a_waiting_room_needs_a_valid_queue_token() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let (event_id, seats) = event_with_seats(&app, 4).await;
+    let (other_event, _) = event_with_seats(&app, 1).await;
+    configure(&app, &admin, event_id, 50, None).await;
+    configure(&app, &admin, other_event, 50, None).await;
+    let buyers = many_buyers(&app, 2).await;
+    let (alice, bob) = (&buyers[0], &buyers[1]);
+    for event in [event_id, other_event] {
+        join(&app, &alice.1, event).await;
+    }
+    let mut tokens = HashMap::new();
+    for event in [event_id, other_event] {
+        eventually("alice was admitted", || async {
+            status(&app, &alice.1, event).await["admitted"] == true
+        })
+        .await;
+        tokens.insert(
+            event,
+            status(&app, &alice.1, event).await["queue_token"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    let book = |token: &str, queue_token: Option<String>| {
+        let mut request = app
+            .request(reqwest::Method::POST, "/bookings")
+            .bearer_auth(token)
+            .json(&json!({"event_id": event_id, "seat_ids": [seats[0]]}));
+        if let Some(q) = queue_token {
+            request = request.header("X-Queue-Token", q);
+        }
+        request.send()
+    };
+    let signer = boxoffice::auth::Signer::new(
+        app.settings.auth.signing_secret.clone(),
+        Duration::from_secs(60),
+    );
+    let expired = boxoffice::queue::token::sign(
+        &signer,
+        actors::domain::EventId(event_id),
+        actors::domain::UserId(alice.0),
+        chrono::Utc::now() - chrono::Duration::seconds(5),
+    );
+    let forged = tokens[&event_id].replacen(&format!(".{}.", alice.0), &format!(".{}.", bob.0), 1);
+    assert_problem(
+        book(&alice.1, None).await.unwrap(),
+        403,
+        "queue_token_required",
+    )
+    .await;
+    assert_problem(
+        book(&alice.1, Some("Q1.garbage".into())).await.unwrap(),
+        403,
+        "queue_token_invalid",
+    )
+    .await;
+    assert_problem(
+        book(&bob.1, Some(forged)).await.unwrap(),
+        403,
+        "queue_token_invalid",
+    )
+    .await;
+    assert_problem(
+        book(&bob.1, Some(tokens[&event_id].clone())).await.unwrap(),
+        403,
+        "queue_token_invalid",
+    )
+    .await;
+    assert_problem(
+        book(&alice.1, Some(tokens[&other_event].clone()))
+            .await
+            .unwrap(),
+        403,
+        "queue_token_invalid",
+    )
+    .await;
+    assert_problem(
+        book(&alice.1, Some(expired)).await.unwrap(),
+        403,
+        "queue_token_invalid",
+    )
+    .await;
+    assert_eq!(app.count("bookings").await, 0);
+    assert_eq!(
+        book(&alice.1, Some(tokens[&event_id].clone()))
+            .await
+            .unwrap()
+            .status(),
+        201
+    );
+}
+
+#[actix_web::test]
+async fn admission_follows_the_configured_rate_and_a_change_applies_live() {
+    let app = spawn_app_with(|s| s.queue.joins_per_second_per_client = 100_000).await;
+    let admin = app.admin_token().await;
+    let (event_id, _) = event_with_seats(&app, 10).await;
+    configure(&app, &admin, event_id, 100, Some(&future())).await;
+    let buyers = many_buyers(&app, 1800).await;
+    for chunk in buyers.chunks(100) {
+        join_all(chunk.iter().map(|(_, token)| join(&app, token, event_id))).await;
+    }
+    assert_eq!(report(&app, &admin, event_id).await["waiting"], 1800);
+    configure(
+        &app,
+        &admin,
+        event_id,
+        100,
+        Some(&chrono::Utc::now().to_rfc3339()),
+    )
+    .await;
+    eventually("admission started", || async {
+        admitted_total(&app, &admin, event_id).await > 0
+    })
+    .await;
+
+    let (start, at_start) = (Instant::now(), admitted_total(&app, &admin, event_id).await);
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let admitted = admitted_total(&app, &admin, event_id).await - at_start;
+    let rate = admitted as f64 / start.elapsed().as_secs_f64();
+    assert!(
+        (95.0..=105.0).contains(&rate),
+        "100/s configured, {rate:.1}/s admitted ({admitted})"
+    );
+
+    configure(&app, &admin, event_id, 40, None).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let (start, at_start) = (Instant::now(), admitted_total(&app, &admin, event_id).await);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let rate = (admitted_total(&app, &admin, event_id).await - at_start) as f64
+        / start.elapsed().as_secs_f64();
+    assert!(
+        (34.0..=46.0).contains(&rate),
+        "40/s after the change, {rate:.1}/s admitted"
+    );
+    let report = report(&app, &admin, event_id).await;
+    assert!(
+        report["admitted_last_minute"].as_u64().unwrap() >= 1000,
+        "{report}"
+    );
+}
+
+#[actix_web::test]
+async fn two_nodes_admit_at_the_configured_rate_and_one_takes_over_when_the_other_stops() {
+    let a = spawn_app_with(|s| s.queue.joins_per_second_per_client = 100_000).await;
+    let b = a.peer().await;
+    let admin = a.admin_token().await;
+    let (event_id, _) = event_with_seats(&a, 10).await;
+    configure(&a, &admin, event_id, 50, Some(&future())).await;
+    for chunk in many_buyers(&a, 900).await.chunks(100) {
+        join_all(chunk.iter().map(|(_, token)| join(&a, token, event_id))).await;
+    }
+    configure(
+        &a,
+        &admin,
+        event_id,
+        50,
+        Some(&chrono::Utc::now().to_rfc3339()),
+    )
+    .await;
+    eventually("admission started", || async {
+        admitted_total(&a, &admin, event_id).await > 0
+    })
+    .await;
+    let (start, at_start) = (Instant::now(), admitted_total(&a, &admin, event_id).await);
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let rate = (admitted_total(&a, &admin, event_id).await - at_start) as f64
+        / start.elapsed().as_secs_f64();
+    assert!(
+        (45.0..=55.0).contains(&rate),
+        "two nodes, 50/s configured: {rate:.1}/s"
+    );
+
+    // Stop whichever node holds the lease; the other takes over.
+    let holder = report(&a, &admin, event_id).await["lease_holder"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let id_of = async |node: &TestApp| {
+        node.get("/healthz").await.json::<Value>().await.unwrap()["node_id"].clone()
+    };
+    let (survivor, stopped) = if id_of(&a).await == holder {
+        (&b, &a)
+    } else {
+        (&a, &b)
+    };
+    stopped.stop().await;
+    let survivor_id = id_of(survivor).await;
+    eventually("the surviving node holds the lease", || async {
+        report(survivor, &admin, event_id).await["lease_holder"] == survivor_id
+    })
+    .await;
+    let before = admitted_total(survivor, &admin, event_id).await;
+    eventually("admission goes on", || async {
+        admitted_total(survivor, &admin, event_id).await > before + 20
+    })
+    .await;
+}
+
+#[actix_web::test]
+async fn early_arrivals_are_shuffled_at_on_sale_verifiably_from_the_published_seed() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let (event_id, _) = event_with_seats(&app, 10).await;
+    configure(&app, &admin, event_id, 1, Some(&future())).await;
+    let buyers = many_buyers(&app, 20).await;
+    for (_, token) in &buyers {
+        let place = join(&app, token, event_id).await;
+        assert!(
+            place["position"].is_null(),
+            "no position before the draw: {place}"
+        );
+    }
+    let before: Value = app
+        .get(&format!("/events/{event_id}/queue/fairness"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let published = before["seed_sha256"].as_str().unwrap().to_owned();
+    assert!(
+        before["seed"].is_null(),
+        "the seed stays secret until the sale opens"
+    );
+
+    configure(
+        &app,
+        &admin,
+        event_id,
+        1,
+        Some(&chrono::Utc::now().to_rfc3339()),
+    )
+    .await;
+    eventually("the draw happened", || async {
+        app.get(&format!("/events/{event_id}/queue/fairness"))
+            .await
+            .json::<Value>()
+            .await
+            .unwrap()["shuffled"]
+            == true
+    })
+    .await;
+    let after: Value = app
+        .get(&format!("/events/{event_id}/queue/fairness"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let seed = after["seed"].as_str().unwrap();
+    assert_eq!(
+        format!("{:x}", Sha256::digest(seed.as_bytes())),
+        published,
+        "the seed matches its published hash"
+    );
+
+    let mut expected: Vec<i64> = buyers.iter().map(|(id, _)| *id).collect();
+    expected.sort_by_key(|id| Sha256::digest(format!("{seed}:{id}").as_bytes()).to_vec());
+    let mut by_position = Vec::new();
+    for (id, token) in &buyers {
+        let standing = status(&app, token, event_id).await;
+        let position = if standing["admitted"] == true {
+            0
+        } else {
+            standing["position"].as_u64().unwrap()
+        };
+        by_position.push((position, *id));
+    }
+    by_position.sort();
+    let actual: Vec<i64> = by_position.into_iter().map(|(_, id)| id).collect();
+    assert_eq!(
+        actual, expected,
+        "the order is the one anyone can recompute from the seed"
+    );
+    assert_ne!(
+        actual,
+        buyers.iter().map(|(id, _)| *id).collect::<Vec<_>>(),
+        "arrival order did not survive"
+    );
+}
+
+#[actix_web::test]
+async fn waiters_hear_sold_out_and_admission_resumes_when_holds_expire() {
+    let app = spawn_app_with(|s| s.booking.hold_seconds = 2).await;
+    let admin = app.admin_token().await;
+    let (event_id, seats) = event_with_seats(&app, 1).await;
+    configure(&app, &admin, event_id, 20, None).await;
+    let buyers = many_buyers(&app, 2).await;
+    let (first, second) = (&buyers[0], &buyers[1]);
+    join(&app, &first.1, event_id).await;
+    eventually("the first buyer is admitted", || async {
+        status(&app, &first.1, event_id).await["admitted"] == true
+    })
+    .await;
+    let queue_token = status(&app, &first.1, event_id).await["queue_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let held = app
+        .request(reqwest::Method::POST, "/bookings")
+        .bearer_auth(&first.1)
+        .header("X-Queue-Token", queue_token)
+        .json(&json!({"event_id": event_id, "seat_ids": seats}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(held.status(), 201);
+
+    join(&app, &second.1, event_id).await;
+    let mut stream = SseClientWithCookie::connect(&app, event_id, &second.1).await;
+    let mut heard_sold_out = false;
+    let admitted = loop {
+        let event = stream.next(Duration::from_secs(10)).await;
+        match event.event.as_str() {
+            "sold_out" if event.data["sold_out"] == true => heard_sold_out = true,
+            "admitted" => break event,
+            _ => {}
+        }
+    };
+    assert!(heard_sold_out, "the waiter was told nothing was left");
+    assert!(
+        admitted.data["queue_token"].is_string(),
+        "admission resumed after the hold expired"
+    );
+}
+
+#[actix_web::test]
+async fn a_silent_waiter_is_skipped_at_the_front_and_a_polling_one_is_not() {
+    let app = spawn_app_with(|s| s.queue.grace_seconds = 1).await;
+    let admin = app.admin_token().await;
+    let (event_id, _) = event_with_seats(&app, 10).await;
+    configure(&app, &admin, event_id, 5, Some(&future())).await;
+    let buyers = many_buyers(&app, 2).await;
+    let (silent, polling) = (&buyers[0], &buyers[1]);
+    join(&app, &silent.1, event_id).await;
+    join(&app, &polling.1, event_id).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await; // the silent one's grace runs out
+    status(&app, &polling.1, event_id).await;
+    configure(
+        &app,
+        &admin,
+        event_id,
+        5,
+        Some(&chrono::Utc::now().to_rfc3339()),
+    )
+    .await;
+    eventually("the polling waiter is admitted", || async {
+        status(&app, &polling.1, event_id).await["admitted"] == true
+    })
+    .await;
+    let late = status(&app, &silent.1, event_id).await;
+    assert_eq!(
+        late["admitted"], false,
+        "a closed tab took no admission: {late}"
+    );
+    assert!(late["position"].is_null(), "and left the line: {late}");
+}
+
+#[actix_web::test]
+async fn joining_needs_a_waiting_room_and_redis_and_issued_tokens_outlive_a_redis_outage() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let (event_id, _) = event_with_seats(&app, 1).await;
+    let buyer = app.buyer_token().await;
+    assert_problem(
+        app.post_json(
+            &format!("/events/{event_id}/queue"),
+            Some(&buyer),
+            &json!({}),
+        )
+        .await,
+        409,
+        "queue_not_enabled",
+    )
+    .await;
+    assert_problem(
+        app.post_json("/events/999999/queue", Some(&buyer), &json!({}))
+            .await,
+        404,
+        "not_found",
+    )
+    .await;
+
+    configure(&app, &admin, event_id, 10, None).await;
+    join(&app, &buyer, event_id).await;
+    eventually("admitted", || async {
+        status(&app, &buyer, event_id).await["admitted"] == true
+    })
+    .await;
+    let queue_token = status(&app, &buyer, event_id).await["queue_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // A node that cannot reach Redis: joining is refused, issued tokens still book.
+    let down = app
+        .peer_with(|s| s.redis.url = secrecy::SecretString::from("redis://127.0.0.1:1/".to_owned()))
+        .await;
+    let other = app.buyer_token().await;
+    let refused = down
+        .post_json(
+            &format!("/events/{event_id}/queue"),
+            Some(&other),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(refused.headers()["retry-after"], "2");
+    assert_problem(refused, 503, "service_unavailable").await;
+    let seat: i64 = sqlx::query_scalar("SELECT seat_id FROM seats WHERE event_id = $1 LIMIT 1")
+        .bind(event_id)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    let booked = down
+        .request(reqwest::Method::POST, "/bookings")
+        .bearer_auth(&buyer)
+        .header("X-Queue-Token", queue_token)
+        .json(&json!({"event_id": event_id, "seat_ids": [seat]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(booked.status(), 201, "an issued queue token needs no Redis");
+
+    // Joins per client address are limited.
+    let limited = app
+        .peer_with(|s| s.queue.joins_per_second_per_client = 1)
+        .await;
+    let (path, body) = (format!("/events/{event_id}/queue"), json!({}));
+    let answers = join_all((0..6).map(|_| limited.post_json(&path, Some(&other), &body))).await;
+    let statuses: Vec<u16> = answers.iter().map(|r| r.status().as_u16()).collect();
+    assert!(statuses.contains(&429), "{statuses:?}");
+}
