@@ -34,7 +34,10 @@ pids=()
 cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }
 trap cleanup EXIT
 start() { # port batch_max prefix
+  # The queue scenario joins 100,000 buyers from one address and watches only
+  # some of them: lift the per-client join limit and the presence grace.
   BOXOFFICE__SERVER__PORT=$1 BOXOFFICE__BOOKING__BATCH_MAX=$2 BOXOFFICE__REDIS__KEY_PREFIX=$3 \
+    BOXOFFICE__QUEUE__JOINS_PER_SECOND_PER_CLIENT=1000000 BOXOFFICE__QUEUE__GRACE_SECONDS=3600 \
     "$bin/boxoffice" serve >/dev/null 2>&1 &
   pids+=($!)
   for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$1/readyz" >/dev/null && return 0; sleep 0.1; done
@@ -68,4 +71,12 @@ load 18081 reserve --seconds "$seconds" --rate 1000 --label "batch_max=256, open
 
 echo "## live seat maps: SSE fan-out"
 load 18081 fanout --subscribers "${FANOUT_SUBSCRIBERS:-10000}" --seconds "$seconds" --rate 300 --server-pid "${pids[0]}"
+echo "## waiting room"
+redis_mem() { redis-cli -p "${BOXOFFICE_REDIS_PORT:-63799}" INFO memory | sed -n 's/^used_memory:\([0-9]*\).*/\1/p'; }
+joins=${QUEUE_JOINS:-100000}
+before=$(redis_mem)
+load 18081 queue-join --joins "$joins" --out "$tmp/queue"
+after=$(redis_mem)
+echo "queue: Redis used_memory grew by $(( (after - before) / 1024 / 1024 )) MiB for $joins waiters ($(( (after - before) / joins )) bytes per waiter)"
+load 18081 queue-watch --from "$tmp/queue" --watchers "${QUEUE_WATCHERS:-10000}" --rate 200 --seconds "${QUEUE_SECONDS:-60}"
 rm -rf "$tmp"

@@ -58,6 +58,26 @@ impl Api {
         Ok(body)
     }
 
+    pub async fn admin_put(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
+        let answer = self.client.put(self.url(path)).bearer_auth(&self.admin_token).json(body).send().await?;
+        let status = answer.status();
+        let body: Value = answer.json().await?;
+        if !status.is_success() {
+            bail!("PUT {path}: {status} {body}");
+        }
+        Ok(body)
+    }
+
+    pub async fn admin_get(&self, path: &str) -> anyhow::Result<Value> {
+        let answer = self.client.get(self.url(path)).bearer_auth(&self.admin_token).send().await?;
+        let status = answer.status();
+        let body: Value = answer.json().await?;
+        if !status.is_success() {
+            bail!("GET {path}: {status} {body}");
+        }
+        Ok(body)
+    }
+
     /// A venue of `sections` x `rows` x `seats` and an event in it; returns
     /// the event id and its seat ids in layout order.
     pub async fn venue_and_event(

@@ -5,6 +5,7 @@ mod api;
 mod catalog;
 mod fanout;
 mod hot_event;
+mod queue;
 mod report;
 mod reserve;
 
@@ -48,6 +49,10 @@ enum Scenario {
     Fanout(fanout::Args),
     /// Prepare a hot event and buyers' tokens for wrk (load/wrk/reserve.lua).
     HotEvent(hot_event::Args),
+    /// A crowd joins a waiting room before the sale opens.
+    QueueJoin(queue::JoinArgs),
+    /// Open the sale; waiters watch positions while admission runs.
+    QueueWatch(queue::WatchArgs),
 }
 
 #[tokio::main]
@@ -59,5 +64,7 @@ async fn main() -> anyhow::Result<()> {
         Scenario::Catalog(args) => catalog::run(&api, args).await,
         Scenario::Fanout(args) => fanout::run(&api, args).await,
         Scenario::HotEvent(args) => hot_event::run(&api, args).await,
+        Scenario::QueueJoin(args) => queue::join(&api, args).await,
+        Scenario::QueueWatch(args) => queue::watch(&api, args).await,
     }
 }
