@@ -69,8 +69,8 @@ load 18081 reserve --seconds "$seconds" --seats 100000 --hot-share 0 --label "ba
 echo "## latency at a steady 1,000 attempts/s (open loop), mixed contention"
 load 18081 reserve --seconds "$seconds" --rate 1000 --label "batch_max=256, open loop 1000/s"
 
-echo "## live seat maps: SSE fan-out"
-load 18081 fanout --subscribers "${FANOUT_SUBSCRIBERS:-10000}" --seconds "$seconds" --rate 300 --server-pid "${pids[0]}"
+echo "## live seat maps: SSE fan-out (on the batch_max=1 node: one commit, one delta, per hold)"
+load 18082 fanout --subscribers "${FANOUT_SUBSCRIBERS:-10000}" --seconds "$seconds" --rate 250 --server-pid "${pids[1]}"
 echo "## waiting room"
 redis_mem() { redis-cli -p "${BOXOFFICE_REDIS_PORT:-63799}" INFO memory | sed -n 's/^used_memory:\([0-9]*\).*/\1/p'; }
 joins=${QUEUE_JOINS:-100000}

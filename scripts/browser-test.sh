@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
-# Real-browser end-to-end test of the live seat map (tests/browser/): Debian's
-# chromium driven by playwright-core under Node's built-in test runner, against
-# two boxoffice nodes that share one fresh PostgreSQL database and one Redis.
+# Real-browser end-to-end tests of the live seat map, the waiting room and the
+# operator panel (tests/browser/): Debian's chromium driven by playwright-core
+# under Node's built-in test runner, against two boxoffice nodes that share one
+# fresh PostgreSQL database and one Redis.
 #
 #   scripts/browser-test.sh
 #
 # Installs chromium (apt-get) and the test's npm packages when missing, uses
 # the private PostgreSQL/Redis of scripts/services.sh, builds the debug server,
-# and always stops both nodes on exit. Screenshot and server logs land in
-# target/browser/.
+# creates an operator account (random password per run), and always stops both
+# nodes on exit. Screenshot and server logs land in target/browser/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -57,6 +58,13 @@ export RUST_LOG=${RUST_LOG:-info}
 "$bin" migrate >"$out/migrate.log" 2>&1 || { cat "$out/migrate.log" >&2; exit 1; }
 "$bin" demo >"$out/demo.log" 2>&1 || { cat "$out/demo.log" >&2; exit 1; }
 
+# An operator account for the waiting-room test, with a fresh random password.
+admin_email=ops@example.com
+admin_password=$(od -An -N18 -tx1 /dev/urandom | tr -d ' \n')
+printf '%s\n' "$admin_password" |
+  "$bin" admin create --email "$admin_email" --password-stdin >"$out/admin.log" 2>&1 ||
+  { cat "$out/admin.log" >&2; exit 1; }
+
 # --- two nodes --------------------------------------------------------------------
 pids=()
 cleanup() {
@@ -94,6 +102,10 @@ log "nodes ready on :18181 and :18182"
 export BOXOFFICE_A=http://127.0.0.1:18181
 export BOXOFFICE_B=http://127.0.0.1:18182
 export BOXOFFICE_EVENT_ID=${BOXOFFICE_EVENT_ID:-1}
+# The waiting-room test switches the queue on for its own event (the club's
+# jazz night), never the seat-map test's.
+export BOXOFFICE_QUEUE_EVENT_ID=${BOXOFFICE_QUEUE_EVENT_ID:-4}
+export BOXOFFICE_ADMIN_EMAIL=$admin_email BOXOFFICE_ADMIN_PASSWORD=$admin_password
 export BOXOFFICE_SCREENSHOT=$out/seatmap.png
 
 # --- the test ---------------------------------------------------------------------

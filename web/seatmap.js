@@ -3,7 +3,8 @@
 // lets a fan select, hold and pay for seats. Plain ES module, no dependencies.
 
 import {
-  api, errorText, uuid, formatPrice, formatDate, titleCase, el, session, guestLogin,
+  api, errorText, uuid, formatPrice, formatDate, formatClock, humanDuration, titleCase, el, session,
+  guestLogin, tokenClaims,
 } from '/web/app.js';
 
 const STATUSES = ['AVAILABLE', 'RESERVED', 'CONFIRMED'];
@@ -515,6 +516,14 @@ window.boxoffice = {
   },
   get selected() { return [...selected].map((i) => model.ids[i]); },
   get booking() { return hold; },
+  /** The waiting room as this page sees it. */
+  get queue() {
+    return {
+      enabled: queue.enabled, state: queue.state, position: queue.position, eta_seconds: queue.eta,
+      sold_out: queue.soldOut, shown: [...queue.shown], streaming: !!queue.source,
+      expires_at: queue.pass?.expires_at ?? null, has_token: !!queue.pass,
+    };
+  },
 };
 
 function classOf(i) {
@@ -625,7 +634,12 @@ function renderSelection() {
   $('select-total').hidden = list.length === 0;
   $('select-total').textContent = `${list.length} seat${list.length === 1 ? '' : 's'} · ${formatPrice(list.length * (event?.price_cents ?? 0))}`;
   const onSale = event?.status === 'ON_SALE';
-  $('hold').disabled = !list.length || holding || !onSale;
+  const turn = queueClear();
+  $('hold').disabled = !list.length || holding || !onSale || !turn;
+  $('hold-hint').hidden = turn || !onSale;
+  $('hold-hint').textContent = queue.state === 'waiting'
+    ? 'You can hold seats when it is your turn. Meanwhile the map shows what is left.'
+    : 'Join the waiting room above: you can hold seats when it is your turn.';
   $('clear').disabled = !list.length || holding;
   updateLegend();
 }
@@ -689,6 +703,389 @@ async function withToken(fn) {
   }
 }
 
+// --- Waiting room ------------------------------------------------------------------
+// For an event with queue_enabled: join (POST), then follow the position stream
+// (SSE, the HttpOnly cookie authenticates it) until it says `admitted`. The
+// queue token is kept per event in localStorage with its expiry and sent as
+// X-Queue-Token when holding seats. A dropped stream is reconnected after a
+// GET of the standing (also a sign of life); a stream that keeps failing
+// degrades to polling that GET.
+
+const QUEUE_STALL_MS = 7000; // positions come at least every 2 s
+const QUEUE_POLL_MS = 2000;
+
+const queue = {
+  enabled: false,
+  state: 'off', // off | idle | joining | waiting | admitted | expired | rejected
+  position: null,
+  eta: null,
+  soldOut: false,
+  opensAt: null,
+  first: null, // the largest position seen while waiting, for the progress bar
+  shown: [], // every position shown (test hook)
+  pass: null, // {token, expires_at}
+  source: null,
+  failures: 0,
+  retryTimer: 0,
+  stallTimer: 0,
+  ticker: 0,
+  fairness: null,
+  fairnessAt: 0,
+  checkedAt: 0, // when we last asked whether the event still has a waiting room
+};
+
+const passKey = () => `boxoffice.queue.${eventId}`;
+
+/** The stored queue token if it admits the signed-in buyer to this event now. */
+function loadPass() {
+  let pass = null;
+  try { pass = JSON.parse(localStorage.getItem(passKey()) || 'null'); } catch { pass = null; }
+  if (!pass?.token || !pass.expires_at) return null;
+  const [kind, ev, user, exp] = String(pass.token).split('.');
+  const uid = tokenClaims(session.token)?.uid;
+  const valid = kind === 'Q1' && Number(ev) === eventId && (uid === undefined || Number(user) === uid)
+    && Number(exp) * 1000 > Date.now() + 1000 && Date.parse(pass.expires_at) > Date.now() + 1000;
+  if (!valid) { localStorage.removeItem(passKey()); return null; }
+  return pass;
+}
+
+function savePass(body) {
+  queue.pass = { token: body.queue_token, expires_at: body.expires_at };
+  localStorage.setItem(passKey(), JSON.stringify(queue.pass));
+}
+
+function dropPass() {
+  queue.pass = null;
+  localStorage.removeItem(passKey());
+}
+
+/** May seats be held now? */
+const queueClear = () => !queue.enabled || (queue.state === 'admitted' && !!loadPass());
+
+function setQueueState(state, status = null) {
+  queue.state = state;
+  const panel = $('queue-panel');
+  panel.dataset.state = state;
+  if (status !== null) {
+    $('queue-status').textContent = status;
+    $('queue-status').classList.remove('error');
+  }
+  renderQueue();
+  renderSelection();
+}
+
+function renderQueue() {
+  const s = queue.state;
+  $('queue-idle').hidden = !['idle', 'joining', 'expired', 'rejected'].includes(s);
+  $('queue-intro').hidden = s !== 'idle' && s !== 'joining';
+  $('queue-join').disabled = s === 'joining';
+  $('queue-join').classList.toggle('busy', s === 'joining');
+  $('queue-join').textContent = s === 'expired' || s === 'rejected' ? 'Join the waiting room again' : 'Join the waiting room';
+  $('queue-waiting').hidden = s !== 'waiting';
+  $('queue-admitted').hidden = s !== 'admitted';
+  $('queue-soldout').hidden = !(queue.soldOut && (s === 'waiting' || s === 'admitted'));
+  const status = $('queue-status');
+  status.classList.toggle('turn', s === 'admitted');
+  if (s === 'admitted' && queue.pass && !status.querySelector('time')) {
+    status.classList.remove('error');
+    status.replaceChildren("It's your turn — you have until ",
+      el('time', { datetime: queue.pass.expires_at }, formatClock(queue.pass.expires_at)), '.');
+  }
+  if (s !== 'waiting') return;
+  const presale = queue.position === null;
+  const headline = presale ? 'You are in the waiting room. The sale has not opened yet.' : 'You are in the waiting room.';
+  if (status.textContent !== headline) status.textContent = headline;
+  $('queue-position').textContent = presale ? 'Drawn when the sale opens' : `#${queue.position.toLocaleString()}`;
+  $('queue-position').classList.toggle('pending', presale);
+  const bar = $('queue-progress');
+  if (presale) {
+    bar.removeAttribute('value');
+  } else {
+    queue.first = Math.max(queue.first ?? 0, queue.position);
+    bar.value = Math.round((100 * (queue.first - queue.position + 1)) / (queue.first + 1));
+  }
+  $('queue-eta').hidden = presale;
+  $('queue-eta').textContent = presale ? '' : queue.soldOut
+    ? 'The line is paused while no seats are left.'
+    : queue.eta <= 1
+    ? 'Estimated wait: any moment now.'
+    : `Estimated wait: ${humanDuration(queue.eta)}.`;
+  renderOpens();
+}
+
+/** "The sale opens at …, in 2 minutes": a presale line that counts down. */
+function renderOpens() {
+  const opens = $('queue-opens');
+  const at = queue.opensAt ? Date.parse(queue.opensAt) : NaN;
+  const waiting = queue.state === 'waiting' && queue.position === null;
+  opens.hidden = !waiting || Number.isNaN(at);
+  if (opens.hidden) return;
+  const left = Math.round((at - Date.now()) / 1000);
+  opens.textContent = left > 0
+    ? `The sale opens at ${formatClock(queue.opensAt)} (in ${humanDuration(left)}). Everyone who joins before then gets a place drawn at random.`
+    : 'The sale is opening: places are being drawn…';
+}
+
+function showPosition(body) {
+  queue.position = body.position ?? null;
+  queue.eta = body.eta_seconds ?? null;
+  if (body.sale_opens_at !== undefined) queue.opensAt = body.sale_opens_at;
+  if (typeof body.sold_out === 'boolean') queue.soldOut = body.sold_out;
+  if (queue.position !== null && queue.shown.at(-1) !== queue.position) queue.shown.push(queue.position);
+  if (queue.state !== 'waiting') {
+    queue.first = null;
+    setQueueState('waiting', ''); // renderQueue writes the headline
+  } else {
+    renderQueue();
+  }
+}
+
+/** Acts on an answer of POST/GET /events/{id}/queue. */
+function applyStanding(body) {
+  if (body.admitted) { admit(body); return; }
+  if (body.position != null || body.sale_opens_at != null) {
+    showPosition(body);
+    if (!queue.source && !queue.retryTimer) openQueueStream();
+    return;
+  }
+  // Not (or no longer) in line: the place lapsed, or the turn ended.
+  closeQueueStream();
+  const was = queue.state;
+  if (was === 'waiting') setQueueState('idle', 'You lost your place in line (the page was away too long). Join again.');
+  else if (was === 'admitted') setQueueState('expired', 'Your turn has ended. Join the waiting room again to book.');
+  else if (was !== 'expired' && was !== 'rejected') setQueueState('idle', '');
+}
+
+function admit(body) {
+  closeQueueStream();
+  queue.failures = 0;
+  savePass(body);
+  queue.soldOut = false; // nobody is admitted while nothing is left
+  queue.shown.push(0);
+  setQueueState('admitted', ''); // renderQueue says until when
+  fetchFairness(); // the seed may be public by now
+}
+
+function closeQueueStream() {
+  clearTimeout(queue.retryTimer);
+  clearTimeout(queue.stallTimer);
+  queue.retryTimer = 0;
+  queue.stallTimer = 0;
+  const es = queue.source;
+  queue.source = null;
+  es?.close();
+}
+
+function setQueueLink(state, text) {
+  const link = $('queue-link');
+  link.dataset.state = state;
+  link.textContent = text;
+}
+
+function armStallTimer(es) {
+  clearTimeout(queue.stallTimer);
+  queue.stallTimer = setTimeout(() => { if (queue.source === es) queueStreamFailed(es); }, QUEUE_STALL_MS);
+}
+
+function openQueueStream() {
+  closeQueueStream();
+  if (queue.failures >= 4) { pollQueueLater(); return; } // the stream keeps failing: poll instead
+  const es = new EventSource(`/events/${eventId}/queue/stream`);
+  queue.source = es;
+  setQueueLink('connecting', 'Connecting…');
+  armStallTimer(es);
+  const parse = (e) => { try { return JSON.parse(e.data); } catch { return null; } };
+  const alive = () => {
+    queue.failures = 0;
+    armStallTimer(es);
+    setQueueLink('live', 'Live');
+  };
+  es.addEventListener('position', (e) => {
+    if (queue.source !== es) return;
+    const body = parse(e);
+    if (!body) return;
+    alive();
+    if (body.admitted) admit(body); else showPosition(body);
+  });
+  es.addEventListener('sold_out', (e) => {
+    if (queue.source !== es) return;
+    const body = parse(e);
+    if (!body) return;
+    alive();
+    queue.soldOut = !!body.sold_out;
+    renderQueue();
+  });
+  es.addEventListener('admitted', (e) => {
+    if (queue.source !== es) return;
+    const body = parse(e);
+    if (body?.queue_token) admit(body);
+  });
+  es.onopen = () => { if (queue.source === es) setQueueLink('live', 'Live'); };
+  // An error, an end of stream, or a refusal (409 not_in_queue, 401): ask
+  // where we stand, then reconnect (EventSource's own retry is not used).
+  es.onerror = () => { if (queue.source === es) queueStreamFailed(es); };
+}
+
+function queueStreamFailed(es) {
+  es.close();
+  if (queue.source !== es) return;
+  queue.source = null;
+  clearTimeout(queue.stallTimer);
+  queue.failures++;
+  setQueueLink('reconnecting', 'Reconnecting…');
+  const delay = Math.min(8000, 250 * 2 ** queue.failures) * (0.5 + Math.random() / 2);
+  clearTimeout(queue.retryTimer);
+  queue.retryTimer = setTimeout(() => { queue.retryTimer = 0; refreshQueue(); }, delay);
+}
+
+/** Polling mode: GET the standing every two seconds (a sign of life too). */
+function pollQueueLater() {
+  setQueueLink('reconnecting', 'Updating every few seconds');
+  clearTimeout(queue.retryTimer);
+  queue.retryTimer = setTimeout(() => {
+    queue.retryTimer = 0;
+    queue.failures = 3; // try the stream again after this poll
+    refreshQueue();
+  }, QUEUE_POLL_MS);
+}
+
+/** GET /events/{id}/queue and act on it. */
+async function refreshQueue() {
+  const token = session.token;
+  if (!token) { setQueueState('idle', ''); return; }
+  try {
+    applyStanding(await api(`/events/${eventId}/queue`, { token }));
+  } catch (e) {
+    if (e.code === 'queue_not_enabled') { queueDisabled(); return; }
+    if (e.status === 401) {
+      session.clear();
+      closeQueueStream();
+      setQueueState('idle', 'Your session expired. Join again.');
+      return;
+    }
+    // Network trouble or the waiting room is briefly unavailable: keep trying.
+    if (queue.state === 'waiting') {
+      setQueueLink('reconnecting', e.status === 503 ? 'Waiting room busy — retrying…' : 'Reconnecting…');
+      queue.failures++;
+      clearTimeout(queue.retryTimer);
+      queue.retryTimer = setTimeout(() => { queue.retryTimer = 0; refreshQueue(); },
+        Math.min(8000, 250 * 2 ** queue.failures));
+    } else if (queue.state === 'off' || queue.state === 'joining') {
+      setQueueState('idle', errorText(e));
+    }
+  }
+}
+
+async function joinQueue() {
+  if (queue.state === 'joining' || queue.state === 'waiting') return;
+  const previous = queue.state;
+  setQueueState('joining', 'Joining the waiting room…');
+  try {
+    const result = await withToken((token) => api(`/events/${eventId}/queue`, { method: 'POST', token, body: {} }));
+    if (result === CANCELLED) { setQueueState(previous === 'joining' ? 'idle' : previous, ''); return; }
+    queue.failures = 0;
+    queue.state = 'idle'; // so the standing below is shown as a fresh wait
+    applyStanding(result);
+  } catch (e) {
+    if (e.code === 'queue_not_enabled') { queueDisabled(); setMessage('This event has no waiting room now: book directly.', 'ok'); return; }
+    const text = e.status === 429
+      ? 'Too many attempts from your network. Wait a moment and try again.'
+      : e.status === 503 ? 'The waiting room is briefly unavailable. Try again in a moment.' : errorText(e);
+    setQueueState(previous === 'joining' ? 'idle' : previous, text);
+    $('queue-status').classList.add('error');
+    return;
+  }
+  $('queue-status').classList.remove('error');
+}
+
+/** The operator switched the waiting room off: book directly. */
+function queueDisabled() {
+  closeQueueStream();
+  queue.enabled = false;
+  if (event) event.queue_enabled = false;
+  queue.state = 'off';
+  $('queue-panel').hidden = true;
+  $('queue-panel').dataset.state = 'off';
+  renderSelection();
+}
+
+/** A booking answered 403 queue_token_*: the pass is gone; offer to join again. */
+function queueRefused(e) {
+  dropPass();
+  closeQueueStream();
+  if (!queue.enabled) initQueue(false);
+  const detail = String(e.problem?.detail ?? '');
+  const why = e.code === 'queue_token_required'
+    ? 'This event has a waiting room: join it, and you can hold seats when it is your turn.'
+    : /expire|ended/.test(detail)
+      ? 'Your turn has ended (your waiting-room pass expired). Join the waiting room again to book.'
+      : 'Your waiting-room pass is not valid for this account and event. Join the waiting room again to book.';
+  setQueueState('rejected', why);
+  $('queue-status').classList.add('error');
+  setMessage(why, 'error');
+  $('queue-join').focus();
+}
+
+/** One second tick: presale countdown, the end of a turn, fresh fairness. */
+function queueTick() {
+  if (!queue.enabled) return;
+  if (queue.state === 'waiting') renderOpens();
+  if (queue.state === 'admitted' && !loadPass()) {
+    queue.pass = null;
+    setQueueState('expired', 'Your turn has ended. Join the waiting room again to book.');
+  }
+  // The operator may switch the waiting room off (nobody is admitted then): look now and then.
+  if (queue.state !== 'admitted' && queue.state !== 'joining' && Date.now() - queue.checkedAt > 10000) {
+    queue.checkedAt = Date.now();
+    checkStillQueued();
+  }
+  // The proof changes once, when the sale opens: look again until it shows the seed.
+  const opens = queue.fairness?.sale_opens_at ? Date.parse(queue.fairness.sale_opens_at) : NaN;
+  if (queue.fairness && !queue.fairness.shuffled && opens <= Date.now() && Date.now() - queue.fairnessAt > 5000) fetchFairness();
+}
+
+async function checkStillQueued() {
+  try {
+    const fresh = await api(`/events/${eventId}`);
+    if (fresh.queue_enabled || !queue.enabled) return;
+    queueDisabled();
+    setMessage('The waiting room has closed: you can hold seats directly.', 'ok');
+  } catch {
+    // Try again at the next look.
+  }
+}
+
+async function fetchFairness() {
+  queue.fairnessAt = Date.now();
+  try {
+    const f = await api(`/events/${eventId}/queue/fairness`);
+    queue.fairness = f;
+    $('fair-opens').textContent = f.sale_opens_at
+      ? `${formatDate(f.sale_opens_at)}${Date.parse(f.sale_opens_at) <= Date.now() ? ' (open)' : ''}`
+      : 'Open now (no scheduled on-sale time)';
+    $('fair-hash').textContent = f.seed_sha256 ?? '–';
+    $('fair-seed').textContent = f.seed ?? 'revealed when the sale opens';
+    $('fair-rule').textContent = f.rule ? `Rule: ${f.rule}. The seed's hash is published before the sale, so the draw cannot be changed afterwards.` : '';
+    if (f.sale_opens_at && !queue.opensAt) { queue.opensAt = f.sale_opens_at; renderOpens(); }
+  } catch {
+    // Informational only.
+  }
+}
+
+/** Shows the waiting room for a queue-enabled event and finds where we stand. */
+function initQueue(lookUp = true) {
+  queue.enabled = true;
+  $('queue-panel').hidden = false;
+  queue.pass = loadPass();
+  queue.checkedAt = Date.now();
+  fetchFairness();
+  clearInterval(queue.ticker);
+  queue.ticker = setInterval(queueTick, 1000);
+  if (queue.pass) setQueueState('admitted', '');
+  else setQueueState('idle', '');
+  if (lookUp && !queue.pass && session.token) refreshQueue();
+}
+
 // --- Hold, pay, release ---------------------------------------------------------
 
 const holdKey = () => `boxoffice.hold.${eventId}`;
@@ -697,13 +1094,22 @@ async function holdSeats() {
   if (!selected.size || holding) return;
   const indices = [...selected];
   const seatIds = indices.map((i) => model.ids[i]);
+  const headers = {};
+  if (queue.enabled) {
+    const pass = loadPass();
+    if (!pass) {
+      queueRefused({ code: 'queue_token_invalid', problem: { detail: 'your turn has ended' } });
+      return;
+    }
+    headers['X-Queue-Token'] = pass.token;
+  }
   holding = true;
   renderSelection();
   $('hold').classList.add('busy');
   setMessage('Holding your seats…');
   try {
     const result = await withToken((token) => api('/bookings', {
-      method: 'POST', token, body: { event_id: eventId, seat_ids: seatIds },
+      method: 'POST', token, body: { event_id: eventId, seat_ids: seatIds }, headers,
     }));
     if (result === CANCELLED) { setMessage(''); return; }
     selected.clear();
@@ -716,6 +1122,8 @@ async function holdSeats() {
       view.invalidate(taken);
       const names = taken.map((i) => model.shortLabel(i)).join(', ');
       setMessage(`Sorry, ${names || 'some seats'} ${taken.length === 1 ? 'was' : 'were'} just taken. Pick other seats.`, 'error');
+    } else if (e.code === 'queue_token_required' || e.code === 'queue_token_invalid') {
+      queueRefused(e);
     } else {
       setMessage(errorText(e), 'error');
     }
@@ -1049,6 +1457,8 @@ async function boot() {
   $('retry').addEventListener('click', () => pay(true));
   $('release').addEventListener('click', release);
   $('again').addEventListener('click', () => { showView('select'); renderSelection(); });
+  $('queue-join').addEventListener('click', joinQueue);
+  if (event.queue_enabled) initQueue();
   renderSelection();
 
   feed = new LiveFeed(eventId, transport, {

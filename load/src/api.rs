@@ -59,7 +59,13 @@ impl Api {
     }
 
     pub async fn admin_put(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
-        let answer = self.client.put(self.url(path)).bearer_auth(&self.admin_token).json(body).send().await?;
+        let answer = self
+            .client
+            .put(self.url(path))
+            .bearer_auth(&self.admin_token)
+            .json(body)
+            .send()
+            .await?;
         let status = answer.status();
         let body: Value = answer.json().await?;
         if !status.is_success() {
@@ -69,7 +75,12 @@ impl Api {
     }
 
     pub async fn admin_get(&self, path: &str) -> anyhow::Result<Value> {
-        let answer = self.client.get(self.url(path)).bearer_auth(&self.admin_token).send().await?;
+        let answer = self
+            .client
+            .get(self.url(path))
+            .bearer_auth(&self.admin_token)
+            .send()
+            .await?;
         let status = answer.status();
         let body: Value = answer.json().await?;
         if !status.is_success() {

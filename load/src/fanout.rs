@@ -74,6 +74,7 @@ async fn subscribe(
     shared.open.fetch_add(1, Ordering::Relaxed);
     let mut response = response;
     let mut buffer = String::new();
+    let finder = memchr::memmem::Finder::new(b"event: delta");
     loop {
         let remaining = until.saturating_duration_since(Instant::now());
         let chunk = match tokio::time::timeout(remaining, response.chunk()).await {
@@ -84,6 +85,14 @@ async fn subscribe(
             }
             Err(_) => break,
         };
+        if !timed {
+            // Count deltas without decoding: the generator must stay cheaper
+            // than the server it measures.
+            shared
+                .messages
+                .fetch_add(finder.find_iter(&chunk).count() as u64, Ordering::Relaxed);
+            continue;
+        }
         let arrived = Instant::now();
         buffer.push_str(&String::from_utf8_lossy(&chunk));
         while let Some(end) = buffer.find("\n\n") {
@@ -92,9 +101,6 @@ async fn subscribe(
                 continue;
             }
             shared.messages.fetch_add(1, Ordering::Relaxed);
-            if !timed {
-                continue;
-            }
             let Some(data) = block.lines().find_map(|l| l.strip_prefix("data: ")) else {
                 continue;
             };

@@ -48,7 +48,12 @@ where
     Fut: std::future::Future<Output = bool>,
 {
     let started = Instant::now();
-    let ok = stream::iter(0..n).map(f).buffer_unordered(concurrency).filter(|ok| std::future::ready(*ok)).count().await;
+    let ok = stream::iter(0..n)
+        .map(f)
+        .buffer_unordered(concurrency)
+        .filter(|ok| std::future::ready(*ok))
+        .count()
+        .await;
     (ok as u64, started.elapsed().as_secs_f64())
 }
 
@@ -74,7 +79,10 @@ pub async fn join(api: &Api, args: JoinArgs) -> anyhow::Result<()> {
         }
     })
     .await;
-    println!("queue: {made} guests signed in in {secs:.1} s ({:.0}/s)", made as f64 / secs);
+    println!(
+        "queue: {made} guests signed in in {secs:.1} s ({:.0}/s)",
+        made as f64 / secs
+    );
     let mut ordered = Vec::with_capacity(args.joins);
     for token in tokens {
         if let Some(token) = token.into_inner() {
@@ -122,20 +130,29 @@ struct Watched {
 
 async fn watch_one(api: Api, event_id: i64, token: String, watched: Arc<Watched>, until: Instant) {
     let url = api.url(&format!("/events/{event_id}/queue/stream"));
-    let Ok(mut response) = api.client.get(url).bearer_auth(&token).send().await else {
+    // Like a browser client: retry a refused connection after a pause.
+    let mut opened = None;
+    for attempt in 0..3u32 {
+        match api.client.get(&url).bearer_auth(&token).send().await {
+            Ok(response) if response.status() == 200 => {
+                opened = Some(response);
+                break;
+            }
+            _ => tokio::time::sleep(Duration::from_secs(1 + u64::from(attempt))).await,
+        }
+    }
+    let Some(mut response) = opened else {
         watched.failed.fetch_add(1, Ordering::Relaxed);
         return;
     };
-    if response.status() != 200 {
-        watched.failed.fetch_add(1, Ordering::Relaxed);
-        return;
-    }
     let mut buffer = String::new();
     let mut last = Instant::now();
     let mut longest = Duration::ZERO;
     while Instant::now() < until {
         let remaining = until.saturating_duration_since(Instant::now());
-        let Ok(Ok(Some(chunk))) = tokio::time::timeout(remaining, response.chunk()).await else { break };
+        let Ok(Ok(Some(chunk))) = tokio::time::timeout(remaining, response.chunk()).await else {
+            break;
+        };
         buffer.push_str(&String::from_utf8_lossy(&chunk));
         let mut admitted = false;
         while let Some(end) = buffer.find("\n\n") {
@@ -157,7 +174,8 @@ async fn watch_one(api: Api, event_id: i64, token: String, watched: Arc<Watched>
 }
 
 async fn report(api: &Api, event_id: i64) -> anyhow::Result<Value> {
-    api.admin_get(&format!("/admin/events/{event_id}/queue")).await
+    api.admin_get(&format!("/admin/events/{event_id}/queue"))
+        .await
 }
 
 pub async fn watch(api: &Api, args: WatchArgs) -> anyhow::Result<()> {
@@ -181,14 +199,25 @@ pub async fn watch(api: &Api, args: WatchArgs) -> anyhow::Result<()> {
     let until = Instant::now() + Duration::from_secs(args.seconds + 5);
     let mut tasks = Vec::new();
     for token in tokens.iter().step_by(every).take(args.watchers) {
-        tasks.push(tokio::spawn(watch_one(api.clone(), event_id, token.clone(), watched.clone(), until)));
+        tasks.push(tokio::spawn(watch_one(
+            api.clone(),
+            event_id,
+            token.clone(),
+            watched.clone(),
+            until,
+        )));
         if tasks.len() % 500 == 0 {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
     // Admission accuracy over the window, from the server's own count.
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let start = (Instant::now(), report(api, event_id).await?["admitted_total"].as_u64().unwrap_or(0));
+    let start = (
+        Instant::now(),
+        report(api, event_id).await?["admitted_total"]
+            .as_u64()
+            .unwrap_or(0),
+    );
     tokio::time::sleep(Duration::from_secs(args.seconds)).await;
     let end = report(api, event_id).await?;
     let admitted = end["admitted_total"].as_u64().unwrap_or(0) - start.1;
@@ -210,6 +239,9 @@ pub async fn watch(api: &Api, args: WatchArgs) -> anyhow::Result<()> {
         args.rate,
         (rate / f64::from(args.rate) - 1.0) * 100.0
     );
-    println!("queue: longest gap between position updates per watcher: {}", percentiles(&gaps));
+    println!(
+        "queue: longest gap between position updates per watcher: {}",
+        percentiles(&gaps)
+    );
     Ok(())
 }

@@ -7,7 +7,8 @@
 
 local tokens = {}
 local event_id, first_seat, seat_count, hot_share
-local counts = { held = 0, conflict = 0, other = 0 }
+-- Global (not local): done() reads it from each thread with thread:get.
+counts = { held = 0, conflict = 0, other = 0 }
 local threads = {}
 
 function setup(thread)

@@ -61,6 +61,7 @@ fn admitted_body(signer: &Signer, event: EventId, user: UserId, expires: i64) ->
         .single()
         .unwrap_or_else(Utc::now);
     json!({
+        "in_queue": false,
         "admitted": true,
         "queue_token": token::sign(signer, event, user, expires_at),
         "expires_at": expires_at,
@@ -81,15 +82,19 @@ fn standing_body(
     match standing {
         Standing::Admitted { expires } => admitted_body(signer, event, user, *expires),
         Standing::Waiting { position, .. } if open(gate) => json!({
-            "admitted": false, "position": position, "eta_seconds": eta(*position, progress, gate),
+            "in_queue": true, "admitted": false, "position": position,
+            // Admission is paused while nothing is left: no countdown then.
+            "eta_seconds": (!progress.sold_out).then(|| eta(*position, progress, gate)),
             "sold_out": progress.sold_out,
         }),
         Standing::Waiting { .. } => json!({
             // Before the sale opens the order is not yet drawn.
-            "admitted": false, "position": null, "eta_seconds": null, "sale_opens_at": gate.onsale_at,
-            "sold_out": false,
+            "in_queue": true, "admitted": false, "position": null, "eta_seconds": null,
+            "sale_opens_at": gate.onsale_at, "sold_out": false,
         }),
-        Standing::NotInQueue => json!({ "admitted": false, "position": null, "eta_seconds": null }),
+        Standing::NotInQueue => json!({
+            "in_queue": false, "admitted": false, "position": null, "eta_seconds": null,
+        }),
     }
 }
 
@@ -149,12 +154,11 @@ pub async fn join(
             "too many joins from this address; slow down",
         ));
     }
-    let (standing, seq) = store
+    let (standing, seq, progress) = store
         .join(event, caller.user_id)
         .await
         .map_err(unavailable)?;
     metrics::counter!("boxoffice_queue_joins_total").increment(1);
-    let progress = store.progress(event).await.unwrap_or_default();
     let mut body = standing_body(&signer, event, caller.user_id, &standing, &progress, &gate);
     if seq > 0 {
         body["queue_id"] = json!(format!("{event}-{seq}"));
@@ -225,6 +229,11 @@ pub async fn stream(
         'stream: loop {
             let (position, removed) = match standing {
                 Standing::Admitted { expires } => {
+                    if sent_sold_out {
+                        let _ = tx
+                            .send(sse_json("sold_out", &json!({ "sold_out": false })))
+                            .await;
+                    }
                     let _ = tx
                         .send(sse_json(
                             "admitted",
@@ -272,6 +281,13 @@ pub async fn stream(
             if let Ok(Some(fresh)) = gates.get(event).await {
                 gate = fresh;
             }
+            if !gate.queue_enabled {
+                // The operator turned the waiting room off: book directly.
+                let _ = tx
+                    .send(sse_json("closed", &json!({ "reason": "queue_disabled" })))
+                    .await;
+                break;
+            }
         }
         metrics::gauge!("boxoffice_queue_stream_subscribers").decrement(1.0);
     });
@@ -303,8 +319,16 @@ pub async fn fairness(
 pub struct QueueSettingsRequest {
     enabled: bool,
     admission_rate_per_sec: i32,
-    #[serde(default)]
-    onsale_at: Option<DateTime<Utc>>,
+    /// Absent: unchanged; `null`: no on-sale time (first come, first served).
+    #[serde(default, deserialize_with = "present")]
+    onsale_at: Option<Option<DateTime<Utc>>>,
+}
+
+/// Tells an explicit `null` (`Some(None)`) from an absent field (`None`).
+fn present<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Option<DateTime<Utc>>>, D::Error> {
+    Option::<DateTime<Utc>>::deserialize(d).map(Some)
 }
 
 #[tracing::instrument(skip_all, fields(user.id = %admin.0.user_id, event.id = %event_id))]
@@ -326,19 +350,24 @@ pub async fn configure(
     }
     let updated = sqlx::query(
         "UPDATE events SET queue_enabled = $2, admission_rate_per_sec = $3,
-                           onsale_at = coalesce($4, onsale_at), updated_at = now()
+                           onsale_at = CASE WHEN $4 THEN $5 ELSE onsale_at END, updated_at = now()
          WHERE event_id = $1",
     )
     .bind(event)
     .bind(body.enabled)
     .bind(body.admission_rate_per_sec)
-    .bind(body.onsale_at)
+    .bind(body.onsale_at.is_some())
+    .bind(body.onsale_at.flatten())
     .execute(pool.get_ref())
     .await?;
     if updated.rows_affected() == 0 {
         return Err(ApiError::not_found("event"));
     }
     gates.forget(event);
+    if body.onsale_at.flatten().is_some_and(|at| at > Utc::now()) {
+        // A new on-sale time ahead: whoever joins before it is drawn again then.
+        store.reset_shuffle(event).await.map_err(unavailable)?;
+    }
     cache.invalidate().await;
     tracing::info!(
         enabled = body.enabled,

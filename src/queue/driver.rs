@@ -127,9 +127,10 @@ impl AdmissionDriver {
         let rate = f64::from(config.admission_rate_per_sec.max(1));
         let elapsed = bucket.last.map_or(0.0, |at| at.elapsed().as_secs_f64());
         bucket.last = Some(Instant::now());
-        // At most one tick's worth of burst: the rate holds over any window.
-        let burst = (rate * self.settings.tick_ms as f64 / 1000.0).max(1.0);
-        bucket.tokens = (bucket.tokens + rate * elapsed).min(burst);
+        // Up to a second's worth carries over (a late tick loses nothing);
+        // slots are never banked while nobody waits (see below), so no burst
+        // builds up.
+        bucket.tokens = (bucket.tokens + rate * elapsed).min(rate.max(1.0));
 
         let available = self.registry.availability(event).await;
         let sold_out = available == Some(0);

@@ -51,7 +51,9 @@ if not score then
 end
 redis.call('ZADD', KEYS[4], ARGV[2], ARGV[1])
 local rank = redis.call('ZRANK', KEYS[2], ARGV[1])
-return {rank + 1, tonumber(redis.call('GET', KEYS[5]) or '0'), tonumber(score)}
+local sold_out = redis.call('GET', KEYS[6]) == '1' and 1 or 0
+local drain_milli = math.floor(tonumber(redis.call('GET', KEYS[7]) or '0') * 1000)
+return {rank + 1, tonumber(redis.call('GET', KEYS[5]) or '0'), tonumber(score), sold_out, drain_milli}
 "#;
 
 const STANDING: &str = r#"
@@ -107,8 +109,12 @@ fn now_ms() -> i64 {
 }
 
 impl QueueStore {
+    /// Queue calls come in herds (an on-sale's opening second): they get a
+    /// longer deadline than cache lookups, which have a database to fall back on.
     pub fn new(redis: Redis) -> QueueStore {
-        QueueStore { redis }
+        QueueStore {
+            redis: redis.with_timeout(std::time::Duration::from_secs(2)),
+        }
     }
 
     fn key(&self, event: EventId, name: &str) -> String {
@@ -134,28 +140,39 @@ impl QueueStore {
             .await
     }
 
-    /// Joins (or finds) `user` in line. Returns the standing and the
-    /// arrival sequence number (0 when already admitted).
-    pub async fn join(&self, event: EventId, user: UserId) -> Result<(Standing, u64), RedisError> {
-        let keys = self.keys(event, &["seq", "waiting", "admitted", "seen", "removed"]);
+    /// Joins (or finds) `user` in line, in one round trip. Returns the
+    /// standing, the arrival sequence number (0 when already admitted) and
+    /// the line's progress flags.
+    pub async fn join(
+        &self,
+        event: EventId,
+        user: UserId,
+    ) -> Result<(Standing, u64, Progress), RedisError> {
+        let keys = self.keys(
+            event,
+            &[
+                "seq", "waiting", "admitted", "seen", "removed", "sold_out", "drain",
+            ],
+        );
         let now = chrono::Utc::now().timestamp();
-        let answer: Vec<i64> = self
-            .script(
-                JOIN,
-                keys,
-                vec![user.to_string(), now_ms().to_string(), now.to_string()],
-            )
-            .await?;
+        let args = vec![user.to_string(), now_ms().to_string(), now.to_string()];
+        let answer: Vec<i64> = self.script(JOIN, keys, args).await?;
         Ok(match answer[..] {
-            [-1, expires, _] => (Standing::Admitted { expires }, 0),
-            [position, removed, seq] => (
+            [-1, expires, _] => (Standing::Admitted { expires }, 0, Progress::default()),
+            [position, removed, seq, sold_out, drain_milli] => (
                 Standing::Waiting {
                     position: position as u64,
                     removed: removed as u64,
                 },
                 seq as u64,
+                Progress {
+                    removed: removed as u64,
+                    sold_out: sold_out == 1,
+                    drain_per_sec: drain_milli as f64 / 1000.0,
+                    ..Progress::default()
+                },
             ),
-            _ => (Standing::NotInQueue, 0),
+            _ => (Standing::NotInQueue, 0, Progress::default()),
         })
     }
 
@@ -256,6 +273,14 @@ impl QueueStore {
         let key = self.key(event, "shuffled");
         self.redis
             .run(|mut c| async move { c.exists(key).await })
+            .await
+    }
+
+    /// Forgets that the on-sale draw ran (the sale was moved to the future).
+    pub async fn reset_shuffle(&self, event: EventId) -> Result<(), RedisError> {
+        let key = self.key(event, "shuffled");
+        self.redis
+            .run(|mut c| async move { c.del::<_, ()>(key).await })
             .await
     }
 

@@ -77,6 +77,14 @@ impl Redis {
         }
     }
 
+    /// The same connection with another deadline per call.
+    pub fn with_timeout(&self, timeout: Duration) -> Redis {
+        Redis {
+            timeout,
+            ..self.clone()
+        }
+    }
+
     /// A fresh connection of its own (for pub/sub), outside the shared manager.
     pub fn client(&self) -> &redis::Client {
         &self.client

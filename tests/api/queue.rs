@@ -517,7 +517,7 @@ async fn waiters_hear_sold_out_and_admission_resumes_when_holds_expire() {
 
 #[actix_web::test]
 async fn a_silent_waiter_is_skipped_at_the_front_and_a_polling_one_is_not() {
-    let app = spawn_app_with(|s| s.queue.grace_seconds = 1).await;
+    let app = spawn_app_with(|s| s.queue.grace_seconds = 2).await;
     let admin = app.admin_token().await;
     let (event_id, _) = event_with_seats(&app, 10).await;
     configure(&app, &admin, event_id, 5, Some(&future())).await;
@@ -525,26 +525,43 @@ async fn a_silent_waiter_is_skipped_at_the_front_and_a_polling_one_is_not() {
     let (silent, polling) = (&buyers[0], &buyers[1]);
     join(&app, &silent.1, event_id).await;
     join(&app, &polling.1, event_id).await;
-    tokio::time::sleep(Duration::from_millis(1500)).await; // the silent one's grace runs out
-    status(&app, &polling.1, event_id).await;
-    configure(
-        &app,
-        &admin,
-        event_id,
-        5,
-        Some(&chrono::Utc::now().to_rfc3339()),
-    )
-    .await;
-    eventually("the polling waiter is admitted", || async {
-        status(&app, &polling.1, event_id).await["admitted"] == true
+
+    // One waiter polls all along; the other closed the tab after joining.
+    let poll_until_admitted = async {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while status(&app, &polling.1, event_id).await["admitted"] != true {
+            assert!(
+                Instant::now() < deadline,
+                "the polling waiter was never admitted"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    };
+    let open_sale_later = async {
+        tokio::time::sleep(Duration::from_millis(2500)).await; // the silent one's grace runs out
+        configure(
+            &app,
+            &admin,
+            event_id,
+            5,
+            Some(&chrono::Utc::now().to_rfc3339()),
+        )
+        .await;
+    };
+    futures_util::join!(poll_until_admitted, open_sale_later);
+    // Asking the silent waiter's status would be a sign of life: watch the line instead.
+    eventually("the line emptied", || async {
+        report(&app, &admin, event_id).await["waiting"] == 0
     })
     .await;
+
     let late = status(&app, &silent.1, event_id).await;
     assert_eq!(
         late["admitted"], false,
         "a closed tab took no admission: {late}"
     );
     assert!(late["position"].is_null(), "and left the line: {late}");
+    assert_eq!(report(&app, &admin, event_id).await["admitted_total"], 1);
 }
 
 #[actix_web::test]
@@ -620,4 +637,49 @@ async fn joining_needs_a_waiting_room_and_redis_and_issued_tokens_outlive_a_redi
     let answers = join_all((0..6).map(|_| limited.post_json(&path, Some(&other), &body))).await;
     let statuses: Vec<u16> = answers.iter().map(|r| r.status().as_u16()).collect();
     assert!(statuses.contains(&429), "{statuses:?}");
+}
+
+#[actix_web::test]
+async fn turning_the_waiting_room_off_tells_waiters_to_book_directly() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let (event_id, seats) = event_with_seats(&app, 2).await;
+    configure(&app, &admin, event_id, 1, Some(&future())).await;
+    let buyers = many_buyers(&app, 1).await;
+    join(&app, &buyers[0].1, event_id).await;
+    let mut stream = SseClientWithCookie::connect(&app, event_id, &buyers[0].1).await;
+    assert_eq!(stream.next(Duration::from_secs(5)).await.event, "position");
+
+    let off = app
+        .request(
+            reqwest::Method::PUT,
+            &format!("/admin/events/{event_id}/queue"),
+        )
+        .bearer_auth(&admin)
+        .json(&json!({"enabled": false, "admission_rate_per_sec": 1, "onsale_at": null}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(off.status(), 200);
+    let off: Value = off.json().await.unwrap();
+    assert!(
+        off["sale_opens_at"].is_null(),
+        "an explicit null clears the on-sale time: {off}"
+    );
+    let closed = loop {
+        let event = stream.next(Duration::from_secs(10)).await;
+        if event.event != "position" {
+            break event;
+        }
+    };
+    assert_eq!(
+        (closed.event.as_str(), &closed.data["reason"]),
+        ("closed", &json!("queue_disabled"))
+    );
+    assert_eq!(
+        app.reserve(&buyers[0].1, event_id, &seats[..1])
+            .await
+            .status(),
+        201
+    );
 }

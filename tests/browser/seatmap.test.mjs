@@ -84,7 +84,12 @@ async function newPage(label) {
   const page = await context.newPage();
   page.setDefaultTimeout(LOAD_DEADLINE);
   page.on('pageerror', (e) => pageErrors.push(`[${label}] ${e.message}`));
-  page.on('console', (m) => { if (m.type() === 'error') pageErrors.push(`[${label}] console: ${m.text()}`); });
+  page.on('console', (m) => {
+    // A page that names no icon (the ticket page) makes Chromium ask for /favicon.ico (404).
+    if (m.type() === 'error' && !/\/favicon\.ico$/.test(m.location()?.url ?? '')) {
+      pageErrors.push(`[${label}] console: ${m.text()} (${m.location()?.url ?? ''})`);
+    }
+  });
   return page;
 }
 
