@@ -49,34 +49,37 @@ start 18082 1 bench-single:
 echo "# $(date -u +%FT%TZ) on $(nproc) cores; server, PostgreSQL, Redis and load generator on one machine"
 echo "# synchronous_commit = $(psql_admin -c 'SHOW synchronous_commit')"
 load() { "$bin/boxoffice-load" --base-url "http://127.0.0.1:$1" "${@:2}"; }
+# BENCH_ONLY=fanout (or catalog, hot, capacity, latency, queue) runs one part.
+want() { [[ -z ${BENCH_ONLY:-} || ${BENCH_ONLY} == "$1" ]]; }
 tmp=$(mktemp -d)
 
-echo "## catalog"
-load 18081 catalog --seats 50000 --snapshots 30
+want catalog && echo "## catalog" && load 18081 catalog --seats 50000 --snapshots 30
 
-echo "## hot event, mixed contention (80% of attempts at the best tenth), wrk with 256 connections"
-for port in 18082 18081; do
+want hot && echo "## hot event, mixed contention (80% of attempts at the best tenth), wrk with 256 connections"
+want hot && for port in 18082 18081; do
   label=$([[ $port == 18082 ]] && echo "batch_max=1" || echo "batch_max=256")
   read -r event first count < <(load "$port" hot-event --tokens-file "$tmp/tokens" --name "Hot $label")
   printf '%-14s ' "$label"
   wrk -t1 -c256 -d"${seconds}s" -s load/wrk/reserve.lua "http://127.0.0.1:$port" -- "$tmp/tokens" "$event" "$first" "$count" 0.8 | grep '^wrk:'
 done
 
-echo "## commit capacity: uniform low contention, 256 closed-loop clients"
-load 18082 reserve --seconds "$seconds" --seats 100000 --hot-share 0 --label "batch_max=1, uniform"
-load 18081 reserve --seconds "$seconds" --seats 100000 --hot-share 0 --label "batch_max=256, uniform"
+want capacity && echo "## commit capacity: uniform low contention, 256 closed-loop clients"
+want capacity && load 18082 reserve --seconds "$seconds" --seats 100000 --hot-share 0 --label "batch_max=1, uniform"
+want capacity && load 18081 reserve --seconds "$seconds" --seats 100000 --hot-share 0 --label "batch_max=256, uniform"
 
-echo "## latency at a steady 1,000 attempts/s (open loop), mixed contention"
-load 18081 reserve --seconds "$seconds" --rate 1000 --label "batch_max=256, open loop 1000/s"
+want latency && echo "## latency at a steady 1,000 attempts/s (open loop), mixed contention"
+want latency && load 18081 reserve --seconds "$seconds" --rate 1000 --label "batch_max=256, open loop 1000/s"
 
-echo "## live seat maps: SSE fan-out (on the batch_max=1 node: one commit, one delta, per hold)"
-load 18082 fanout --subscribers "${FANOUT_SUBSCRIBERS:-10000}" --seconds "$seconds" --rate 250 --server-pid "${pids[1]}"
-echo "## waiting room"
-redis_mem() { redis-cli -p "${BOXOFFICE_REDIS_PORT:-63799}" INFO memory | sed -n 's/^used_memory:\([0-9]*\).*/\1/p'; }
-joins=${QUEUE_JOINS:-100000}
-before=$(redis_mem)
-load 18081 queue-join --joins "$joins" --out "$tmp/queue"
-after=$(redis_mem)
-echo "queue: Redis used_memory grew by $(( (after - before) / 1024 / 1024 )) MiB for $joins waiters ($(( (after - before) / joins )) bytes per waiter)"
-load 18081 queue-watch --from "$tmp/queue" --watchers "${QUEUE_WATCHERS:-10000}" --rate 200 --seconds "${QUEUE_SECONDS:-60}"
+want fanout && echo "## live seat maps: SSE fan-out (on the batch_max=1 node: one commit, one delta, per hold)"
+want fanout && load 18082 fanout --subscribers "${FANOUT_SUBSCRIBERS:-10000}" --seconds "$seconds" --rate 250 --server-pid "${pids[1]}"
+if want queue; then
+  echo "## waiting room"
+  redis_mem() { redis-cli -p "${BOXOFFICE_REDIS_PORT:-63799}" INFO memory | sed -n 's/^used_memory:\([0-9]*\).*/\1/p'; }
+  joins=${QUEUE_JOINS:-100000}
+  before=$(redis_mem)
+  load 18081 queue-join --joins "$joins" --out "$tmp/queue"
+  after=$(redis_mem)
+  echo "queue: Redis used_memory grew by $(( (after - before) / 1024 / 1024 )) MiB for $joins waiters ($(( (after - before) / joins )) bytes per waiter)"
+  load 18081 queue-watch --from "$tmp/queue" --watchers "${QUEUE_WATCHERS:-10000}" --rate 200 --seconds "${QUEUE_SECONDS:-60}"
+fi
 rm -rf "$tmp"

@@ -59,9 +59,9 @@ async fn subscribe(
 
 fn sse_event(frame: &Frame) -> sse::Event {
     sse::Event::Data(
-        sse::Data::new(frame.json.to_string())
-            .event(frame.kind.as_str())
-            .id(frame.version.to_string()),
+        sse::Data::new(frame.json.clone())
+            .event(bytestring::ByteString::from_static(frame.kind.as_str()))
+            .id(frame.id.clone()),
     )
 }
 
@@ -105,7 +105,7 @@ pub async fn websocket(
             tokio::select! {
                 frame = frames.next() => match frame {
                     Some(frame) => {
-                        if session.text(frame.json.to_string()).await.is_err() {
+                        if session.text(frame.json.clone()).await.is_err() {
                             return;
                         }
                     }

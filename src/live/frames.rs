@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use actors::domain::{EventId, SeatStatus};
 use actors::ports::{SeatChange, SeatDelta};
+use bytestring::ByteString;
 use serde::Serialize;
 
 use crate::store::seats::SeatView;
@@ -42,12 +43,26 @@ impl Kind {
     }
 }
 
-/// One message, ready to send.
+/// One message, ready to send. The text is shared, not copied, by every
+/// subscriber it goes to (`ByteString` clones are reference counts).
 #[derive(Debug, Clone)]
 pub struct Frame {
     pub kind: Kind,
     pub version: i64,
-    pub json: Arc<str>,
+    pub json: ByteString,
+    /// The version as text: the SSE `id`.
+    pub id: ByteString,
+}
+
+impl Frame {
+    pub fn new(kind: Kind, version: i64, json: String) -> Frame {
+        Frame {
+            kind,
+            version,
+            json: json.into(),
+            id: version.to_string().into(),
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -86,11 +101,7 @@ pub fn merged_delta(event_id: EventId, deltas: &[Arc<SeatDelta>]) -> Option<Fram
         changes: &changes,
     };
     let json = serde_json::to_string(&message).ok()?;
-    Some(Frame {
-        kind: Kind::Delta,
-        version: last,
-        json: json.into(),
-    })
+    Some(Frame::new(Kind::Delta, last, json))
 }
 
 #[derive(Serialize)]
@@ -153,11 +164,7 @@ pub fn snapshot(
             statuses: statuses.iter().map(|s| s.as_char()).collect(),
         }),
     };
-    Frame {
-        kind: Kind::Snapshot,
-        version,
-        json: json.unwrap_or_default().into(),
-    }
+    Frame::new(Kind::Snapshot, version, json.unwrap_or_default())
 }
 
 #[cfg(test)]

@@ -437,11 +437,7 @@ async fn resync(hub: &Hub, pool: &PgPool) {
                 state.unflushed.clear();
                 state.unflushed_since = None;
                 state.install(version, layout);
-                let marker = Frame {
-                    kind: Kind::Snapshot,
-                    version,
-                    json: Arc::from(""),
-                };
+                let marker = Frame::new(Kind::Snapshot, version, String::new());
                 let _ = hub.frames.send(Arc::new(marker));
             }
         }
