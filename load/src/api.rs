@@ -42,51 +42,39 @@ impl Api {
         format!("{}{path}", self.base)
     }
 
-    pub async fn admin_post(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
-        let answer = self
+    /// An operator call; a non-2xx answer is an error carrying its body.
+    async fn admin(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> anyhow::Result<Value> {
+        let mut request = self
             .client
-            .post(self.url(path))
-            .bearer_auth(&self.admin_token)
-            .json(body)
-            .send()
-            .await?;
+            .request(method.clone(), self.url(path))
+            .bearer_auth(&self.admin_token);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let answer = request.send().await?;
         let status = answer.status();
         let body: Value = answer.json().await?;
         if !status.is_success() {
-            bail!("POST {path}: {status} {body}");
+            bail!("{method} {path}: {status} {body}");
         }
         Ok(body)
+    }
+
+    pub async fn admin_post(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
+        self.admin(reqwest::Method::POST, path, Some(body)).await
     }
 
     pub async fn admin_put(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
-        let answer = self
-            .client
-            .put(self.url(path))
-            .bearer_auth(&self.admin_token)
-            .json(body)
-            .send()
-            .await?;
-        let status = answer.status();
-        let body: Value = answer.json().await?;
-        if !status.is_success() {
-            bail!("PUT {path}: {status} {body}");
-        }
-        Ok(body)
+        self.admin(reqwest::Method::PUT, path, Some(body)).await
     }
 
     pub async fn admin_get(&self, path: &str) -> anyhow::Result<Value> {
-        let answer = self
-            .client
-            .get(self.url(path))
-            .bearer_auth(&self.admin_token)
-            .send()
-            .await?;
-        let status = answer.status();
-        let body: Value = answer.json().await?;
-        if !status.is_success() {
-            bail!("GET {path}: {status} {body}");
-        }
-        Ok(body)
+        self.admin(reqwest::Method::GET, path, None).await
     }
 
     /// A venue of `sections` x `rows` x `seats` and an event in it; returns
