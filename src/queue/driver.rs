@@ -118,10 +118,17 @@ impl AdmissionDriver {
             return Ok(());
         }
         if config.onsale_at.is_some() && !self.store.shuffled(event).await? {
-            let seed = self.store.seed(event).await?;
-            let order = shuffle_order(&seed, self.store.waiting_members(event).await?);
-            let placed = self.store.apply_shuffle(event, order).await?;
-            tracing::info!(event.id = %event, placed, "sale open: early arrivals shuffled");
+            // Nobody is admitted before the draw is complete.
+            if self.store.claim_shuffle(event, 600_000).await? {
+                let seed = self.store.seed(event).await?;
+                let members = self.store.waiting_members(event).await?;
+                // Hashing a million members is CPU work: off the actors' thread.
+                let order =
+                    tokio::task::spawn_blocking(move || shuffle_order(&seed, members)).await?;
+                let placed = self.store.apply_shuffle(event, order).await?;
+                tracing::info!(event.id = %event, placed, "sale open: early arrivals shuffled");
+            }
+            return Ok(());
         }
 
         let rate = f64::from(config.admission_rate_per_sec.max(1));

@@ -98,11 +98,9 @@ return 0
 "#;
 
 /// Rewrites the places of everyone who joined before the sale opened, once.
-const SHUFFLE: &str = r#"
-if redis.call('SET', KEYS[2], '1', 'NX') == false then return 0 end
-for i = 1, #ARGV do redis.call('ZADD', KEYS[1], 'XX', i, ARGV[i]) end
-return #ARGV
-"#;
+/// Members read or rewritten per Redis call during the draw, so a line of
+/// millions never blocks Redis for long.
+const SHUFFLE_CHUNK: usize = 10_000;
 
 fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
@@ -269,11 +267,33 @@ impl QueueStore {
             .await
     }
 
+    /// Whether the on-sale draw has completed.
     pub async fn shuffled(&self, event: EventId) -> Result<bool, RedisError> {
         let key = self.key(event, "shuffled");
+        let state: Option<String> = self
+            .redis
+            .run(|mut c| async move { c.get(key).await })
+            .await?;
+        Ok(state.as_deref() == Some("done"))
+    }
+
+    /// Claims the draw for this node for `ttl_ms` (a node that dies while
+    /// drawing lets another redo it: the order is a function of the seed).
+    pub async fn claim_shuffle(&self, event: EventId, ttl_ms: u64) -> Result<bool, RedisError> {
+        let key = self.key(event, "shuffled");
         self.redis
-            .run(|mut c| async move { c.exists(key).await })
+            .run(|mut c| async move {
+                redis::cmd("SET")
+                    .arg(key)
+                    .arg("running")
+                    .arg("NX")
+                    .arg("PX")
+                    .arg(ttl_ms)
+                    .query_async::<Option<String>>(&mut c)
+                    .await
+            })
             .await
+            .map(|set| set.is_some())
     }
 
     /// Forgets that the on-sale draw ran (the sale was moved to the future).
@@ -284,22 +304,48 @@ impl QueueStore {
             .await
     }
 
-    /// Everyone in line with their place, front first.
+    /// Everyone in line, front first, read a chunk at a time.
     pub async fn waiting_members(&self, event: EventId) -> Result<Vec<String>, RedisError> {
-        let key = self.key(event, "waiting");
-        self.redis
-            .run(|mut c| async move { c.zrange(key, 0, -1).await })
-            .await
+        let mut members = Vec::new();
+        loop {
+            let key = self.key(event, "waiting");
+            let start = members.len() as isize;
+            let stop = start + SHUFFLE_CHUNK as isize - 1;
+            let chunk: Vec<String> = self
+                .redis
+                .run(|mut c| async move { c.zrange(key, start, stop).await })
+                .await?;
+            let done = chunk.len() < SHUFFLE_CHUNK;
+            members.extend(chunk);
+            if done {
+                return Ok(members);
+            }
+        }
     }
 
-    /// Applies the on-sale order (once; later calls change nothing).
+    /// Writes the drawn order (places 1..n), a chunk per call, then marks the
+    /// draw done.
     pub async fn apply_shuffle(
         &self,
         event: EventId,
         order: Vec<String>,
-    ) -> Result<i64, RedisError> {
-        self.script(SHUFFLE, self.keys(event, &["waiting", "shuffled"]), order)
-            .await
+    ) -> Result<usize, RedisError> {
+        for (chunk_index, chunk) in order.chunks(SHUFFLE_CHUNK).enumerate() {
+            let key = self.key(event, "waiting");
+            let mut command = redis::cmd("ZADD");
+            command.arg(key).arg("XX");
+            for (i, member) in chunk.iter().enumerate() {
+                command.arg(chunk_index * SHUFFLE_CHUNK + i + 1).arg(member);
+            }
+            self.redis
+                .run(|mut c| async move { command.query_async::<i64>(&mut c).await })
+                .await?;
+        }
+        let key = self.key(event, "shuffled");
+        self.redis
+            .run(|mut c| async move { c.set::<_, _, ()>(key, "done").await })
+            .await?;
+        Ok(order.len())
     }
 
     pub async fn set_flags(
