@@ -210,14 +210,22 @@ pub async fn watch(api: &Api, args: WatchArgs) -> anyhow::Result<()> {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
-    // Admission accuracy over the window, from the server's own count.
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let start = (
-        Instant::now(),
-        report(api, event_id).await?["admitted_total"]
+    // Admission accuracy over the window, from the server's own count. The
+    // window opens at the first admission: drawing the order of a large line
+    // takes a few seconds first.
+    let draw = Instant::now();
+    let mut first = 0;
+    while first == 0 && draw.elapsed() < Duration::from_secs(120) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        first = report(api, event_id).await?["admitted_total"]
             .as_u64()
-            .unwrap_or(0),
+            .unwrap_or(0);
+    }
+    println!(
+        "queue: first admission {:.1} s after the sale opened",
+        draw.elapsed().as_secs_f64()
     );
+    let start = (Instant::now(), first);
     tokio::time::sleep(Duration::from_secs(args.seconds)).await;
     let end = report(api, event_id).await?;
     let admitted = end["admitted_total"].as_u64().unwrap_or(0) - start.1;
