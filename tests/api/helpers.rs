@@ -398,6 +398,19 @@ impl TestApp {
         request.send().await.expect("request")
     }
 
+    /// The tickets of a confirmation number, as JSON.
+    pub async fn tickets_json(&self, token: &str, number: &str) -> Value {
+        self.request(Method::GET, &format!("/tickets/{number}"))
+            .bearer_auth(token)
+            .header("Accept", "application/json")
+            .send()
+            .await
+            .expect("request")
+            .json()
+            .await
+            .expect("tickets json")
+    }
+
     pub fn redis_url(&self) -> &str {
         &self.redis_url
     }

@@ -44,16 +44,7 @@ async fn a_paid_booking_is_confirmed_with_one_ticket_per_seat() {
 
     let (_, statuses) = seat_statuses(&app, event_id).await;
     assert_eq!(statuses, vec!["CONFIRMED", "CONFIRMED", "AVAILABLE"]);
-    let tickets: Value = app
-        .request(reqwest::Method::GET, &format!("/tickets/{number}"))
-        .bearer_auth(&alice)
-        .header("Accept", "application/json")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let tickets: Value = app.tickets_json(&alice, &number).await;
     let tickets = tickets["tickets"].as_array().unwrap().clone();
     assert_eq!(tickets.len(), 2);
     assert!(
@@ -352,16 +343,7 @@ async fn a_ticket_is_admitted_once_and_forged_codes_are_refused() {
         .await
         .unwrap();
     let number = confirmed["confirmation_number"].as_str().unwrap();
-    let tickets: Value = app
-        .request(reqwest::Method::GET, &format!("/tickets/{number}"))
-        .bearer_auth(&alice)
-        .header("Accept", "application/json")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let tickets: Value = app.tickets_json(&alice, number).await;
     let code = tickets["tickets"][0]["code"].as_str().unwrap().to_owned();
     let check_in = |event: i64, code: String| {
         let admin = admin.clone();
