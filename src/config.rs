@@ -107,6 +107,11 @@ pub struct PaymentSettings {
     pub lease_seconds: u64,
     pub recovery_after_seconds: u64,
     pub slow_token_ms: u64,
+    /// How long after a charge request was sent it may still land at the
+    /// provider: until then "the provider has no record" is not final.
+    pub charge_window_seconds: u64,
+    /// How often each node looks for abandoned payment attempts.
+    pub recovery_interval_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -220,6 +225,14 @@ impl Settings {
                     reason: reason.into(),
                 });
             }
+        }
+        if self.payments.charge_window_seconds < self.payments.charge_timeout_seconds
+            || self.payments.recovery_interval_ms < 10
+        {
+            return Err(ConfigError::Invalid {
+                key: "payments.charge_window_seconds",
+                reason: "must be at least payments.charge_timeout_seconds (and payments.recovery_interval_ms at least 10)".into(),
+            });
         }
         Ok(())
     }

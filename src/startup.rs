@@ -134,10 +134,12 @@ impl Application {
             Duration::from_secs(payments.lease_seconds),
             Duration::from_secs(payments.charge_timeout_seconds),
             Duration::from_secs(payments.recovery_after_seconds),
+            Duration::from_secs(payments.charge_window_seconds),
         ));
         let recovery = checkout.clone();
+        let recovery_every = Duration::from_millis(payments.recovery_interval_ms);
         actix_web::rt::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(5));
+            let mut tick = tokio::time::interval(recovery_every);
             loop {
                 tick.tick().await;
                 recovery.recover_abandoned().await;

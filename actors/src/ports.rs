@@ -83,6 +83,11 @@ pub enum ConfirmOutcome {
     /// The hold ended and its seats went to someone else: nothing confirmed.
     SeatsGone,
     NotFound,
+    /// The buyer released the booking: a charge landing later is refunded.
+    Released,
+    /// The payment attempt is no longer processing (its refund was decided):
+    /// it can never pay for the booking.
+    AttemptClosed,
 }
 
 /// The result of a ledger call and the deltas it committed: none when it

@@ -10,6 +10,8 @@ use async_trait::async_trait;
 pub enum ChargeStatus {
     Succeeded,
     Declined,
+    /// The charge succeeded and was refunded since.
+    Refunded,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,8 +44,13 @@ pub trait PaymentGateway: Send + Sync + 'static {
         payment_token: &str,
     ) -> Result<Charge, ChargeError>;
 
-    /// The charge made under `idempotency_key`, if any (after a crash).
+    /// The charge made under `idempotency_key`, if any (after a crash), with
+    /// its current state: a refunded charge is reported `Refunded`. `None`
+    /// means no charge request under the key has landed *yet*: one still in
+    /// flight may land later, up to the provider's charge window.
     async fn lookup(&self, idempotency_key: &str) -> Result<Option<Charge>, ChargeError>;
 
-    async fn refund(&self, charge_id: &str) -> Result<(), ChargeError>;
+    /// Refunds `charge_id` in full. Idempotent per `idempotency_key`: asking
+    /// again with the same key refunds nothing more.
+    async fn refund(&self, idempotency_key: &str, charge_id: &str) -> Result<(), ChargeError>;
 }

@@ -157,24 +157,34 @@ pub struct Attempt {
     pub booking_id: BookingId,
     pub status: String,
     pub amount_cents: i64,
+    pub provider_ref: Option<String>,
     /// The answer already given for this key, to replay.
     pub answer: Option<(i32, serde_json::Value)>,
-    /// This call owns the attempt's lease and may talk to the provider.
-    pub leased: bool,
+    /// This call's lease token when it owns the attempt's lease and may talk
+    /// to the provider; every write it makes to the attempt is conditional on it.
+    pub lease: Option<String>,
     /// Newly created by this call.
     pub fresh: bool,
 }
 
-/// Another payment for the booking is still unresolved.
+/// Why no attempt was started or resumed.
 #[derive(Debug, thiserror::Error)]
 pub enum BeginAttemptError {
     #[error("another payment for this booking is in progress")]
     OtherInProgress,
+    /// The buyer used this key for another booking: nothing was leased.
+    #[error("the idempotency key belongs to another booking")]
+    KeyReused,
     #[error(transparent)]
     Database(#[from] sqlx::Error),
 }
 
+fn lease_token() -> String {
+    format!("{:032x}", rand::random::<u128>())
+}
+
 /// Finds or creates the attempt for (user, key), taking its lease when free.
+/// A key that belongs to another booking is refused without touching its attempt.
 pub async fn begin_attempt(
     pool: &PgPool,
     booking: BookingId,
@@ -183,9 +193,10 @@ pub async fn begin_attempt(
     amount_cents: i64,
     lease: Duration,
 ) -> Result<Attempt, BeginAttemptError> {
+    let token = lease_token();
     let inserted: Option<i64> = sqlx::query_scalar(
-        "INSERT INTO payments (booking_id, user_id, idempotency_key, amount_cents, lease_until)
-         VALUES ($1, $2, $3, $4, now() + make_interval(secs => $5))
+        "INSERT INTO payments (booking_id, user_id, idempotency_key, amount_cents, lease_until, lease_owner)
+         VALUES ($1, $2, $3, $4, now() + make_interval(secs => $5), $6)
          ON CONFLICT ON CONSTRAINT payments_user_idempotency_key DO NOTHING
          RETURNING payment_id",
     )
@@ -194,6 +205,7 @@ pub async fn begin_attempt(
     .bind(key)
     .bind(amount_cents)
     .bind(lease.as_secs_f64())
+    .bind(&token)
     .fetch_optional(pool)
     .await
     .map_err(|e| match super::violated_constraint(&e) {
@@ -206,113 +218,233 @@ pub async fn begin_attempt(
             booking_id: booking,
             status: "PROCESSING".into(),
             amount_cents,
+            provider_ref: None,
             answer: None,
-            leased: true,
+            lease: Some(token),
             fresh: true,
         });
     }
-    // Someone used this key before: take the lease only if it lapsed.
-    let (payment_id, booking_id, status, amount_cents, response_status, response, leased): (
+    // Someone used this key before: take the lease only if it is this
+    // booking's attempt, still unfinished, and its lease lapsed.
+    #[allow(clippy::type_complexity)]
+    let row: (
         i64,
         BookingId,
         String,
         i64,
+        Option<String>,
         Option<i32>,
         Option<serde_json::Value>,
         bool,
     ) = sqlx::query_as(
         "WITH taken AS (
-             UPDATE payments SET lease_until = now() + make_interval(secs => $3), updated_at = now()
-             WHERE user_id = $1 AND idempotency_key = $2 AND status = 'PROCESSING' AND response IS NULL
+             UPDATE payments SET lease_until = now() + make_interval(secs => $4), lease_owner = $5,
+                                 updated_at = now()
+             WHERE user_id = $1 AND idempotency_key = $2 AND booking_id = $3 AND response IS NULL
                AND (lease_until IS NULL OR lease_until < now())
-             RETURNING payment_id
+             RETURNING payment_id, status, provider_ref
          )
-         SELECT p.payment_id, p.booking_id, p.status, p.amount_cents, p.response_status, p.response,
-                EXISTS (SELECT 1 FROM taken)
-         FROM payments p WHERE p.user_id = $1 AND p.idempotency_key = $2",
+         SELECT p.payment_id, p.booking_id, coalesce(t.status, p.status), p.amount_cents,
+                coalesce(t.provider_ref, p.provider_ref), p.response_status, p.response,
+                t.payment_id IS NOT NULL
+         FROM payments p LEFT JOIN taken t USING (payment_id)
+         WHERE p.user_id = $1 AND p.idempotency_key = $2",
     )
     .bind(user)
     .bind(key)
+    .bind(booking)
     .bind(lease.as_secs_f64())
+    .bind(&token)
     .fetch_one(pool)
     .await?;
+    let (
+        payment_id,
+        booking_id,
+        status,
+        amount_cents,
+        provider_ref,
+        response_status,
+        response,
+        leased,
+    ) = row;
+    if booking_id != booking {
+        return Err(BeginAttemptError::KeyReused);
+    }
     Ok(Attempt {
         payment_id,
         booking_id,
         status,
         amount_cents,
+        provider_ref,
         answer: response_status.zip(response),
-        leased,
+        lease: leased.then_some(token),
         fresh: false,
     })
 }
 
-/// Takes the lease of an abandoned attempt (for the recovery worker).
-pub async fn take_lease(pool: &PgPool, payment_id: i64, lease: Duration) -> sqlx::Result<bool> {
-    let updated = sqlx::query(
-        "UPDATE payments SET lease_until = now() + make_interval(secs => $2), updated_at = now()
-         WHERE payment_id = $1 AND status = 'PROCESSING' AND response IS NULL
-           AND (lease_until IS NULL OR lease_until < now())",
+/// An unfinished attempt whose lease the caller took (recovery worker).
+pub struct Resumed {
+    pub lease: String,
+    pub status: String,
+    pub provider_ref: Option<String>,
+}
+
+/// Takes the lease of an abandoned, unfinished attempt (for the recovery worker).
+pub async fn take_lease(
+    pool: &PgPool,
+    payment_id: i64,
+    lease: Duration,
+) -> sqlx::Result<Option<Resumed>> {
+    let token = lease_token();
+    let taken: Option<(String, Option<String>)> = sqlx::query_as(
+        "UPDATE payments SET lease_until = now() + make_interval(secs => $2), lease_owner = $3,
+                             updated_at = now()
+         WHERE payment_id = $1 AND response IS NULL
+           AND (lease_until IS NULL OR lease_until < now())
+         RETURNING status, provider_ref",
     )
     .bind(payment_id)
     .bind(lease.as_secs_f64())
+    .bind(&token)
+    .fetch_optional(pool)
+    .await?;
+    Ok(taken.map(|(status, provider_ref)| Resumed {
+        lease: token,
+        status,
+        provider_ref,
+    }))
+}
+
+/// Notes that a charge request under the attempt's key is about to leave for
+/// the provider (so "no record" is not final until the charge window passed).
+/// `false`: the caller no longer holds a processing attempt's lease.
+pub async fn charge_sending(pool: &PgPool, payment_id: i64, lease: &str) -> sqlx::Result<bool> {
+    let updated = sqlx::query(
+        "UPDATE payments SET charge_sent_at = now(), updated_at = now()
+         WHERE payment_id = $1 AND lease_owner = $2 AND status = 'PROCESSING' AND response IS NULL",
+    )
+    .bind(payment_id)
+    .bind(lease)
     .execute(pool)
     .await?;
     Ok(updated.rows_affected() == 1)
 }
 
-/// Records the attempt's end and the answer to replay for its key.
+/// Whether a charge request sent under the attempt's key could still land:
+/// one was sent less than `window` ago.
+pub async fn charge_may_still_land(
+    pool: &PgPool,
+    payment_id: i64,
+    window: Duration,
+) -> sqlx::Result<bool> {
+    sqlx::query_scalar(
+        "SELECT coalesce(charge_sent_at > now() - make_interval(secs => $2), false)
+         FROM payments WHERE payment_id = $1",
+    )
+    .bind(payment_id)
+    .bind(window.as_secs_f64())
+    .fetch_one(pool)
+    .await
+}
+
+/// Records the intent to refund the attempt's charge, before the provider is
+/// asked: from now on the attempt can only end refunded. `false`: the caller
+/// no longer holds the lease, or the attempt is no longer processing (the
+/// charge paid for the booking meanwhile, or another holder settled it).
+pub async fn begin_refund(
+    pool: &PgPool,
+    payment_id: i64,
+    lease: &str,
+    charge_id: &str,
+) -> sqlx::Result<bool> {
+    let updated = sqlx::query(
+        "UPDATE payments SET status = 'REFUNDING', provider_ref = $3, updated_at = now()
+         WHERE payment_id = $1 AND lease_owner = $2 AND status = 'PROCESSING' AND response IS NULL",
+    )
+    .bind(payment_id)
+    .bind(lease)
+    .bind(charge_id)
+    .execute(pool)
+    .await?;
+    Ok(updated.rows_affected() == 1)
+}
+
+/// Records the attempt's end and the answer to replay for its key, only if
+/// the caller still holds the lease and the attempt is still unfinished in
+/// one of the `from` statuses. `false`: a stale holder; nothing was written.
 pub async fn finish_attempt(
     pool: &PgPool,
     payment_id: i64,
+    lease: &str,
+    from: &[&str],
     status: &str,
     provider_ref: Option<&str>,
     answer: (i32, &serde_json::Value),
-) -> sqlx::Result<()> {
-    sqlx::query(
-        "UPDATE payments SET status = $2, provider_ref = coalesce($3, provider_ref), response_status = $4,
-                             response = $5, lease_until = NULL, updated_at = now()
-         WHERE payment_id = $1",
+) -> sqlx::Result<bool> {
+    let from: Vec<String> = from.iter().map(|s| (*s).to_owned()).collect();
+    let updated = sqlx::query(
+        "UPDATE payments SET status = $4, provider_ref = coalesce($5, provider_ref), response_status = $6,
+                             response = $7, lease_until = NULL, lease_owner = NULL, updated_at = now()
+         WHERE payment_id = $1 AND lease_owner = $2 AND status = ANY($3) AND response IS NULL",
     )
     .bind(payment_id)
+    .bind(lease)
+    .bind(&from)
     .bind(status)
     .bind(provider_ref)
     .bind(answer.0)
     .bind(answer.1)
     .execute(pool)
     .await?;
-    Ok(())
+    Ok(updated.rows_affected() == 1)
 }
 
-/// Gives the lease back without an answer: the next call with the key resumes.
+/// Gives the lease back without an answer: the next call with the key
+/// resumes. Only the lease's holder can give it back.
 pub async fn drop_lease(
     pool: &PgPool,
     payment_id: i64,
+    lease: &str,
     provider_ref: Option<&str>,
-) -> sqlx::Result<()> {
-    sqlx::query(
-        "UPDATE payments SET lease_until = NULL, provider_ref = coalesce($2, provider_ref), updated_at = now()
-         WHERE payment_id = $1",
+) -> sqlx::Result<bool> {
+    let updated = sqlx::query(
+        "UPDATE payments SET lease_until = NULL, lease_owner = NULL,
+                             provider_ref = coalesce($3, provider_ref), updated_at = now()
+         WHERE payment_id = $1 AND lease_owner = $2 AND response IS NULL",
     )
     .bind(payment_id)
+    .bind(lease)
     .bind(provider_ref)
     .execute(pool)
     .await?;
-    Ok(())
+    Ok(updated.rows_affected() == 1)
 }
 
-/// Attempts left processing with no lease for longer than `idle`: their
-/// request died or gave up (crash, lost answer never retried).
+/// The stored answer of an attempt, if it has one (after losing its lease).
+pub async fn attempt_answer(
+    pool: &PgPool,
+    payment_id: i64,
+) -> sqlx::Result<Option<(i32, serde_json::Value)>> {
+    let row: Option<(Option<i32>, Option<serde_json::Value>)> =
+        sqlx::query_as("SELECT response_status, response FROM payments WHERE payment_id = $1")
+            .bind(payment_id)
+            .fetch_optional(pool)
+            .await?;
+    Ok(row.and_then(|(status, body)| status.zip(body)))
+}
+
+/// Unfinished attempts with no lease for longer than `idle`: their request
+/// died or gave up (crash, lost answer never retried, refund not recorded).
 pub async fn abandoned_attempts(
     pool: &PgPool,
     idle: Duration,
 ) -> sqlx::Result<Vec<(i64, BookingId, UserId, i64)>> {
     sqlx::query_as(
         "SELECT payment_id, booking_id, user_id, amount_cents FROM payments
-         WHERE status = 'PROCESSING' AND response IS NULL
+         WHERE response IS NULL
            AND (lease_until IS NULL OR lease_until < now())
            AND updated_at < now() - make_interval(secs => $1)
-         ORDER BY payment_id LIMIT 100",
+         ORDER BY updated_at LIMIT 100",
     )
     .bind(idle.as_secs_f64())
     .fetch_all(pool)

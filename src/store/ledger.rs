@@ -301,27 +301,23 @@ impl SeatLedger for PgLedger {
     ) -> Result<Committed<ReleaseOutcome>, StorageError> {
         let mut tx = self.pool.begin().await.map_err(storage_error)?;
         let (version, _) = next_version(&mut tx, event).await?;
-        let row: Option<(String, i64, bool, String)> = sqlx::query_as(
-            "SELECT status, user_id,
-                    coalesce(payment_started_at > now() - make_interval(secs => $3), false),
-                    lock_token
+        // A payment in flight does not stop the buyer: once released, a
+        // charge that lands is refunded (`confirm` answers `Released`).
+        let row: Option<(String, i64, String)> = sqlx::query_as(
+            "SELECT status, user_id, lock_token
              FROM bookings WHERE booking_id = $1 AND event_id = $2 FOR UPDATE",
         )
         .bind(booking)
         .bind(event)
-        .bind(self.payment_window.as_secs_f64())
         .fetch_optional(&mut *tx)
         .await
         .map_err(storage_error)?;
         let outcome = match row {
             None => ReleaseOutcome::NotFound,
-            Some((_, owner, _, _)) if user.is_some_and(|u| u.0 != owner) => {
-                ReleaseOutcome::NotFound
-            }
+            Some((_, owner, _)) if user.is_some_and(|u| u.0 != owner) => ReleaseOutcome::NotFound,
             Some((status, ..)) if status == "CONFIRMED" => ReleaseOutcome::Confirmed,
             Some((status, ..)) if status != "PENDING" => ReleaseOutcome::AlreadyEnded,
-            Some((_, _, true, _)) => ReleaseOutcome::PaymentInFlight,
-            Some((_, _, false, lock_token)) => {
+            Some((_, _, lock_token)) => {
                 sqlx::query("UPDATE bookings SET status = 'RELEASED', updated_at = now() WHERE booking_id = $1")
                     .bind(booking)
                     .execute(&mut *tx)
@@ -438,6 +434,29 @@ impl SeatLedger for PgLedger {
             }
             Some((status, _, _)) => status,
         };
+        // The attempt must still be processing: once its refund is decided
+        // (REFUNDING, recorded before the provider refunds), its charge can
+        // never pay. Locking the row orders this against that decision.
+        let attempt: Option<String> =
+            sqlx::query_scalar("SELECT status FROM payments WHERE payment_id = $1 FOR UPDATE")
+                .bind(payment)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(storage_error)?;
+        let refused = if attempt.as_deref() != Some("PROCESSING") {
+            Some(ConfirmOutcome::AttemptClosed)
+        } else if status == "RELEASED" {
+            Some(ConfirmOutcome::Released)
+        } else {
+            None
+        };
+        if let Some(outcome) = refused {
+            tx.rollback().await.map_err(storage_error)?;
+            return Ok(Committed {
+                outcome,
+                deltas: Vec::new(),
+            });
+        }
         let seats: Vec<i64> = if status == "PENDING" {
             sqlx::query_scalar(
                 "UPDATE seats SET status = 'CONFIRMED' WHERE event_id = $1 AND booking_id = $2 RETURNING seat_id",
@@ -489,6 +508,14 @@ impl SeatLedger for PgLedger {
         )
         .bind(booking)
         .bind(&confirmation_number)
+        .bind(payment)
+        .execute(&mut *tx)
+        .await
+        .map_err(storage_error)?;
+        // Paid, in the same transaction: the attempt can no longer turn to a refund.
+        sqlx::query(
+            "UPDATE payments SET status = 'SUCCEEDED', updated_at = now() WHERE payment_id = $1",
+        )
         .bind(payment)
         .execute(&mut *tx)
         .await

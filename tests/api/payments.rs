@@ -428,3 +428,547 @@ async fn a_second_key_cannot_pay_while_a_lost_answer_is_unresolved() {
     .await;
     assert_eq!(charges(&app).await, (1, 0), "one charge, no refund needed");
 }
+
+// ---- Refunds, recovery and fencing (issue 8: items 8-11) ----
+
+/// The attempt row of a booking: status, whether it has an answer, and the
+/// code of that answer if it is a problem.
+async fn attempt_of(app: &TestApp, booking: i64) -> (String, Option<i32>, Option<String>) {
+    sqlx::query_as(
+        "SELECT status, response_status, response->>'code' FROM payments WHERE booking_id = $1
+         ORDER BY payment_id DESC LIMIT 1",
+    )
+    .bind(booking)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap()
+}
+
+async fn refunds(app: &TestApp) -> i64 {
+    app.count("provider_refunds").await
+}
+
+async fn booking_status(app: &TestApp, booking: i64) -> String {
+    sqlx::query_scalar("SELECT status FROM bookings WHERE booking_id = $1")
+        .bind(booking)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap()
+}
+
+/// Recovery every 100 ms, for attempts idle for any time at all.
+async fn eager_recovery() -> TestApp {
+    spawn_app_with(|s| {
+        s.payments.recovery_after_seconds = 0;
+        s.payments.recovery_interval_ms = 100;
+    })
+    .await
+}
+
+/// Reproduces, in one transaction, the state a process leaves when it dies
+/// after the provider charged under the attempt's key: the attempt is open
+/// with `status` and no lease, the booking is marked paying, and the provider
+/// holds the charge, refunded under the attempt's refund key if `refunded`.
+async fn crashed_attempt(app: &TestApp, booking: i64, status: &str, refunded: bool) -> i64 {
+    let mut tx = app.pool.begin().await.unwrap();
+    let payment_id: i64 = sqlx::query_scalar(
+        "INSERT INTO payments (booking_id, user_id, idempotency_key, amount_cents, status, provider_ref,
+                               charge_sent_at, updated_at)
+         SELECT booking_id, user_id, 'crashed-' || booking_id, amount_cents, $2,
+                CASE WHEN $2 = 'REFUNDING' THEN 'ch_crashed_' || booking_id END,
+                now() - interval '1 minute', now() - interval '1 minute'
+         FROM bookings WHERE booking_id = $1
+         RETURNING payment_id",
+    )
+    .bind(booking)
+    .bind(status)
+    .fetch_one(&mut *tx)
+    .await
+    .unwrap();
+    sqlx::query("UPDATE bookings SET payment_started_at = now() WHERE booking_id = $1")
+        .bind(booking)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO provider_charges (charge_id, idempotency_key, amount_cents, status, refunded_at)
+         SELECT 'ch_crashed_' || $1, 'bo-pay-' || $2, amount_cents, 'SUCCEEDED',
+                CASE WHEN $3 THEN now() END
+         FROM bookings WHERE booking_id = $1",
+    )
+    .bind(booking)
+    .bind(payment_id)
+    .bind(refunded)
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    if refunded {
+        sqlx::query(
+            "INSERT INTO provider_refunds (refund_id, idempotency_key, charge_id)
+             VALUES ('re_crashed_' || $1, 'bo-refund-' || $2, 'ch_crashed_' || $1)",
+        )
+        .bind(booking)
+        .bind(payment_id)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    }
+    tx.commit().await.unwrap();
+    payment_id
+}
+
+#[actix_web::test]
+async fn a_charge_refunded_before_a_crash_never_confirms_the_booking() {
+    // The process refunded at the provider and died before recording it
+    // (the attempt still says PROCESSING): recovery must see the refund.
+    let app = eager_recovery().await;
+    let (event_id, seats) = event_with_seats(&app, 1).await;
+    let alice = app.buyer_token().await;
+    let booking = hold(&app, &alice, event_id, &seats).await;
+    crashed_attempt(&app, booking, "PROCESSING", true).await;
+
+    eventually("recovery finished the attempt", || async {
+        attempt_of(&app, booking).await.1.is_some()
+    })
+    .await;
+    let (status, _, code) = attempt_of(&app, booking).await;
+    assert_eq!(status, "REFUNDED");
+    assert_eq!(code.as_deref(), Some("payment_refunded"));
+    assert_eq!(
+        booking_status(&app, booking).await,
+        "PENDING",
+        "not confirmed"
+    );
+    assert_eq!(seat_statuses(&app, event_id).await.1, vec!["RESERVED"]);
+    assert_eq!(charges(&app).await, (1, 1));
+    assert_eq!(refunds(&app).await, 1, "exactly one refund");
+    assert_eq!(app.count("tickets").await, 0);
+    // The client's retry with the key replays the refund.
+    let replay = app
+        .confirm(
+            &alice,
+            booking,
+            Some(&format!("crashed-{booking}")),
+            "tok_visa",
+        )
+        .await;
+    assert_problem(replay, 409, "payment_refunded").await;
+    assert_eq!(charges(&app).await, (1, 1));
+}
+
+#[actix_web::test]
+async fn an_interrupted_refund_is_finished_by_refunding_again_never_by_confirming() {
+    let app = eager_recovery().await;
+    let (event_id, seats) = event_with_seats(&app, 2).await;
+    let alice = app.buyer_token().await;
+    // Died after the provider refunded, before recording it.
+    let refunded = hold(&app, &alice, event_id, &seats[..1]).await;
+    crashed_attempt(&app, refunded, "REFUNDING", true).await;
+    // Died after recording the intent, before the provider refunded.
+    let intended = hold(&app, &alice, event_id, &seats[1..]).await;
+    let intended_payment = crashed_attempt(&app, intended, "REFUNDING", false).await;
+    assert_eq!(refunds(&app).await, 1);
+
+    for booking in [refunded, intended] {
+        eventually("recovery finished the refund", || async {
+            attempt_of(&app, booking).await.1.is_some()
+        })
+        .await;
+        let (status, answer, _) = attempt_of(&app, booking).await;
+        assert_eq!((status.as_str(), answer), ("REFUNDED", Some(409)));
+        assert_eq!(
+            booking_status(&app, booking).await,
+            "PENDING",
+            "not confirmed"
+        );
+    }
+    assert_eq!(charges(&app).await, (2, 2));
+    assert_eq!(refunds(&app).await, 2, "one refund per charge, never two");
+    let key: String = sqlx::query_scalar(
+        "SELECT r.idempotency_key FROM provider_refunds r WHERE r.charge_id = 'ch_crashed_' || $1",
+    )
+    .bind(intended)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(key, format!("bo-refund-{intended_payment}"));
+    assert_eq!(app.count("tickets").await, 0);
+}
+
+#[actix_web::test]
+async fn a_charge_still_in_flight_is_not_failed_on_an_empty_lookup() {
+    // The charge reaches the provider but lands only after the request gave
+    // up (504): recovery finds no record at first, and must keep asking.
+    let app = spawn_app_with(|s| {
+        s.payments.recovery_after_seconds = 0;
+        s.payments.recovery_interval_ms = 100;
+        s.payments.charge_timeout_seconds = 1;
+        s.payments.lease_seconds = 2;
+        s.booking.payment_window_seconds = 5;
+        s.payments.slow_token_ms = 2500;
+    })
+    .await;
+    let (event_id, seats) = event_with_seats(&app, 1).await;
+    let alice = app.buyer_token().await;
+    let booking = hold(&app, &alice, event_id, &seats).await;
+    assert_problem(
+        app.confirm(&alice, booking, Some("slow"), "tok_slow").await,
+        504,
+        "payment_timeout",
+    )
+    .await;
+    assert_eq!(charges(&app).await, (0, 0), "not landed yet");
+    eventually("the late charge confirmed the booking", || async {
+        booking_status(&app, booking).await == "CONFIRMED"
+    })
+    .await;
+    eventually("the attempt recorded its answer", || async {
+        attempt_of(&app, booking).await.1.is_some()
+    })
+    .await;
+    assert_eq!(attempt_of(&app, booking).await.0, "SUCCEEDED");
+    assert_eq!(charges(&app).await, (1, 0));
+}
+
+#[actix_web::test]
+async fn no_record_is_final_only_after_the_charge_window() {
+    let app = eager_recovery().await;
+    let (event_id, seats) = event_with_seats(&app, 2).await;
+    let alice = app.buyer_token().await;
+    let old = hold(&app, &alice, event_id, &seats[..1]).await;
+    let recent = hold(&app, &alice, event_id, &seats[1..]).await;
+    // Both attempts sent a charge the provider has no record of: one an hour
+    // ago (past the 60 s window), one just now (it could still land).
+    for (booking, sent_ago, key) in [(old, 3600.0, "old"), (recent, 0.0, "recent")] {
+        sqlx::query(
+            "INSERT INTO payments (booking_id, user_id, idempotency_key, amount_cents, charge_sent_at, updated_at)
+             SELECT booking_id, user_id, $3, amount_cents, now() - make_interval(secs => $2),
+                    now() - interval '1 hour'
+             FROM bookings WHERE booking_id = $1",
+        )
+        .bind(booking)
+        .bind(sent_ago)
+        .bind(key)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    }
+    eventually("recovery looked at both attempts", || async {
+        let seen: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM payments WHERE updated_at > now() - interval '1 minute'",
+        )
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+        seen == 2
+    })
+    .await;
+    let (status, _, code) = attempt_of(&app, old).await;
+    assert_eq!(
+        (status.as_str(), code.as_deref()),
+        ("FAILED", Some("payment_not_completed"))
+    );
+    assert_eq!(
+        attempt_of(&app, recent).await,
+        ("PROCESSING".to_owned(), None, None),
+        "a charge that may still land leaves the attempt open"
+    );
+}
+
+#[actix_web::test]
+async fn an_invalid_token_on_a_resumed_attempt_is_looked_up_before_failing() {
+    let app = spawn_app_with(|s| {
+        s.payments.charge_timeout_seconds = 1;
+        s.payments.lease_seconds = 2;
+        s.booking.payment_window_seconds = 5;
+        s.payments.slow_token_ms = 2000;
+    })
+    .await;
+    let (event_id, seats) = event_with_seats(&app, 1).await;
+    let alice = app.buyer_token().await;
+    let booking = hold(&app, &alice, event_id, &seats).await;
+    assert_problem(
+        app.confirm(&alice, booking, Some("k"), "tok_slow").await,
+        504,
+        "payment_timeout",
+    )
+    .await;
+    // The retry carries a token the provider refuses, while the first
+    // request's charge is still on its way: not a failure.
+    assert_problem(
+        app.confirm(&alice, booking, Some("k"), "tok_bogus").await,
+        409,
+        "payment_in_progress",
+    )
+    .await;
+    assert_eq!(attempt_of(&app, booking).await.0, "PROCESSING");
+    eventually("the first charge landed", || async {
+        charges(&app).await == (1, 0)
+    })
+    .await;
+    let retried = app.confirm(&alice, booking, Some("k"), "tok_bogus").await;
+    assert_eq!(retried.status(), 200, "the landed charge confirms");
+    assert_eq!(booking_status(&app, booking).await, "CONFIRMED");
+    assert_eq!(charges(&app).await, (1, 0));
+}
+
+#[actix_web::test]
+async fn a_stale_lease_holder_can_neither_overwrite_the_answer_nor_clear_the_lease() {
+    use boxoffice::store::bookings as store;
+    use std::time::Duration;
+
+    let app = spawn_app().await;
+    let (event_id, seats) = event_with_seats(&app, 2).await;
+    let alice = app.buyer_token().await;
+    let booking = hold(&app, &alice, event_id, &seats[..1]).await;
+    let other = hold(&app, &alice, event_id, &seats[1..]).await;
+    let view = store::get(&app.pool, actors::domain::BookingId(booking))
+        .await
+        .unwrap()
+        .unwrap();
+    let lease = Duration::from_secs(30);
+    let first = store::begin_attempt(&app.pool, view.booking_id, view.user_id, "k", 100, lease)
+        .await
+        .unwrap();
+    let stale = first.lease.clone().expect("the first call holds the lease");
+    // Its lease lapses (a long pause) and another request takes over.
+    sqlx::query("UPDATE payments SET lease_until = now() - interval '1 second'")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let taken = store::take_lease(&app.pool, first.payment_id, lease)
+        .await
+        .unwrap()
+        .expect("the lapsed lease is taken");
+    let current = taken.lease;
+
+    // The stale holder wakes up: none of its writes land.
+    let id = first.payment_id;
+    assert!(
+        !store::drop_lease(&app.pool, id, &stale, None)
+            .await
+            .unwrap()
+    );
+    assert!(!store::charge_sending(&app.pool, id, &stale).await.unwrap());
+    assert!(
+        !store::begin_refund(&app.pool, id, &stale, "ch_x")
+            .await
+            .unwrap()
+    );
+    let leased: (Option<String>, bool) = sqlx::query_as(
+        "SELECT lease_owner, lease_until > now() FROM payments WHERE payment_id = $1",
+    )
+    .bind(id)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        leased,
+        (Some(current.clone()), true),
+        "the new holder keeps its lease"
+    );
+
+    let answer = serde_json::json!({ "status": "CONFIRMED" });
+    assert!(
+        store::finish_attempt(
+            &app.pool,
+            id,
+            &current,
+            &["PROCESSING"],
+            "FAILED",
+            None,
+            (402, &answer)
+        )
+        .await
+        .unwrap()
+    );
+    let late = serde_json::json!({ "code": "stale" });
+    assert!(
+        !store::finish_attempt(
+            &app.pool,
+            id,
+            &stale,
+            &["PROCESSING"],
+            "SUCCEEDED",
+            None,
+            (200, &late)
+        )
+        .await
+        .unwrap(),
+        "a stale holder cannot overwrite the final answer"
+    );
+    // Nor can the final holder write twice.
+    assert!(
+        !store::finish_attempt(
+            &app.pool,
+            id,
+            &current,
+            &["PROCESSING"],
+            "SUCCEEDED",
+            None,
+            (200, &late)
+        )
+        .await
+        .unwrap()
+    );
+    assert_eq!(
+        attempt_of(&app, booking).await,
+        ("FAILED".to_owned(), Some(402), None)
+    );
+
+    // The key, used for another booking, is refused and takes nothing.
+    let reused = store::begin_attempt(
+        &app.pool,
+        actors::domain::BookingId(other),
+        view.user_id,
+        "k",
+        100,
+        lease,
+    )
+    .await;
+    assert!(matches!(reused, Err(store::BeginAttemptError::KeyReused)));
+}
+
+#[actix_web::test]
+async fn a_key_reused_for_another_booking_takes_no_lease() {
+    let app = spawn_app().await;
+    let (event_id, seats) = event_with_seats(&app, 2).await;
+    let alice = app.buyer_token().await;
+    let first = hold(&app, &alice, event_id, &seats[..1]).await;
+    let second = hold(&app, &alice, event_id, &seats[1..]).await;
+    assert_problem(
+        app.confirm(&alice, first, Some("same"), "tok_timeout")
+            .await,
+        504,
+        "payment_timeout",
+    )
+    .await;
+    assert_problem(
+        app.confirm(&alice, second, Some("same"), "tok_visa").await,
+        422,
+        "idempotency_key_reused",
+    )
+    .await;
+    let lease: Option<String> = sqlx::query_scalar("SELECT lease_owner FROM payments")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(lease, None, "the refused call leased nothing");
+    // The first booking's retry resumes at once instead of finding it leased.
+    let retried = app
+        .confirm(&alice, first, Some("same"), "tok_timeout")
+        .await;
+    assert_eq!(retried.status(), 200);
+    assert_eq!(charges(&app).await, (1, 0));
+}
+
+#[actix_web::test]
+async fn a_charge_that_lands_after_the_buyer_released_the_hold_is_refunded() {
+    let app = spawn_app_with(|s| s.payments.slow_token_ms = 1500).await;
+    let (event_id, seats) = event_with_seats(&app, 1).await;
+    let alice = app.buyer_token().await;
+    let booking = hold(&app, &alice, event_id, &seats).await;
+
+    let paying = app.confirm(&alice, booking, Some("slow"), "tok_slow");
+    let releasing = async {
+        eventually("the charge left for the provider", || async {
+            let sent: Option<bool> =
+                sqlx::query_scalar("SELECT charge_sent_at IS NOT NULL FROM payments")
+                    .fetch_optional(&app.pool)
+                    .await
+                    .unwrap();
+            sent == Some(true)
+        })
+        .await;
+        app.release(&alice, booking).await
+    };
+    let (paid, released) = futures_util::future::join(paying, releasing).await;
+    assert_eq!(released.status(), 200, "the buyer may release while paying");
+    assert_eq!(
+        charges(&app).await.0,
+        1,
+        "the charge landed after the release"
+    );
+    let body = assert_problem(paid, 409, "booking_released").await;
+    assert!(body["detail"].as_str().unwrap().contains("refunded"));
+    assert_eq!(booking_status(&app, booking).await, "RELEASED");
+    assert_eq!(seat_statuses(&app, event_id).await.1, vec!["AVAILABLE"]);
+    assert_eq!(charges(&app).await, (1, 1));
+    assert_eq!(refunds(&app).await, 1);
+    assert_eq!(attempt_of(&app, booking).await.0, "REFUNDED");
+    assert!(invariants::violations(&app.pool, event_id).await.is_empty());
+}
+
+#[actix_web::test]
+async fn a_lost_answer_retried_after_the_buyer_released_is_refunded() {
+    let app = short_holds().await;
+    let (event_id, seats) = event_with_seats(&app, 1).await;
+    let alice = app.buyer_token().await;
+    let booking = hold(&app, &alice, event_id, &seats).await;
+    assert_problem(
+        app.confirm(&alice, booking, Some("late"), "tok_timeout")
+            .await,
+        504,
+        "payment_timeout",
+    )
+    .await;
+    eventually("the buyer released the booking", || async {
+        app.release(&alice, booking).await.status() == 200
+    })
+    .await;
+    // The seat is still free, but the buyer gave it up: refund, never confirm.
+    assert_problem(
+        app.confirm(&alice, booking, Some("late"), "tok_timeout")
+            .await,
+        409,
+        "booking_released",
+    )
+    .await;
+    assert_eq!(booking_status(&app, booking).await, "RELEASED");
+    assert_eq!(seat_statuses(&app, event_id).await.1, vec!["AVAILABLE"]);
+    assert_eq!(charges(&app).await, (1, 1));
+    assert!(invariants::violations(&app.pool, event_id).await.is_empty());
+}
+
+#[actix_web::test]
+async fn a_ticket_scanned_at_twenty_doors_of_two_nodes_at_once_is_admitted_once() {
+    let app = spawn_app().await;
+    let other_node = app.peer().await;
+    let (event_id, seats) = event_with_seats(&app, 1).await;
+    let alice = app.buyer_token().await;
+    let admin = app.admin_token().await;
+    let booking = hold(&app, &alice, event_id, &seats).await;
+    let confirmed: Value = app
+        .confirm(&alice, booking, Some("k"), "tok_visa")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let number = confirmed["confirmation_number"].as_str().unwrap();
+    let tickets: Value = app.tickets_json(&alice, number).await;
+    let code = tickets["tickets"][0]["code"].as_str().unwrap().to_owned();
+
+    let path = format!("/admin/events/{event_id}/checkin");
+    let body = serde_json::json!({ "ticket_code": code });
+    let scans = join_all((0..20).map(|door| {
+        let node = if door % 2 == 0 { &app } else { &other_node };
+        node.post_json(&path, Some(&admin), &body)
+    }))
+    .await;
+    let mut admitted = 0;
+    for scan in scans {
+        match scan.status().as_u16() {
+            200 => admitted += 1,
+            _ => {
+                assert_problem(scan, 409, "already_checked_in").await;
+            }
+        }
+    }
+    assert_eq!(admitted, 1, "exactly one door admits the ticket");
+    let scanned: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM tickets WHERE checked_in_at IS NOT NULL")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(scanned, 1);
+}
