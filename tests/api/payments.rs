@@ -768,6 +768,27 @@ async fn a_stale_lease_holder_can_neither_overwrite_the_answer_nor_clear_the_lea
         "the new holder keeps its lease"
     );
 
+    // Nor can it answer for the attempt the new holder is still working on.
+    let early = serde_json::json!({ "code": "stale" });
+    assert!(
+        !store::finish_attempt(
+            &app.pool,
+            id,
+            &stale,
+            &["PROCESSING"],
+            "FAILED",
+            None,
+            (402, &early)
+        )
+        .await
+        .unwrap(),
+        "a stale holder cannot answer while another holds the lease"
+    );
+    assert_eq!(
+        attempt_of(&app, booking).await,
+        ("PROCESSING".to_owned(), None, None)
+    );
+
     let answer = serde_json::json!({ "status": "CONFIRMED" });
     assert!(
         store::finish_attempt(
@@ -971,4 +992,59 @@ async fn a_ticket_scanned_at_twenty_doors_of_two_nodes_at_once_is_admitted_once(
             .await
             .unwrap();
     assert_eq!(scanned, 1);
+}
+
+#[actix_web::test]
+async fn a_decided_refund_and_a_confirmation_exclude_each_other() {
+    use actors::domain::{BookingId, EventId};
+    use actors::ports::{ConfirmOutcome, SeatLedger};
+    use boxoffice::store::{bookings as store, ledger::PgLedger};
+    use std::time::Duration;
+
+    // Recovery stays away: this test plays a stale holder by hand.
+    let app = spawn_app_with(|s| s.payments.recovery_after_seconds = 3600).await;
+    let (event_id, seats) = event_with_seats(&app, 2).await;
+    let alice = app.buyer_token().await;
+    let ledger = PgLedger::new(
+        app.pool.clone(),
+        boxoffice::auth::Signer::new(
+            app.settings.auth.signing_secret.clone(),
+            Duration::from_secs(3600),
+        ),
+        Duration::from_secs(120),
+    );
+
+    // The refund is decided (REFUNDING): a holder that still has the charge
+    // in hand cannot confirm with it, though the seats are held for it.
+    let refunding = hold(&app, &alice, event_id, &seats[..1]).await;
+    let payment = crashed_attempt(&app, refunding, "REFUNDING", false).await;
+    let outcome = ledger
+        .confirm(EventId(event_id), BookingId(refunding), payment)
+        .await
+        .unwrap()
+        .outcome;
+    assert_eq!(outcome, ConfirmOutcome::AttemptClosed);
+    assert_eq!(booking_status(&app, refunding).await, "PENDING");
+
+    // Confirmed first: the attempt is SUCCEEDED in the same transaction, so
+    // its refund can no longer be decided.
+    let paid = hold(&app, &alice, event_id, &seats[1..]).await;
+    let payment = crashed_attempt(&app, paid, "PROCESSING", false).await;
+    sqlx::query("UPDATE payments SET lease_owner = 'me' WHERE payment_id = $1")
+        .bind(payment)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let outcome = ledger
+        .confirm(EventId(event_id), BookingId(paid), payment)
+        .await
+        .unwrap()
+        .outcome;
+    assert!(matches!(outcome, ConfirmOutcome::Confirmed { .. }));
+    assert_eq!(attempt_of(&app, paid).await.0, "SUCCEEDED");
+    assert!(
+        !store::begin_refund(&app.pool, payment, "me", "ch_x")
+            .await
+            .unwrap()
+    );
 }
