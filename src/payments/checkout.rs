@@ -333,9 +333,16 @@ impl Checkout {
         let provider_key = format!("bo-pay-{}", held.payment_id);
         let asked = match payment_token {
             Some(token) => {
-                if !bookings::charge_sending(&self.pool, held.payment_id, &held.lease).await? {
+                let Some(earlier_may_land) = bookings::charge_sending(
+                    &self.pool,
+                    held.payment_id,
+                    &held.lease,
+                    self.charge_window,
+                )
+                .await?
+                else {
                     return self.superseded(held).await;
-                }
+                };
                 let charged = self
                     .within_timeout(self.gateway.charge(&provider_key, held.amount_cents, token))
                     .await;
@@ -348,7 +355,8 @@ impl Checkout {
                             .within_timeout(self.gateway.lookup(&provider_key))
                             .await
                         {
-                            Ok(None) if !self.charge_may_still_land(held).await? => {
+                            Ok(None) if earlier_may_land => return self.still_pending(held).await,
+                            Ok(None) => {
                                 return self
                                     .fail(
                                         held,
@@ -397,25 +405,12 @@ impl Checkout {
         self.settle(held, charge).await
     }
 
-    async fn charge_may_still_land(&self, held: &Held<'_>) -> Result<bool, ApiError> {
-        Ok(
-            bookings::charge_may_still_land(&self.pool, held.payment_id, self.charge_window)
-                .await?,
-        )
-    }
-
     /// The provider has no charge under the attempt's key. That is final only
     /// once no request sent under it can still land (`charge_window` after the
     /// last one left); before, the attempt stays open and is asked again.
     async fn no_record(&self, held: &Held<'_>) -> Result<Answer, ApiError> {
-        if self.charge_may_still_land(held).await? {
-            self.unknown_outcome(held, None, &"the provider has no record yet")
-                .await?;
-            metrics::counter!("boxoffice_payments_total", "outcome" => "pending").increment(1);
-            return Err(ApiError::conflict(
-                "payment_in_progress",
-                "the payment provider has not recorded this payment yet; retry shortly with the same Idempotency-Key",
-            ));
+        if bookings::charge_may_still_land(&self.pool, held.payment_id, self.charge_window).await? {
+            return self.still_pending(held).await;
         }
         self.fail(
             held,
@@ -424,6 +419,18 @@ impl Checkout {
             "the payment never reached the provider; nothing was charged",
         )
         .await
+    }
+
+    /// No record yet, but a charge request may still land: the attempt stays
+    /// open (lease released) for the next retry or recovery pass.
+    async fn still_pending(&self, held: &Held<'_>) -> Result<Answer, ApiError> {
+        self.unknown_outcome(held, None, &"the provider has no record yet")
+            .await?;
+        metrics::counter!("boxoffice_payments_total", "outcome" => "pending").increment(1);
+        Err(ApiError::conflict(
+            "payment_in_progress",
+            "the payment provider has not recorded this payment yet; retry shortly with the same Idempotency-Key",
+        ))
     }
 
     /// Acts on the provider's charge: confirms the booking with it, or gives

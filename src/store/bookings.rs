@@ -317,17 +317,30 @@ pub async fn take_lease(
 
 /// Notes that a charge request under the attempt's key is about to leave for
 /// the provider (so "no record" is not final until the charge window passed).
-/// `false`: the caller no longer holds a processing attempt's lease.
-pub async fn charge_sending(pool: &PgPool, payment_id: i64, lease: &str) -> sqlx::Result<bool> {
-    let updated = sqlx::query(
-        "UPDATE payments SET charge_sent_at = now(), updated_at = now()
-         WHERE payment_id = $1 AND lease_owner = $2 AND status = 'PROCESSING' AND response IS NULL",
+/// `None`: the caller no longer holds a processing attempt's lease; otherwise
+/// whether an *earlier* request under the key could still land (one was sent
+/// less than `window` ago).
+pub async fn charge_sending(
+    pool: &PgPool,
+    payment_id: i64,
+    lease: &str,
+    window: Duration,
+) -> sqlx::Result<Option<bool>> {
+    sqlx::query_scalar(
+        "WITH earlier AS (
+             SELECT payment_id, charge_sent_at FROM payments WHERE payment_id = $1 FOR UPDATE
+         )
+         UPDATE payments p SET charge_sent_at = now(), updated_at = now()
+         FROM earlier e
+         WHERE p.payment_id = e.payment_id AND p.lease_owner = $2 AND p.status = 'PROCESSING'
+           AND p.response IS NULL
+         RETURNING coalesce(e.charge_sent_at > now() - make_interval(secs => $3), false)",
     )
     .bind(payment_id)
     .bind(lease)
-    .execute(pool)
-    .await?;
-    Ok(updated.rows_affected() == 1)
+    .bind(window.as_secs_f64())
+    .fetch_optional(pool)
+    .await
 }
 
 /// Whether a charge request sent under the attempt's key could still land:

@@ -749,7 +749,9 @@ async fn a_stale_lease_holder_can_neither_overwrite_the_answer_nor_clear_the_lea
             .await
             .unwrap()
     );
-    assert!(!store::charge_sending(&app.pool, id, &stale).await.unwrap());
+    let window = Duration::from_secs(60);
+    let sending = store::charge_sending(&app.pool, id, &stale, window).await;
+    assert_eq!(sending.unwrap(), None);
     assert!(
         !store::begin_refund(&app.pool, id, &stale, "ch_x")
             .await
@@ -1047,4 +1049,46 @@ async fn a_decided_refund_and_a_confirmation_exclude_each_other() {
             .await
             .unwrap()
     );
+}
+
+#[actix_web::test]
+async fn a_refused_retry_fails_the_attempt_only_once_no_earlier_charge_can_land() {
+    let app = spawn_app().await;
+    let (event_id, seats) = event_with_seats(&app, 2).await;
+    let alice = app.buyer_token().await;
+    let old = hold(&app, &alice, event_id, &seats[..1]).await;
+    let recent = hold(&app, &alice, event_id, &seats[1..]).await;
+    // Each attempt sent a charge the provider has no record of, an hour ago
+    // (past the 60 s window) or just now; the retry's token is refused.
+    for (booking, sent_ago, key) in [(old, 3600.0, "old"), (recent, 0.0, "recent")] {
+        sqlx::query(
+            "INSERT INTO payments (booking_id, user_id, idempotency_key, amount_cents, charge_sent_at)
+             SELECT booking_id, user_id, $3, amount_cents, now() - make_interval(secs => $2)
+             FROM bookings WHERE booking_id = $1",
+        )
+        .bind(booking)
+        .bind(sent_ago)
+        .bind(key)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    }
+    assert_problem(
+        app.confirm(&alice, old, Some("old"), "tok_bogus").await,
+        402,
+        "payment_failed",
+    )
+    .await;
+    assert_problem(
+        app.confirm(&alice, recent, Some("recent"), "tok_bogus")
+            .await,
+        409,
+        "payment_in_progress",
+    )
+    .await;
+    assert_eq!(
+        attempt_of(&app, recent).await,
+        ("PROCESSING".to_owned(), None, None)
+    );
+    assert_eq!(charges(&app).await, (0, 0));
 }
