@@ -21,6 +21,11 @@ ALTER TABLE payments ADD COLUMN lease_owner TEXT;
 ALTER TABLE payments ADD COLUMN charge_sent_at TIMESTAMPTZ;
 -- Attempts already open may have sent their charge at any time up to now.
 UPDATE payments SET charge_sent_at = updated_at WHERE response IS NULL;
+-- The ledger now marks an attempt SUCCEEDED when its charge confirms the
+-- booking; do the same for open attempts that confirmed before this migration.
+UPDATE payments p SET status = 'SUCCEEDED'
+FROM bookings b
+WHERE b.paid_by_payment_id = p.payment_id AND p.status = 'PROCESSING';
 
 CREATE INDEX payments_unfinished_idx ON payments (updated_at) WHERE response IS NULL;
 
