@@ -274,3 +274,34 @@ async fn admin_create_with_the_door_role_makes_door_staff() {
         .unwrap();
     assert_eq!(session["role"], "door");
 }
+
+#[actix_web::test]
+async fn trusted_proxies_come_as_a_comma_separated_variable_and_nonsense_is_refused() {
+    let app = spawn_app().await;
+    let url = app.database_url();
+    let listed = boxoffice(
+        &["migrate"],
+        &[
+            ("BOXOFFICE__DATABASE__URL", &url),
+            (
+                "BOXOFFICE__LIMITS__TRUSTED_PROXIES",
+                "10.0.0.1, 10.1.0.0/16,::1",
+            ),
+        ],
+    );
+    assert!(
+        listed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&listed.stderr)
+    );
+    let nonsense = boxoffice(
+        &["migrate"],
+        &[
+            ("BOXOFFICE__DATABASE__URL", &url),
+            ("BOXOFFICE__LIMITS__TRUSTED_PROXIES", "10.0.0.1,nginx"),
+        ],
+    );
+    assert!(!nonsense.status.success());
+    let stderr = String::from_utf8_lossy(&nonsense.stderr);
+    assert!(stderr.contains("limits.trusted_proxies"), "{stderr}");
+}
