@@ -7,7 +7,7 @@ ENV := eval "$$($(SERVICES) env)"
 .PHONY: run test services stop lint bench
 
 run: services
-	@$(ENV); cargo build --bin boxoffice && \
+	@$(ENV); export BOXOFFICE_ENV=development; cargo build --bin boxoffice && \
 	  ./target/debug/boxoffice migrate && \
 	  ./target/debug/boxoffice demo && \
 	  echo "" && \

@@ -54,6 +54,8 @@ psql "$BOXOFFICE_TEST_DATABASE_URL" -qAt -v ON_ERROR_STOP=1 -c "SET client_min_m
 export BOXOFFICE__DATABASE__URL=${BOXOFFICE_TEST_DATABASE_URL%/*}/$db
 prefix="browser-$$:"
 export BOXOFFICE__REDIS__KEY_PREFIX=$prefix
+# The demo's published development secret is refused in any other environment.
+export BOXOFFICE_ENV=development
 export RUST_LOG=${RUST_LOG:-info}
 "$bin" migrate >"$out/migrate.log" 2>&1 || { cat "$out/migrate.log" >&2; exit 1; }
 "$bin" demo >"$out/demo.log" 2>&1 || { cat "$out/demo.log" >&2; exit 1; }

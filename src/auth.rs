@@ -31,6 +31,8 @@ pub const COOKIE_NAME: &str = "boxoffice_token";
 pub enum Role {
     Buyer,
     Admin,
+    /// Door staff: checks tickets in, and can do nothing else.
+    Door,
 }
 
 impl Role {
@@ -38,6 +40,7 @@ impl Role {
         match self {
             Role::Buyer => "buyer",
             Role::Admin => "admin",
+            Role::Door => "door",
         }
     }
 
@@ -45,6 +48,7 @@ impl Role {
         match s {
             "buyer" => Some(Role::Buyer),
             "admin" => Some(Role::Admin),
+            "door" => Some(Role::Door),
             _ => None,
         }
     }
@@ -144,22 +148,52 @@ fn bearer_token(req: &HttpRequest) -> Option<String> {
     req.cookie(COOKIE_NAME).map(|c| c.value().to_owned())
 }
 
+/// Whoever the token names, whatever their role.
+fn authenticated(req: &HttpRequest) -> Result<Caller, ApiError> {
+    let Some(signer) = req.app_data::<web::Data<Signer>>() else {
+        return Err(ApiError::Internal(anyhow::anyhow!("Signer not registered")));
+    };
+    match bearer_token(req) {
+        None => Err(ApiError::unauthorized("a bearer token is required")),
+        Some(token) => signer
+            .verify(&token)
+            .ok_or_else(|| ApiError::unauthorized("the token is invalid or expired")),
+    }
+}
+
+/// A buyer or an operator; 401 without a token. Door staff are refused
+/// (403): their accounts only check tickets in ([`DoorStaff`]).
 impl FromRequest for Caller {
     type Error = ApiError;
     type Future = Ready<Result<Caller, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let Some(signer) = req.app_data::<web::Data<Signer>>() else {
-            return ready(Err(ApiError::Internal(anyhow::anyhow!(
-                "Signer not registered"
-            ))));
-        };
-        ready(match bearer_token(req) {
-            None => Err(ApiError::unauthorized("a bearer token is required")),
-            Some(token) => signer
-                .verify(&token)
-                .ok_or_else(|| ApiError::unauthorized("the token is invalid or expired")),
-        })
+        ready(authenticated(req).and_then(|caller| {
+            if caller.role == Role::Door {
+                Err(ApiError::forbidden(
+                    "a door-staff account can only check tickets in",
+                ))
+            } else {
+                Ok(caller)
+            }
+        }))
+    }
+}
+
+/// A caller who may check tickets in: door staff or an admin; 401 without a
+/// token, 403 for anyone else.
+#[derive(Debug, Clone, Copy)]
+pub struct DoorStaff(pub Caller);
+
+impl FromRequest for DoorStaff {
+    type Error = ApiError;
+    type Future = Ready<Result<DoorStaff, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(authenticated(req).and_then(|caller| match caller.role {
+            Role::Door | Role::Admin => Ok(DoorStaff(caller)),
+            Role::Buyer => Err(ApiError::forbidden("the door or admin role is required")),
+        }))
     }
 }
 

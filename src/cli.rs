@@ -2,7 +2,7 @@
 
 use std::io::BufRead;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use secrecy::SecretString;
 
 use crate::auth::{self, Role};
@@ -39,8 +39,17 @@ enum Command {
 
 #[derive(Debug, Subcommand)]
 enum AdminCommand {
-    /// Create an operator account with the admin role.
+    /// Create a staff account: an operator (admin role) or door staff (door role).
     Create(AdminCreate),
+}
+
+/// The role of a staff account.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum StaffRole {
+    /// Operator: venues, events, the waiting room, bookings, check-in.
+    Admin,
+    /// Door staff: ticket check-in only.
+    Door,
 }
 
 #[derive(Debug, Args)]
@@ -57,6 +66,9 @@ struct AdminCreate {
     /// Read the password from the first line of standard input.
     #[arg(long)]
     password_stdin: bool,
+    /// The account's role.
+    #[arg(long, value_enum, default_value = "admin")]
+    role: StaffRole,
 }
 
 impl Cli {
@@ -114,9 +126,13 @@ async fn create_admin(settings: Settings, args: AdminCreate) -> anyhow::Result<(
     let password = SecretString::from(password);
     let hash = tokio::task::spawn_blocking(move || auth::hash_password(&password)).await??;
     let pool = startup::pg_pool(&settings.database)?;
-    match users::create_account(&pool, &email, &hash, Role::Admin).await {
+    let role = match args.role {
+        StaffRole::Admin => Role::Admin,
+        StaffRole::Door => Role::Door,
+    };
+    match users::create_account(&pool, &email, &hash, role).await {
         Ok(user_id) => {
-            println!("created admin {email} (user_id {user_id})");
+            println!("created {} {email} (user_id {user_id})", role.as_str());
             Ok(())
         }
         Err(CreateAccountError::EmailTaken) => {

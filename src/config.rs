@@ -1,12 +1,14 @@
 //! Settings, layered: `config/default.toml`, then `config/<environment>.toml`
-//! (environment from `BOXOFFICE_ENV`, default `development`), then environment
+//! (environment from `BOXOFFICE_ENV`, default `production`), then environment
 //! variables `BOXOFFICE__SECTION__KEY`. `config/default.toml` documents every key.
 
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use ipnet::IpNet;
 use secrecy::{ExposeSecret, SecretString};
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 
 /// The secret shipped in `config/default.toml`; refused in production.
 pub const DEVELOPMENT_SECRET: &str = "development-only-signing-secret-change-me";
@@ -23,6 +25,8 @@ pub struct Settings {
     pub cache: CacheSettings,
     pub live: LiveSettings,
     pub queue: QueueSettings,
+    pub limits: LimitsSettings,
+    pub metrics: MetricsSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -120,6 +124,81 @@ pub struct CacheSettings {
     pub listing_ttl_seconds: u64,
 }
 
+/// Per-client abuse limits (`[limits]`); `enabled = false` lifts every
+/// per-client limit (never the bound on concurrent password hashing).
+#[derive(Debug, Clone, Deserialize)]
+pub struct LimitsSettings {
+    pub enabled: bool,
+    /// Proxies whose `X-Forwarded-For` / `X-Forwarded-Proto` are believed (IPs or CIDRs).
+    #[serde(deserialize_with = "list_or_commas")]
+    pub trusted_proxies: Vec<String>,
+    pub guests_per_minute: u32,
+    pub signups_per_minute: u32,
+    pub logins_per_minute: u32,
+    pub failed_logins_per_account_per_hour: u32,
+    pub live_streams_per_client: usize,
+    pub queue_streams_per_client: usize,
+    pub password_hashing_concurrency: usize,
+    pub password_hashing_wait_ms: u64,
+}
+
+impl LimitsSettings {
+    pub fn trusted_proxies(&self) -> Result<Vec<IpNet>, ConfigError> {
+        networks("limits.trusted_proxies", &self.trusted_proxies)
+    }
+}
+
+/// Who may read `GET /metrics` (`[metrics]`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct MetricsSettings {
+    /// Client addresses (IPs or CIDRs) allowed without a token.
+    #[serde(deserialize_with = "list_or_commas")]
+    pub allow_from: Vec<String>,
+    /// `Authorization: Bearer <token>` allowed from anywhere; empty: no token.
+    pub bearer_token: SecretString,
+}
+
+impl MetricsSettings {
+    pub fn allow_from(&self) -> Result<Vec<IpNet>, ConfigError> {
+        networks("metrics.allow_from", &self.allow_from)
+    }
+}
+
+/// A list from TOML, or one comma-separated string (from an environment variable).
+fn list_or_commas<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum ListOrCommas {
+        List(Vec<String>),
+        Commas(String),
+    }
+    Ok(match ListOrCommas::deserialize(d)? {
+        ListOrCommas::List(list) => list,
+        ListOrCommas::Commas(text) => text
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect(),
+    })
+}
+
+/// Parses addresses (`10.0.0.1`) and networks (`10.0.0.0/8`).
+fn networks(key: &'static str, list: &[String]) -> Result<Vec<IpNet>, ConfigError> {
+    list.iter()
+        .map(|entry| {
+            let entry = entry.trim();
+            entry
+                .parse::<IpNet>()
+                .or_else(|_| entry.parse::<IpAddr>().map(IpNet::from))
+                .map_err(|_| ConfigError::Invalid {
+                    key,
+                    reason: format!("{entry:?} is not an IP address or CIDR network"),
+                })
+        })
+        .collect()
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("invalid configuration: {0}")]
@@ -132,7 +211,7 @@ impl Settings {
     /// Loads settings from `dir` (normally `./config`) and the environment.
     /// `BOXOFFICE_ENV` names the environment file and sets `app.environment`.
     pub fn load_from(dir: &Path) -> Result<Settings, ConfigError> {
-        let environment = std::env::var("BOXOFFICE_ENV").unwrap_or_else(|_| "development".into());
+        let environment = std::env::var("BOXOFFICE_ENV").unwrap_or_else(|_| "production".into());
         let settings: Settings = config::Config::builder()
             .add_source(config::File::from(dir.join("default.toml")))
             .add_source(config::File::from(dir.join(format!("{environment}.toml"))).required(false))
@@ -159,10 +238,14 @@ impl Settings {
 
     fn validate(&self) -> Result<(), ConfigError> {
         let secret = self.auth.signing_secret.expose_secret();
-        if self.app.environment == Environment::Production && secret == DEVELOPMENT_SECRET {
+        let trusted_environment = matches!(
+            self.app.environment,
+            Environment::Development | Environment::Test
+        );
+        if !trusted_environment && secret == DEVELOPMENT_SECRET {
             return Err(ConfigError::Invalid {
                 key: "auth.signing_secret",
-                reason: "the development secret is refused in production; set BOXOFFICE__AUTH__SIGNING_SECRET".into(),
+                reason: "the published development secret is refused outside BOXOFFICE_ENV=development or test; set BOXOFFICE__AUTH__SIGNING_SECRET to a secret of your own".into(),
             });
         }
         if secret.len() < 32 {
@@ -233,6 +316,42 @@ impl Settings {
                 key: "payments.charge_window_seconds",
                 reason: "must be at least payments.charge_timeout_seconds (and payments.recovery_interval_ms at least 10)".into(),
             });
+        }
+        self.validate_limits()
+    }
+
+    fn validate_limits(&self) -> Result<(), ConfigError> {
+        self.limits.trusted_proxies()?;
+        self.metrics.allow_from()?;
+        let limits = &self.limits;
+        let checks: [(&'static str, bool); 7] = [
+            ("limits.guests_per_minute", limits.guests_per_minute > 0),
+            ("limits.signups_per_minute", limits.signups_per_minute > 0),
+            ("limits.logins_per_minute", limits.logins_per_minute > 0),
+            (
+                "limits.failed_logins_per_account_per_hour",
+                limits.failed_logins_per_account_per_hour > 0,
+            ),
+            (
+                "limits.live_streams_per_client",
+                limits.live_streams_per_client > 0,
+            ),
+            (
+                "limits.queue_streams_per_client",
+                limits.queue_streams_per_client > 0,
+            ),
+            (
+                "limits.password_hashing_concurrency",
+                limits.password_hashing_concurrency > 0,
+            ),
+        ];
+        for (key, ok) in checks {
+            if !ok {
+                return Err(ConfigError::Invalid {
+                    key,
+                    reason: "must be at least 1".into(),
+                });
+            }
         }
         Ok(())
     }

@@ -21,7 +21,10 @@ use tracing_actix_web::TracingLogger;
 use crate::auth::Signer;
 use crate::config::{DatabaseSettings, Settings};
 use crate::http;
-use crate::http::queue::JoinLimiter;
+use crate::http::client_addr::TrustedProxies;
+use crate::http::hashing::PasswordHashing;
+use crate::http::limits::Limits;
+use crate::http::ops::MetricsAccess;
 use crate::live::hub::Hubs;
 use crate::payments::checkout::Checkout;
 use crate::payments::simulated::SimulatedProvider;
@@ -171,8 +174,19 @@ impl Application {
         let live_settings = web::Data::new(settings.live.clone());
         let queue_watch = web::Data::new(QueueWatch::new(queue_store.clone()));
         let queue_store = web::Data::new(queue_store);
-        let join_limiter =
-            web::Data::new(JoinLimiter::new(settings.queue.joins_per_second_per_client));
+        let limits = Arc::new(Limits::new(
+            &settings.limits,
+            settings.queue.joins_per_second_per_client,
+        ));
+        actix_web::rt::spawn(limits.clone().housekeeping(Duration::from_secs(10)));
+        let limits = web::Data::from(limits);
+        let trusted_proxies =
+            web::Data::new(TrustedProxies::new(settings.limits.trusted_proxies()?));
+        let password_hashing = web::Data::new(PasswordHashing::new(&settings.limits));
+        let metrics_access = web::Data::new(MetricsAccess::new(
+            settings.metrics.allow_from()?,
+            &settings.metrics.bearer_token,
+        ));
         let queue_settings = web::Data::new(settings.queue.clone());
         let node = web::Data::new(http::ops::NodeId(node_id.clone()));
 
@@ -198,7 +212,10 @@ impl Application {
                 .app_data(live_settings.clone())
                 .app_data(queue_store.clone())
                 .app_data(queue_watch.clone())
-                .app_data(join_limiter.clone())
+                .app_data(limits.clone())
+                .app_data(trusted_proxies.clone())
+                .app_data(password_hashing.clone())
+                .app_data(metrics_access.clone())
                 .app_data(queue_settings.clone())
                 .app_data(node.clone())
                 .configure(routes)

@@ -1,4 +1,5 @@
-//! Operator endpoints (admin role): venues and events.
+//! Operator endpoints (admin role): venues and events; check-in (door
+//! staff too).
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
@@ -6,7 +7,7 @@ use actors::domain::{EventId, VenueId};
 use serde::Serialize;
 use sqlx::PgPool;
 
-use crate::auth::Admin;
+use crate::auth::{Admin, DoorStaff};
 use crate::domain::event::{EventPatch, EventPatchRequest, NewEvent, NewEventRequest};
 use crate::domain::venue::{NewVenue, NewVenueRequest};
 use crate::http::error::ApiError;
@@ -104,10 +105,10 @@ pub struct CheckInRequest {
     ticket_code: String,
 }
 
-/// Admits a ticket at the door, once.
-#[tracing::instrument(skip_all, fields(user.id = %admin.0.user_id, event.id = %event_id))]
+/// Admits a ticket at the door, once. Door staff or an admin.
+#[tracing::instrument(skip_all, fields(user.id = %staff.0.user_id, event.id = %event_id))]
 pub async fn check_in(
-    admin: Admin,
+    staff: DoorStaff,
     pool: web::Data<PgPool>,
     signer: web::Data<crate::auth::Signer>,
     event_id: web::Path<EventId>,

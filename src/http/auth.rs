@@ -2,14 +2,17 @@
 
 use actix_web::cookie::{Cookie, SameSite, time::Duration as CookieDuration};
 use actix_web::http::StatusCode;
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use actors::domain::UserId;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 
 use crate::auth::{self, COOKIE_NAME, Role, Signer};
+use crate::http::client_addr::{ClientAddr, TrustedProxies};
 use crate::http::error::ApiError;
+use crate::http::hashing::PasswordHashing;
+use crate::http::limits::{Action, Limits};
 use crate::store::users::{self, CreateAccountError};
 
 #[derive(Deserialize)]
@@ -62,16 +65,26 @@ fn parse_password(password: &SecretString) -> Result<(), ApiError> {
     }
 }
 
+/// The session: the token in the body and in an `HttpOnly` cookie, which is
+/// `Secure` when the request came over HTTPS (directly, or through a trusted
+/// proxy saying `X-Forwarded-Proto: https`) so the browser never sends it in
+/// the clear.
 fn session_response(
+    req: &HttpRequest,
     status: StatusCode,
     signer: &Signer,
     user_id: UserId,
     role: Role,
 ) -> HttpResponse {
     let token = signer.issue(user_id, role);
+    let https = req
+        .app_data::<web::Data<TrustedProxies>>()
+        .is_some_and(|trusted| trusted.is_https(req))
+        || req.app_config().secure();
     let cookie = Cookie::build(COOKIE_NAME, token.clone())
         .path("/")
         .http_only(true)
+        .secure(https)
         .same_site(SameSite::Lax)
         .max_age(CookieDuration::seconds(signer.ttl().as_secs() as i64))
         .finish();
@@ -84,14 +97,19 @@ fn session_response(
 
 #[tracing::instrument(skip_all)]
 pub async fn guest(
+    req: HttpRequest,
+    client: ClientAddr,
+    limits: web::Data<Limits>,
     pool: web::Data<PgPool>,
     signer: web::Data<Signer>,
     body: web::Json<GuestRequest>,
 ) -> Result<HttpResponse, ApiError> {
+    limits.check(Action::Guest, client)?;
     let email = parse_email(&body.email)?;
     let user_id = users::create_guest(&pool, &email).await?;
     tracing::info!(user.id = %user_id, "guest created");
     Ok(session_response(
+        &req,
         StatusCode::CREATED,
         &signer,
         user_id,
@@ -101,16 +119,21 @@ pub async fn guest(
 
 #[tracing::instrument(skip_all)]
 pub async fn signup(
+    req: HttpRequest,
+    client: ClientAddr,
+    limits: web::Data<Limits>,
+    hashing: web::Data<PasswordHashing>,
     pool: web::Data<PgPool>,
     signer: web::Data<Signer>,
     body: web::Json<CredentialsRequest>,
 ) -> Result<HttpResponse, ApiError> {
+    limits.check(Action::Signup, client)?;
     let CredentialsRequest { email, password } = body.into_inner();
     let email = parse_email(&email)?;
     parse_password(&password)?;
-    let hash = web::block(move || auth::hash_password(&password))
-        .await
-        .map_err(|e| ApiError::Internal(e.into()))??;
+    let hash = hashing
+        .run(move || auth::hash_password(&password))
+        .await??;
     let user_id = users::create_account(&pool, &email, &hash, Role::Buyer)
         .await
         .map_err(|e| match e {
@@ -121,6 +144,7 @@ pub async fn signup(
         })?;
     tracing::info!(user.id = %user_id, "account created");
     Ok(session_response(
+        &req,
         StatusCode::CREATED,
         &signer,
         user_id,
@@ -130,34 +154,46 @@ pub async fn signup(
 
 #[tracing::instrument(skip_all)]
 pub async fn login(
+    req: HttpRequest,
+    client: ClientAddr,
+    limits: web::Data<Limits>,
+    hashing: web::Data<PasswordHashing>,
     pool: web::Data<PgPool>,
     signer: web::Data<Signer>,
     body: web::Json<CredentialsRequest>,
 ) -> Result<HttpResponse, ApiError> {
+    limits.check(Action::Login, client)?;
     let CredentialsRequest { email, password } = body.into_inner();
+    // Before any hashing: a locked account costs no argon2 work.
+    limits.check_account(&email)?;
     let account = users::find_account(&pool, email.trim()).await?;
-    let hash = account.as_ref().map_or_else(
-        || auth::dummy_hash().to_owned(),
-        |a| a.password_hash.clone(),
-    );
-    let matches = web::block(move || auth::verify_password(&password, &hash))
-        .await
-        .map_err(|e| ApiError::Internal(e.into()))?;
+    let hash = account.as_ref().map(|a| a.password_hash.clone());
+    let matches = hashing
+        .run(move || {
+            let hash = hash.as_deref().unwrap_or_else(|| auth::dummy_hash());
+            auth::verify_password(&password, hash)
+        })
+        .await?;
     match account {
         Some(account) if matches => {
             tracing::info!(user.id = %account.user_id, "logged in");
             Ok(session_response(
+                &req,
                 StatusCode::OK,
                 &signer,
                 account.user_id,
                 account.role,
             ))
         }
-        _ => Err(ApiError::problem(
-            StatusCode::UNAUTHORIZED,
-            "invalid_credentials",
-            "Invalid credentials",
-            "the email or password is wrong",
-        )),
+        _ => {
+            // Unknown accounts count too: the answer must not tell them apart.
+            limits.login_failed(&email)?;
+            Err(ApiError::problem(
+                StatusCode::UNAUTHORIZED,
+                "invalid_credentials",
+                "Invalid credentials",
+                "the email or password is wrong",
+            ))
+        }
     }
 }

@@ -4,6 +4,8 @@
 //! Expected failures carry their own status and code. Unexpected ones keep
 //! their cause chain for the log and give the client a generic body.
 
+use std::time::Duration;
+
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
@@ -26,6 +28,12 @@ pub enum ApiError {
     Unavailable(#[source] anyhow::Error),
     #[error("internal error")]
     Internal(#[from] anyhow::Error),
+    /// A per-client limit (`[limits]`): 429 `too_many_requests` with `Retry-After`.
+    #[error("{detail}")]
+    TooManyRequests {
+        detail: String,
+        retry_after: Duration,
+    },
 }
 
 impl ApiError {
@@ -99,11 +107,20 @@ impl ApiError {
         Self::problem(StatusCode::CONFLICT, code, "Conflict", detail)
     }
 
+    /// 429, to be retried after `retry_after` (rounded up to whole seconds).
+    pub fn too_many_requests(detail: impl Into<String>, retry_after: Duration) -> Self {
+        ApiError::TooManyRequests {
+            detail: detail.into(),
+            retry_after,
+        }
+    }
+
     pub fn code(&self) -> &'static str {
         match self {
             ApiError::Problem { code, .. } => code,
             ApiError::Unavailable(_) => "service_unavailable",
             ApiError::Internal(_) => "internal_error",
+            ApiError::TooManyRequests { .. } => "too_many_requests",
         }
     }
 }
@@ -121,6 +138,9 @@ impl std::fmt::Debug for ApiError {
             } => write!(f, "{} {code}: {detail}", status.as_u16()),
             ApiError::Unavailable(cause) => write!(f, "503 service_unavailable: {cause:#}"),
             ApiError::Internal(cause) => write!(f, "500 internal_error: {cause:#}"),
+            ApiError::TooManyRequests { detail, .. } => {
+                write!(f, "429 too_many_requests: {detail}")
+            }
         }
     }
 }
@@ -154,6 +174,7 @@ impl ResponseError for ApiError {
             ApiError::Problem { status, .. } => *status,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 
@@ -182,6 +203,9 @@ impl ResponseError for ApiError {
                     None,
                 )
             }
+            ApiError::TooManyRequests { detail, .. } => {
+                ("Too many requests", detail.as_str(), None)
+            }
         };
         let code = self.code();
         let body = ProblemBody {
@@ -199,6 +223,10 @@ impl ResponseError for ApiError {
         ));
         if status == StatusCode::SERVICE_UNAVAILABLE {
             response.insert_header((header::RETRY_AFTER, HeaderValue::from_static("2")));
+        }
+        if let ApiError::TooManyRequests { retry_after, .. } = self {
+            let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+            response.insert_header((header::RETRY_AFTER, seconds.max(1)));
         }
         response.json(body)
     }

@@ -14,6 +14,7 @@ use serde::Deserialize;
 
 use crate::config::LiveSettings;
 use crate::http::error::ApiError;
+use crate::http::limits::{Limits, StreamKind};
 use crate::live::frames::{Format, Frame};
 use crate::live::hub::{Hubs, LiveError, Subscription};
 use crate::store::catalog::EventGates;
@@ -74,10 +75,13 @@ pub async fn stream(
     event_id: web::Path<EventId>,
     query: web::Query<LiveQuery>,
 ) -> Result<HttpResponse, ApiError> {
+    let slot = Limits::open_stream_for(&req, StreamKind::SeatMap)?;
     let subscription = subscribe(&req, &hubs, &gates, event_id.into_inner(), &query).await?;
-    let events = subscription
-        .into_stream()
-        .map(|frame: Arc<Frame>| sse_event(&frame));
+    // The slot lives as long as the response body: released when it is dropped.
+    let events = subscription.into_stream().map(move |frame: Arc<Frame>| {
+        let _slot = &slot;
+        sse_event(&frame)
+    });
     let sse = sse::Sse::from_infallible_stream(events)
         .with_keep_alive(Duration::from_secs(settings.keep_alive_seconds))
         .with_retry_duration(Duration::from_secs(2));
@@ -94,10 +98,13 @@ pub async fn websocket(
     event_id: web::Path<EventId>,
     query: web::Query<LiveQuery>,
 ) -> Result<HttpResponse, ApiError> {
+    let slot = Limits::open_stream_for(&req, StreamKind::SeatMap)?;
     let subscription = subscribe(&req, &hubs, &gates, event_id.into_inner(), &query).await?;
     let (response, mut session, mut incoming) = actix_ws::handle(&req, body)
         .map_err(|e| ApiError::validation(format!("not a WebSocket handshake: {e}")))?;
     actix_web::rt::spawn(async move {
+        // Released when the session task ends, however it ends.
+        let _slot = slot;
         let mut frames = Box::pin(subscription.into_stream());
         let mut heartbeat = tokio::time::interval(Duration::from_secs(15));
         let mut last_heard = tokio::time::Instant::now();

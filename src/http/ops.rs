@@ -2,12 +2,17 @@
 
 use std::time::Duration;
 
-use actix_web::http::header::CONTENT_TYPE;
-use actix_web::{HttpResponse, web};
+use actix_web::http::header::{AUTHORIZATION, CONTENT_TYPE};
+use actix_web::{HttpRequest, HttpResponse, web};
+use ipnet::IpNet;
 use metrics_exporter_prometheus::PrometheusHandle;
+use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
+use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 
+use crate::http::client_addr::ClientAddr;
+use crate::http::error::ApiError;
 use crate::store::redis::Redis;
 
 /// This process's identity among the nodes (as lease holders name it).
@@ -18,7 +23,10 @@ pub async fn healthz(node: web::Data<NodeId>) -> HttpResponse {
     HttpResponse::Ok().json(json!({ "status": "ok", "node_id": node.0 }))
 }
 
-/// PostgreSQL and Redis both answer; 503 naming the one that does not.
+/// Ready while PostgreSQL answers: booking is correct and available without
+/// Redis (it skips the lock layer, browse reads PostgreSQL), so a Redis blip
+/// must not make a load balancer drain every node. Without Redis the body
+/// says `degraded`; only without PostgreSQL, which decides every sale, is it 503.
 pub async fn readyz(pool: web::Data<PgPool>, redis: web::Data<Redis>) -> HttpResponse {
     let postgres = tokio::time::timeout(
         Duration::from_secs(2),
@@ -27,12 +35,17 @@ pub async fn readyz(pool: web::Data<PgPool>, redis: web::Data<Redis>) -> HttpRes
     .await
     .is_ok_and(|r| r.is_ok());
     let redis = redis.ping().await.is_ok();
+    let status = match (postgres, redis) {
+        (true, true) => "ready",
+        (true, false) => "degraded",
+        (false, _) => "unavailable",
+    };
     let body = json!({
-        "status": if postgres && redis { "ready" } else { "unavailable" },
+        "status": status,
         "postgres": if postgres { "up" } else { "down" },
         "redis": if redis { "up" } else { "down" },
     });
-    if postgres && redis {
+    if postgres {
         HttpResponse::Ok().json(body)
     } else {
         HttpResponse::ServiceUnavailable()
@@ -41,10 +54,56 @@ pub async fn readyz(pool: web::Data<PgPool>, redis: web::Data<Redis>) -> HttpRes
     }
 }
 
-pub async fn metrics(handle: web::Data<PrometheusHandle>) -> HttpResponse {
-    HttpResponse::Ok()
+/// Who may read `/metrics` (`[metrics]`): clients from `allow_from`, or
+/// anyone with the bearer token.
+pub struct MetricsAccess {
+    allow_from: Vec<IpNet>,
+    /// SHA-256 of the token: comparing digests leaks nothing about the token.
+    token_digest: Option<[u8; 32]>,
+}
+
+impl MetricsAccess {
+    pub fn new(allow_from: Vec<IpNet>, token: &SecretString) -> MetricsAccess {
+        let token = token.expose_secret();
+        MetricsAccess {
+            allow_from,
+            token_digest: (!token.is_empty()).then(|| Sha256::digest(token.as_bytes()).into()),
+        }
+    }
+
+    fn allows(&self, req: &HttpRequest, client: ClientAddr) -> bool {
+        if self.allow_from.iter().any(|net| net.contains(&client.0)) {
+            return true;
+        }
+        let offered = req
+            .headers()
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        match (self.token_digest, offered) {
+            (Some(expected), Some(offered)) => {
+                let offered: [u8; 32] = Sha256::digest(offered.trim().as_bytes()).into();
+                offered == expected
+            }
+            _ => false,
+        }
+    }
+}
+
+pub async fn metrics(
+    req: HttpRequest,
+    client: ClientAddr,
+    access: web::Data<MetricsAccess>,
+    handle: web::Data<PrometheusHandle>,
+) -> Result<HttpResponse, ApiError> {
+    if !access.allows(&req, client) {
+        return Err(ApiError::forbidden(
+            "metrics are served to the addresses in metrics.allow_from or with metrics.bearer_token",
+        ));
+    }
+    Ok(HttpResponse::Ok()
         .insert_header((CONTENT_TYPE, "text/plain; version=0.0.4"))
-        .body(handle.render())
+        .body(handle.render()))
 }
 
 /// The API contract as OpenAPI 3.1.

@@ -1,22 +1,21 @@
 //! The waiting room over HTTP: join, poll, position stream (SSE), fairness
 //! proof, and the operator's controls.
 
-use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
-use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, Responder, web};
 use actix_web_lab::sse;
 use actors::domain::{EventId, UserId};
 use chrono::{DateTime, TimeZone, Utc};
-use dashmap::DashMap;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 
 use crate::auth::{Admin, Caller, Signer};
+use crate::http::client_addr::ClientAddr;
 use crate::http::error::ApiError;
+use crate::http::limits::{Action, Limits, StreamKind};
 use crate::queue::token;
 use crate::queue::watch::QueueWatch;
 use crate::store::cache::CatalogCache;
@@ -98,62 +97,19 @@ fn standing_body(
     }
 }
 
-/// Joins per client address, per node: a token bucket each.
-pub struct JoinLimiter {
-    per_second: f64,
-    buckets: DashMap<IpAddr, (f64, Instant)>,
-}
-
-impl JoinLimiter {
-    pub fn new(per_second: u32) -> JoinLimiter {
-        JoinLimiter {
-            per_second: f64::from(per_second.max(1)),
-            buckets: DashMap::new(),
-        }
-    }
-
-    fn allow(&self, client: IpAddr) -> bool {
-        if self.buckets.len() > 100_000 {
-            self.buckets
-                .retain(|_, (_, at)| at.elapsed() < Duration::from_secs(10));
-        }
-        let mut entry = self
-            .buckets
-            .entry(client)
-            .or_insert((self.per_second * 2.0, Instant::now()));
-        let (tokens, at) = *entry;
-        let tokens =
-            (tokens + at.elapsed().as_secs_f64() * self.per_second).min(self.per_second * 2.0);
-        let allowed = tokens >= 1.0;
-        *entry = (if allowed { tokens - 1.0 } else { tokens }, Instant::now());
-        allowed
-    }
-}
-
 #[tracing::instrument(skip_all, fields(event.id = %event_id, user.id = %caller.user_id))]
 pub async fn join(
-    req: HttpRequest,
+    client: ClientAddr,
     caller: Caller,
     gates: web::Data<EventGates>,
     store: web::Data<QueueStore>,
     signer: web::Data<Signer>,
-    limiter: web::Data<JoinLimiter>,
+    limits: web::Data<Limits>,
     event_id: web::Path<EventId>,
 ) -> Result<HttpResponse, ApiError> {
+    limits.check(Action::QueueJoin, client)?;
     let event = event_id.into_inner();
     let gate = queued_gate(&gates, event).await?;
-    let client = req
-        .peer_addr()
-        .map(|a| a.ip())
-        .unwrap_or(IpAddr::from([0, 0, 0, 0]));
-    if !limiter.allow(client) {
-        return Err(ApiError::problem(
-            StatusCode::TOO_MANY_REQUESTS,
-            "too_many_requests",
-            "Too many requests",
-            "too many joins from this address; slow down",
-        ));
-    }
     let (standing, seq, progress) = store
         .join(event, caller.user_id)
         .await
@@ -218,11 +174,14 @@ pub async fn stream(
             "join the queue first (POST /events/{id}/queue)",
         ));
     }
+    // Held by the task below: released when the stream ends, however it ends.
+    let slot = Limits::open_stream_for(&req, StreamKind::QueuePosition)?;
     let (tx, rx) = tokio::sync::mpsc::channel(8);
     let (store, signer, gates) = (store.into_inner(), signer.into_inner(), gates.into_inner());
     let mut progress_rx = watch.watch(event);
     metrics::gauge!("boxoffice_queue_stream_subscribers").increment(1.0);
     actix_web::rt::spawn(async move {
+        let _slot = slot;
         let mut standing = first;
         let mut sent_sold_out = false;
         let mut gate = gate;

@@ -225,8 +225,11 @@ impl Drop for PrivateRedis {
     }
 }
 
+/// Ready with Redis up (`/readyz` stays 200 without it, saying so).
 async fn ready(app: &TestApp) -> bool {
-    app.get("/readyz").await.status() == 200
+    let response = app.get("/readyz").await;
+    let body: serde_json::Value = response.json().await.unwrap_or_default();
+    body["redis"] == "up"
 }
 
 #[actix_web::test]

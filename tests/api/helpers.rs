@@ -281,6 +281,23 @@ impl TestApp {
         body["token"].as_str().expect("token").to_owned()
     }
 
+    /// A door-staff bearer token (as `boxoffice admin create --role door` would make).
+    pub async fn door_token(&self) -> String {
+        let email = format!("door-{}@example.com", uuid::Uuid::new_v4().simple());
+        let password = "correct horse battery staple";
+        let hash = hash_password(&SecretString::from(password)).expect("hash");
+        users::create_account(&self.pool, &email, &hash, Role::Door)
+            .await
+            .expect("door account");
+        let body: Value = self
+            .login(&email, password)
+            .await
+            .json()
+            .await
+            .expect("json");
+        body["token"].as_str().expect("token").to_owned()
+    }
+
     pub async fn create_venue(&self, token: &str, body: &Value) -> Response {
         self.post_json("/admin/venues", Some(token), body).await
     }

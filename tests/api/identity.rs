@@ -119,3 +119,118 @@ async fn the_token_cookie_authenticates_like_the_header() {
         .unwrap();
     assert_eq!(response.status(), 201);
 }
+
+async fn session_cookie(app: &crate::helpers::TestApp, forwarded_proto: Option<&str>) -> String {
+    let mut request = app
+        .request(reqwest::Method::POST, "/auth/guest")
+        .json(&json!({ "email": "fan@example.com" }));
+    if let Some(proto) = forwarded_proto {
+        request = request.header("X-Forwarded-Proto", proto);
+    }
+    let response = request.send().await.unwrap();
+    assert_eq!(response.status(), 201);
+    response.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[actix_web::test]
+async fn the_session_cookie_is_secure_when_a_trusted_proxy_says_https() {
+    // Tests connect from 127.0.0.1: here it is the trusted proxy.
+    let app = crate::helpers::spawn_app_with(|s| {
+        s.limits.trusted_proxies = vec!["127.0.0.1".into()];
+    })
+    .await;
+    let secure = session_cookie(&app, Some("https")).await;
+    assert!(secure.contains("Secure"), "{secure}");
+    let plain = session_cookie(&app, Some("http")).await;
+    assert!(!plain.contains("Secure"), "{plain}");
+    let direct = session_cookie(&app, None).await;
+    assert!(!direct.contains("Secure"), "plain HTTP, no proxy: {direct}");
+}
+
+#[actix_web::test]
+async fn forwarded_proto_from_an_untrusted_peer_does_not_make_the_cookie_secure() {
+    let app = spawn_app().await;
+    let cookie = session_cookie(&app, Some("https")).await;
+    assert!(
+        !cookie.contains("Secure"),
+        "anyone can send the header: {cookie}"
+    );
+}
+
+#[actix_web::test]
+async fn door_staff_check_tickets_in_and_can_do_nothing_else() {
+    let app = spawn_app().await;
+    let (event_id, seats) = crate::bookings::event_with_seats(&app, 1).await;
+    let buyer = app.buyer_token().await;
+    let held: Value = app
+        .reserve(&buyer, event_id, &seats)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let booking = held["booking_id"].as_i64().unwrap();
+    let confirmed: Value = app
+        .confirm(&buyer, booking, Some("k"), "tok_visa")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let number = confirmed["confirmation_number"].as_str().unwrap();
+    let tickets = app.tickets_json(&buyer, number).await;
+    let code = tickets["tickets"][0]["code"].as_str().unwrap().to_owned();
+    let door = app.door_token().await;
+
+    let admitted = app
+        .post_json(
+            &format!("/admin/events/{event_id}/checkin"),
+            Some(&door),
+            &json!({ "ticket_code": code }),
+        )
+        .await;
+    assert_eq!(admitted.status(), 200);
+    let admitted: Value = admitted.json().await.unwrap();
+    assert_eq!(admitted["status"], "ADMITTED");
+
+    // Nothing else: no operator endpoint, and no buyer endpoint either.
+    let venue = json!({"name": "Hall", "city": "Oslo", "layout": crate::helpers::layout(1, 1, 1)});
+    assert_problem(
+        app.post_json("/admin/venues", Some(&door), &venue).await,
+        403,
+        "forbidden",
+    )
+    .await;
+    let booking_view = app
+        .request(reqwest::Method::GET, &format!("/admin/bookings/{booking}"))
+        .bearer_auth(&door)
+        .send()
+        .await
+        .unwrap();
+    assert_problem(booking_view, 403, "forbidden").await;
+    let queue = app
+        .request(
+            reqwest::Method::PUT,
+            &format!("/admin/events/{event_id}/queue"),
+        )
+        .bearer_auth(&door)
+        .json(&json!({"enabled": true, "admission_rate_per_sec": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert_problem(queue, 403, "forbidden").await;
+    assert_problem(app.reserve(&door, event_id, &seats).await, 403, "forbidden").await;
+    // And a buyer cannot check tickets in.
+    assert_problem(
+        app.post_json(
+            &format!("/admin/events/{event_id}/checkin"),
+            Some(&buyer),
+            &json!({ "ticket_code": "x" }),
+        )
+        .await,
+        403,
+        "forbidden",
+    )
+    .await;
+}

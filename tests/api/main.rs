@@ -8,6 +8,7 @@ mod concurrency;
 mod helpers;
 mod identity;
 mod invariants;
+mod limits;
 mod live;
 mod ops;
 mod payments;

@@ -16,9 +16,10 @@ async fn readyz_reports_postgres_and_redis_up() {
         let response = app.get("/readyz").await;
         let status = response.status();
         let body: serde_json::Value = response.json().await.unwrap();
-        if status == 200 {
+        assert_eq!(status, 200, "{body}");
+        if body["redis"] == "up" {
             assert_eq!(body["postgres"], "up");
-            assert_eq!(body["redis"], "up");
+            assert_eq!(body["status"], "ready");
             break;
         }
         assert!(std::time::Instant::now() < deadline, "never ready: {body}");
@@ -27,16 +28,35 @@ async fn readyz_reports_postgres_and_redis_up() {
 }
 
 #[actix_web::test]
-async fn readyz_is_503_naming_redis_when_redis_is_unreachable() {
+async fn readyz_stays_200_reporting_redis_degraded_when_redis_is_unreachable() {
+    // Booking carries on without Redis: a load balancer must not drain the node.
     let app = crate::helpers::spawn_app_with(|s| {
         s.redis.url = secrecy::SecretString::from("redis://127.0.0.1:1/".to_owned());
     })
     .await;
     let response = app.get("/readyz").await;
-    assert_eq!(response.status(), 503);
+    assert_eq!(response.status(), 200);
     let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["status"], "degraded");
     assert_eq!(body["redis"], "down");
     assert_eq!(body["postgres"], "up");
+}
+
+#[actix_web::test]
+async fn readyz_is_503_when_postgres_is_unreachable() {
+    let app = spawn_app().await;
+    let cut_off = app
+        .peer_with(|s| {
+            s.database.url =
+                secrecy::SecretString::from("postgres://boxoffice@127.0.0.1:1/none".to_owned());
+        })
+        .await;
+    let response = cut_off.get("/readyz").await;
+    assert_eq!(response.status(), 503);
+    assert!(response.headers().contains_key("retry-after"));
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["status"], "unavailable");
+    assert_eq!(body["postgres"], "down");
 }
 
 #[actix_web::test]
@@ -56,6 +76,47 @@ async fn metrics_count_requests_by_route_in_prometheus_text() {
         text.contains("boxoffice_http_request_duration_seconds_bucket"),
         "{text}"
     );
+}
+
+#[actix_web::test]
+async fn metrics_are_refused_to_clients_not_allowed_and_served_with_the_token() {
+    let app = crate::helpers::spawn_app_with(|s| {
+        s.metrics.allow_from = vec!["192.0.2.0/24".into()];
+        s.metrics.bearer_token = secrecy::SecretString::from("scrape-me-please".to_owned());
+    })
+    .await;
+    crate::helpers::assert_problem(app.get("/metrics").await, 403, "forbidden").await;
+    let wrong = app
+        .request(reqwest::Method::GET, "/metrics")
+        .bearer_auth("guess")
+        .send()
+        .await
+        .unwrap();
+    crate::helpers::assert_problem(wrong, 403, "forbidden").await;
+    let scraped = app
+        .request(reqwest::Method::GET, "/metrics")
+        .bearer_auth("scrape-me-please")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(scraped.status(), 200);
+}
+
+#[actix_web::test]
+async fn metrics_through_a_trusted_proxy_are_judged_by_the_real_client() {
+    // nginx on the same host: the peer is loopback, the client is not.
+    let app = crate::helpers::spawn_app_with(|s| {
+        s.limits.trusted_proxies = vec!["127.0.0.1".into()];
+    })
+    .await;
+    let proxied = app
+        .request(reqwest::Method::GET, "/metrics")
+        .header("X-Forwarded-For", "203.0.113.5")
+        .send()
+        .await
+        .unwrap();
+    crate::helpers::assert_problem(proxied, 403, "forbidden").await;
+    assert_eq!(app.get("/metrics").await.status(), 200, "loopback itself");
 }
 
 #[actix_web::test]

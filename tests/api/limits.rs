@@ -1,0 +1,332 @@
+//! Per-client abuse limits (`[limits]`): 429 with `Retry-After` beyond a
+//! rate or a stream cap, keyed by the client address (X-Forwarded-For only
+//! from a trusted proxy), bounded password hashing, and `enabled = false`.
+
+use std::time::{Duration, Instant};
+
+use futures_util::future::join_all;
+use reqwest::Response;
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+use crate::bookings::event_with_seats;
+use crate::helpers::{TestApp, assert_problem, spawn_app_with};
+
+/// A 429 problem with a `Retry-After` of at least one second.
+async fn assert_limited(response: Response) {
+    let retry_after: u64 = response
+        .headers()
+        .get("retry-after")
+        .expect("a 429 says when to retry")
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(retry_after >= 1, "{retry_after}");
+    assert_problem(response, 429, "too_many_requests").await;
+}
+
+async fn guest_from(app: &TestApp, forwarded_for: Option<&str>) -> Response {
+    let mut request = app
+        .request(reqwest::Method::POST, "/auth/guest")
+        .json(&json!({ "email": "fan@example.com" }));
+    if let Some(chain) = forwarded_for {
+        request = request.header("X-Forwarded-For", chain);
+    }
+    request.send().await.unwrap()
+}
+
+#[actix_web::test]
+async fn guests_signups_and_logins_beyond_the_client_rate_get_429_with_retry_after() {
+    let app = spawn_app_with(|s| {
+        s.limits.guests_per_minute = 2;
+        s.limits.signups_per_minute = 2;
+        s.limits.logins_per_minute = 2;
+    })
+    .await;
+    for _ in 0..2 {
+        assert_eq!(app.guest("fan@example.com").await.status(), 201);
+    }
+    assert_limited(app.guest("fan@example.com").await).await;
+
+    assert_eq!(
+        app.signup("a@example.com", "s3cret-password")
+            .await
+            .status(),
+        201
+    );
+    assert_eq!(
+        app.signup("b@example.com", "s3cret-password")
+            .await
+            .status(),
+        201
+    );
+    assert_limited(app.signup("c@example.com", "s3cret-password").await).await;
+    assert_eq!(
+        app.count("users").await,
+        4,
+        "a refused signup creates nobody"
+    );
+
+    assert_eq!(
+        app.login("a@example.com", "s3cret-password").await.status(),
+        200
+    );
+    assert_eq!(
+        app.login("a@example.com", "s3cret-password").await.status(),
+        200
+    );
+    assert_limited(app.login("a@example.com", "s3cret-password").await).await;
+}
+
+#[actix_web::test]
+async fn failed_logins_lock_the_account_even_for_the_right_password_but_not_others() {
+    let app = spawn_app_with(|s| s.limits.failed_logins_per_account_per_hour = 3).await;
+    app.signup("ana@example.com", "s3cret-password").await;
+    app.signup("bob@example.com", "s3cret-password").await;
+    for _ in 0..3 {
+        assert_problem(
+            app.login("ana@example.com", "wrong-password").await,
+            401,
+            "invalid_credentials",
+        )
+        .await;
+    }
+    assert_limited(app.login("Ana@example.com", "wrong-password").await).await;
+    assert_limited(app.login("ana@example.com", "s3cret-password").await).await;
+    assert_eq!(
+        app.login("bob@example.com", "s3cret-password")
+            .await
+            .status(),
+        200
+    );
+}
+
+#[actix_web::test]
+async fn forwarded_for_from_an_untrusted_peer_is_ignored() {
+    // No trusted proxies: anyone could write the header, so it names no one.
+    let app = spawn_app_with(|s| s.limits.guests_per_minute = 1).await;
+    assert_eq!(guest_from(&app, Some("198.51.100.1")).await.status(), 201);
+    assert_limited(guest_from(&app, Some("198.51.100.2")).await).await;
+}
+
+#[actix_web::test]
+async fn forwarded_for_from_a_trusted_proxy_names_the_client() {
+    // The tests connect from 127.0.0.1: here it is the trusted proxy.
+    let app = spawn_app_with(|s| {
+        s.limits.guests_per_minute = 1;
+        s.limits.trusted_proxies = vec!["127.0.0.1".into()];
+    })
+    .await;
+    assert_eq!(guest_from(&app, Some("198.51.100.1")).await.status(), 201);
+    assert_limited(guest_from(&app, Some("198.51.100.1")).await).await;
+    assert_eq!(guest_from(&app, Some("198.51.100.2")).await.status(), 201);
+    // The client cannot hide behind a made-up address to the left of its own.
+    assert_limited(guest_from(&app, Some("203.0.113.77, 198.51.100.2")).await).await;
+    // The proxy itself, with nobody behind it, is a client too.
+    assert_eq!(guest_from(&app, None).await.status(), 201);
+}
+
+#[actix_web::test]
+async fn with_limits_disabled_nothing_is_refused() {
+    let app = spawn_app_with(|s| {
+        s.limits.enabled = false;
+        s.limits.guests_per_minute = 1;
+        s.limits.failed_logins_per_account_per_hour = 1;
+        s.limits.live_streams_per_client = 1;
+        s.queue.joins_per_second_per_client = 1;
+    })
+    .await;
+    for _ in 0..5 {
+        assert_eq!(app.guest("fan@example.com").await.status(), 201);
+    }
+    for _ in 0..3 {
+        assert_eq!(
+            app.login("nobody@example.com", "wrong-password")
+                .await
+                .status(),
+            401
+        );
+    }
+    let (event_id, _) = event_with_seats(&app, 1).await;
+    let streams = join_all((0..3).map(|_| open_seat_stream(&app, event_id))).await;
+    assert!(streams.iter().all(|r| r.status() == 200));
+}
+
+async fn open_seat_stream(app: &TestApp, event_id: i64) -> Response {
+    open_seat_stream_from(app, event_id, "198.51.100.1").await
+}
+
+async fn open_seat_stream_from(app: &TestApp, event_id: i64, client: &str) -> Response {
+    app.request(
+        reqwest::Method::GET,
+        &format!("/events/{event_id}/seats/stream"),
+    )
+    .header("Accept", "text/event-stream")
+    .header("X-Forwarded-For", client)
+    .send()
+    .await
+    .unwrap()
+}
+
+#[actix_web::test]
+async fn one_client_cannot_hold_more_live_streams_than_its_cap_and_a_closed_one_frees_a_slot() {
+    let app = spawn_app_with(|s| {
+        s.limits.live_streams_per_client = 2;
+        // Clients are told apart by X-Forwarded-For through the "proxy" 127.0.0.1.
+        s.limits.trusted_proxies = vec!["127.0.0.1".into()];
+        s.live.keep_alive_seconds = 1;
+    })
+    .await;
+    let (event_id, _) = event_with_seats(&app, 1).await;
+    let first = open_seat_stream(&app, event_id).await;
+    assert_eq!(first.status(), 200);
+    let second = open_seat_stream(&app, event_id).await;
+    assert_eq!(second.status(), 200);
+    assert_limited(open_seat_stream(&app, event_id).await).await;
+    // WebSockets count against the same cap.
+    let mut ws = app
+        .url(&format!("/events/{event_id}/seats/ws"))
+        .replacen("http://", "ws://", 1)
+        .into_client_request()
+        .unwrap();
+    ws.headers_mut()
+        .insert("X-Forwarded-For", "198.51.100.1".parse().unwrap());
+    match tokio_tungstenite::connect_async(ws).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+            assert_eq!(response.status(), 429);
+            assert!(response.headers().contains_key("retry-after"));
+        }
+        other => panic!("a third stream by WebSocket: {:?}", other.map(|_| ())),
+    }
+    // Another client has its own count.
+    assert_eq!(
+        open_seat_stream_from(&app, event_id, "198.51.100.2")
+            .await
+            .status(),
+        200
+    );
+
+    drop(first);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let again = open_seat_stream(&app, event_id).await;
+        if again.status() == 200 {
+            break;
+        }
+        assert_eq!(again.status(), 429);
+        assert!(
+            Instant::now() < deadline,
+            "the closed stream's slot never came back"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    drop(second);
+}
+
+#[actix_web::test]
+async fn one_client_cannot_hold_more_queue_streams_than_its_cap() {
+    let app = spawn_app_with(|s| s.limits.queue_streams_per_client = 1).await;
+    let admin = app.admin_token().await;
+    let (event_id, _) = event_with_seats(&app, 2).await;
+    let configured = app
+        .request(
+            reqwest::Method::PUT,
+            &format!("/admin/events/{event_id}/queue"),
+        )
+        .bearer_auth(&admin)
+        .json(&json!({"enabled": true, "admission_rate_per_sec": 1,
+                      "onsale_at": "2099-01-01T00:00:00Z"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(configured.status(), 200);
+    let buyer = app.buyer_token().await;
+    let path = format!("/events/{event_id}/queue");
+    let joined = app.post_json(&path, Some(&buyer), &json!({})).await;
+    assert_eq!(joined.status(), 201);
+    let stream = || {
+        app.request(reqwest::Method::GET, &format!("{path}/stream"))
+            .bearer_auth(&buyer)
+            .header("Accept", "text/event-stream")
+            .send()
+    };
+    let first = stream().await.unwrap();
+    assert_eq!(first.status(), 200);
+    assert_limited(stream().await.unwrap()).await;
+    drop(first);
+    // The position stream notices the closed connection at its next message
+    // (at most two seconds): then the slot is free again.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let again = stream().await.unwrap();
+        if again.status() == 200 {
+            break;
+        }
+        assert_eq!(again.status(), 429);
+        assert!(
+            Instant::now() < deadline,
+            "the closed stream's slot never came back"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[actix_web::test]
+async fn queue_joins_beyond_the_client_rate_get_429_with_retry_after() {
+    let app = spawn_app_with(|s| s.queue.joins_per_second_per_client = 1).await;
+    let admin = app.admin_token().await;
+    let (event_id, _) = event_with_seats(&app, 2).await;
+    let configured = app
+        .request(
+            reqwest::Method::PUT,
+            &format!("/admin/events/{event_id}/queue"),
+        )
+        .bearer_auth(&admin)
+        .json(&json!({"enabled": true, "admission_rate_per_sec": 1,
+                      "onsale_at": "2099-01-01T00:00:00Z"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(configured.status(), 200);
+    let buyer = app.buyer_token().await;
+    let path = format!("/events/{event_id}/queue");
+    // Burst: twice the rate.
+    for _ in 0..2 {
+        assert_eq!(
+            app.post_json(&path, Some(&buyer), &json!({}))
+                .await
+                .status(),
+            201
+        );
+    }
+    assert_limited(app.post_json(&path, Some(&buyer), &json!({})).await).await;
+}
+
+#[actix_web::test]
+async fn a_login_flood_is_held_to_the_hashing_bound_and_answered_503_not_500() {
+    let app = spawn_app_with(|s| {
+        s.limits.password_hashing_concurrency = 1;
+        s.limits.password_hashing_wait_ms = 1;
+    })
+    .await;
+    let answers =
+        join_all((0..40).map(|_| app.login("nobody@example.com", "wrong-password"))).await;
+    let mut refused = 0;
+    for answer in answers {
+        match answer.status().as_u16() {
+            401 => {}
+            503 => {
+                assert!(answer.headers().contains_key("retry-after"));
+                let body: Value = answer.json().await.unwrap();
+                assert_eq!(body["code"], "service_unavailable");
+                refused += 1;
+            }
+            other => panic!("a login under the flood answered {other}"),
+        }
+    }
+    assert!(
+        refused > 0,
+        "forty logins at once never met the bound of one"
+    );
+}
