@@ -99,6 +99,7 @@ pub struct BookingSettings {
     pub payment_window_seconds: u64,
     pub sweep_interval_ms: u64,
     pub actor_idle_seconds: u64,
+    pub max_active_seats_per_buyer: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -86,11 +86,14 @@ impl Application {
 
         let node_id = format!("{:016x}", rand::random::<u64>());
         let booking = &settings.booking;
-        let ledger = Arc::new(PgLedger::new(
-            pool.clone(),
-            signer.clone(),
-            Duration::from_secs(booking.payment_window_seconds),
-        ));
+        let ledger = Arc::new(
+            PgLedger::new(
+                pool.clone(),
+                signer.clone(),
+                Duration::from_secs(booking.payment_window_seconds),
+            )
+            .with_hold_cap(booking.max_active_seats_per_buyer),
+        );
         let bus = RedisDeltaBus::new(redis.clone(), node_id.clone());
         let ports = Ports {
             ledger: ledger.clone(),

@@ -10,7 +10,7 @@
 //! the partial UNIQUE index `booking_seats_active_seat_key` are the guards: if
 //! either fires unexpectedly the transaction rolls back and nothing is sold.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use actors::domain::{BookingId, EventId, SeatId, SeatStatus, UserId};
@@ -31,6 +31,8 @@ pub struct PgLedger {
     signer: Signer,
     /// How long a started payment protects its hold from the sweeper.
     payment_window: Duration,
+    /// Most seats one buyer may hold (PENDING) at once per event.
+    max_active_seats_per_buyer: usize,
 }
 
 impl PgLedger {
@@ -39,7 +41,15 @@ impl PgLedger {
             pool,
             signer,
             payment_window,
+            max_active_seats_per_buyer: usize::MAX,
         }
+    }
+
+    /// Caps the seats one buyer may hold at once per event (item: a queue
+    /// token admits one buyer, not an unlimited stream of holds).
+    pub fn with_hold_cap(mut self, max_active_seats_per_buyer: usize) -> PgLedger {
+        self.max_active_seats_per_buyer = max_active_seats_per_buyer;
+        self
     }
 }
 
@@ -120,6 +130,24 @@ impl PgLedger {
         .await
         .map_err(storage_error)?;
         let available: HashSet<i64> = available.into_iter().collect();
+        // Seats each buyer of the batch already holds. Read under the event-row
+        // lock taken by `next_version`, so no other hold of this event can
+        // commit between this count and the commit below, on any node.
+        let buyers: Vec<i64> = plans.iter().map(|p| p.user_id.0).collect();
+        let mut holding: HashMap<i64, usize> = sqlx::query_as::<_, (i64, i64)>(
+            "SELECT b.user_id, count(*) FROM bookings b
+             JOIN booking_seats bs ON bs.booking_id = b.booking_id AND bs.active
+             WHERE b.event_id = $1 AND b.status = 'PENDING' AND b.user_id = ANY($2)
+             GROUP BY b.user_id",
+        )
+        .bind(event)
+        .bind(&buyers)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(storage_error)?
+        .into_iter()
+        .map(|(user, seats)| (user, seats as usize))
+        .collect();
 
         let mut outcomes = Vec::with_capacity(plans.len());
         let (mut b_ids, mut b_users, mut b_amounts, mut b_tokens) =
@@ -137,6 +165,15 @@ impl PgLedger {
                 outcomes.push(HoldOutcome::Taken { seats: missing });
                 continue;
             }
+            // Plans of one buyer in the same batch count together.
+            let held = holding.entry(plan.user_id.0).or_default();
+            if *held + plan.seats.len() > self.max_active_seats_per_buyer {
+                outcomes.push(HoldOutcome::LimitReached {
+                    limit: self.max_active_seats_per_buyer,
+                });
+                continue;
+            }
+            *held += plan.seats.len();
             let amount_cents = price_cents * plan.seats.len() as i64;
             b_ids.push(booking_id);
             b_users.push(plan.user_id.0);

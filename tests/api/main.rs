@@ -6,6 +6,7 @@ mod catalog;
 mod cli;
 mod concurrency;
 mod helpers;
+mod hold_limit;
 mod identity;
 mod invariants;
 mod live;
