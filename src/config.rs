@@ -42,6 +42,7 @@ pub struct LiveSettings {
     pub channel_capacity: usize,
     pub keep_alive_seconds: u64,
     pub idle_seconds: u64,
+    pub inbox_capacity: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

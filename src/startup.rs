@@ -118,11 +118,10 @@ impl Application {
         );
         Sweeper::start_in_arbiter(&actors.handle(), |_| sweeper);
         actix_web::rt::spawn(bus.clone().listen(registry.clone()));
-        let hubs = Arc::new(Hubs::new(
-            pool.clone(),
-            settings.live.clone(),
-            actors.handle(),
-        ));
+        let hubs = Arc::new(
+            Hubs::new(pool.clone(), settings.live.clone(), actors.handle())
+                .with_published_versions(Arc::new(bus.clone())),
+        );
         actors.spawn(hubs.clone().route(bus.subscribe_local()));
 
         let payments = &settings.payments;

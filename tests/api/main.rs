@@ -10,6 +10,7 @@ mod hold_limit;
 mod identity;
 mod invariants;
 mod live;
+mod live_healing;
 mod ops;
 mod payments;
 mod queue;
