@@ -234,9 +234,12 @@ mod tests {
 
         // The actor's thread is busy while a burst arrives.
         let (busy_tx, busy) = std::sync::mpsc::channel::<()>();
+        let (started_tx, started) = std::sync::mpsc::channel::<()>();
         arbiter.spawn(async move {
+            started_tx.send(()).unwrap();
             let _ = busy.recv_timeout(Duration::from_secs(10));
         });
+        started.recv_timeout(Duration::from_secs(5)).unwrap();
         let burst = 3 * MAILBOX_CAPACITY;
         for _ in 0..burst {
             // Already-applied versions: harmless, but each takes a slot.
