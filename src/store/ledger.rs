@@ -114,40 +114,40 @@ impl PgLedger {
             .iter()
             .flat_map(|p| p.seats.iter().map(|s| s.0))
             .collect();
-        let (available, booking_ids): (Vec<i64>, Vec<i64>) = sqlx::query_as(
-            // Driven by the requested ids (primary-key lookups), whatever the
-            // statistics say about the event's seats.
-            "SELECT ARRAY(SELECT s.seat_id FROM UNNEST($2::int8[]) AS w(seat_id)
-                          JOIN seats s ON s.event_id = $1 AND s.seat_id = w.seat_id
-                          WHERE s.status = 'AVAILABLE'),
-                    ARRAY(SELECT nextval(pg_get_serial_sequence('bookings', 'booking_id'))
-                          FROM generate_series(1, $3))",
-        )
-        .bind(event)
-        .bind(&wanted)
-        .bind(plans.len() as i32)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(storage_error)?;
-        let available: HashSet<i64> = available.into_iter().collect();
-        // Seats each buyer of the batch already holds. Read under the event-row
-        // lock taken by `next_version`, so no other hold of this event can
-        // commit between this count and the commit below, on any node.
         let buyers: Vec<i64> = plans.iter().map(|p| p.user_id.0).collect();
-        let mut holding: HashMap<i64, usize> = sqlx::query_as::<_, (i64, i64)>(
-            "SELECT b.user_id, count(*) FROM bookings b
-             JOIN booking_seats bs ON bs.booking_id = b.booking_id AND bs.active
-             WHERE b.event_id = $1 AND b.status = 'PENDING' AND b.user_id = ANY($2)
-             GROUP BY b.user_id",
-        )
-        .bind(event)
-        .bind(&buyers)
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(storage_error)?
-        .into_iter()
-        .map(|(user, seats)| (user, seats as usize))
-        .collect();
+        let (available, booking_ids, holders, held): (Vec<i64>, Vec<i64>, Vec<i64>, Vec<i64>) =
+            sqlx::query_as(
+                // `held`: the seats each buyer of the batch already holds, read
+                // under the event-row lock taken by `next_version`, so no other
+                // hold of this event commits between this count and ours, on
+                // any node. Seats are looked up by the requested ids
+                // (primary-key lookups), whatever the statistics say.
+                "WITH held AS (
+                     SELECT b.user_id, count(*) AS seats FROM bookings b
+                     JOIN booking_seats bs ON bs.booking_id = b.booking_id AND bs.active
+                     WHERE b.event_id = $1 AND b.status = 'PENDING' AND b.user_id = ANY($4)
+                     GROUP BY b.user_id
+                 )
+                 SELECT ARRAY(SELECT s.seat_id FROM UNNEST($2::int8[]) AS w(seat_id)
+                              JOIN seats s ON s.event_id = $1 AND s.seat_id = w.seat_id
+                              WHERE s.status = 'AVAILABLE'),
+                        ARRAY(SELECT nextval(pg_get_serial_sequence('bookings', 'booking_id'))
+                              FROM generate_series(1, $3)),
+                        ARRAY(SELECT user_id FROM held ORDER BY user_id),
+                        ARRAY(SELECT seats FROM held ORDER BY user_id)",
+            )
+            .bind(event)
+            .bind(&wanted)
+            .bind(plans.len() as i32)
+            .bind(&buyers)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(storage_error)?;
+        let available: HashSet<i64> = available.into_iter().collect();
+        let mut holding: HashMap<i64, usize> = holders
+            .into_iter()
+            .zip(held.into_iter().map(|seats| seats as usize))
+            .collect();
 
         let mut outcomes = Vec::with_capacity(plans.len());
         let (mut b_ids, mut b_users, mut b_amounts, mut b_tokens) =
