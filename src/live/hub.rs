@@ -567,8 +567,10 @@ async fn run(
                 }
                 if hub.frames.receiver_count() == 0 {
                     let since = *idle_since.get_or_insert_with(Instant::now);
-                    if since.elapsed() > Duration::from_secs(settings.idle_seconds)
-                        && hub.close_if_unwatched(&hubs)
+                    // At least a second: the subscriber that started the hub
+                    // joins just after the load, on another thread.
+                    let idle_for = Duration::from_secs(settings.idle_seconds.max(1));
+                    if since.elapsed() > idle_for && hub.close_if_unwatched(&hubs)
                     {
                         break;
                     }

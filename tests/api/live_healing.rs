@@ -199,3 +199,24 @@ async fn a_delta_burst_beyond_the_hub_inbox_is_dropped_and_the_map_still_converg
         assert_eq!(seen.statuses[&id], seat["status"].as_str().unwrap());
     }
 }
+
+#[actix_web::test]
+async fn subscribers_arriving_around_an_idle_stop_always_get_a_live_map() {
+    // Hubs stop after a second without subscribers.
+    let app = spawn_app_with(|s| s.live.idle_seconds = 0).await;
+    let (event_id, seats) = event_with_seats(&app, 8).await;
+    let buyer = app.buyer_token().await;
+    // Gaps around the moment the hub stops: before, at, after.
+    let gaps_ms = [900, 1050, 1100, 1150, 1500];
+    for (seat, gap) in seats.iter().zip(gaps_ms) {
+        let (mut stream, mut seen) = subscribed(&app, event_id).await;
+        let answer = app.reserve(&buyer, event_id, &[*seat]).await;
+        assert_eq!(answer.status(), 201);
+        let version = seen.version + 1;
+        until_seen(&mut stream, &mut seen, *seat, "RESERVED", version).await;
+        drop(stream);
+        // Spacing, not waiting for a condition: the next subscriber arrives
+        // `gap` after this one left, around the hub's idle stop.
+        tokio::time::sleep(Duration::from_millis(gap)).await;
+    }
+}
