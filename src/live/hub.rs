@@ -64,6 +64,8 @@ const VERSION_CHECK: Duration = Duration::from_secs(1);
 /// Every this many checks, PostgreSQL is asked even when Redis answered (a
 /// publish that failed outright never reached Redis either).
 const DATABASE_CHECK_EVERY: u32 = 5;
+/// Most deltas a hub buffers beyond a gap (or before its first load).
+const MAX_AHEAD: usize = 4096;
 /// A gap, or a version check this hub has not caught up with, older than
 /// this makes it reload.
 const GAP_TIMEOUT: Duration = Duration::from_secs(1);
@@ -169,6 +171,12 @@ impl HubState {
         if !self.loaded || delta.version > self.version + 1 {
             if self.loaded {
                 self.gap_since.get_or_insert_with(Instant::now);
+            }
+            if self.ahead.len() >= MAX_AHEAD {
+                // Bounded too: the reload this gap leads to (or the version
+                // check) covers what is dropped here.
+                metrics::counter!("boxoffice_live_deltas_dropped_total").increment(1);
+                return;
             }
             self.ahead.insert(delta.version, delta);
             return;
@@ -824,6 +832,41 @@ mod tests {
         );
         assert!(state.ahead.is_empty());
         assert!(state.gap_since.is_none());
+    }
+
+    #[test]
+    fn deltas_beyond_a_gap_are_buffered_up_to_a_bound() {
+        let hub = loaded_hub(1, &["AVAILABLE"]);
+        let mut state = hub.state.lock().unwrap();
+        for version in 3..(3 + 2 * MAX_AHEAD as i64) {
+            state.apply(delta(version, 1, SeatStatus::Reserved), 16);
+        }
+        assert_eq!(state.ahead.len(), MAX_AHEAD);
+        assert!(state.gap_since.is_some(), "the gap still makes it reload");
+    }
+
+    #[test]
+    fn joining_and_closing_at_once_never_leave_a_subscriber_on_a_closed_hub() {
+        for _ in 0..1000 {
+            let hubs = Arc::new(DashMap::new());
+            let hub = loaded_hub(1, &["AVAILABLE"]);
+            hubs.insert(EVENT, hub.clone());
+            let closer = {
+                let (hub, hubs) = (hub.clone(), hubs.clone());
+                std::thread::spawn(move || while !hub.close_if_unwatched(&hubs) {})
+            };
+            if let Some(joined) = hub.join(None, Format::Full) {
+                std::thread::yield_now();
+                assert!(
+                    !hub.state.lock().unwrap().closed,
+                    "a hub closed under a subscriber that joined it"
+                );
+                drop(joined);
+            }
+            closer.join().unwrap();
+            assert!(hub.state.lock().unwrap().closed);
+            assert!(!hubs.contains_key(&EVENT));
+        }
     }
 
     #[actix_web::test]
