@@ -46,6 +46,7 @@ pub struct LiveSettings {
     pub channel_capacity: usize,
     pub keep_alive_seconds: u64,
     pub idle_seconds: u64,
+    pub inbox_capacity: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -103,6 +104,7 @@ pub struct BookingSettings {
     pub payment_window_seconds: u64,
     pub sweep_interval_ms: u64,
     pub actor_idle_seconds: u64,
+    pub max_active_seats_per_buyer: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]

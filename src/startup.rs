@@ -89,11 +89,14 @@ impl Application {
 
         let node_id = format!("{:016x}", rand::random::<u64>());
         let booking = &settings.booking;
-        let ledger = Arc::new(PgLedger::new(
-            pool.clone(),
-            signer.clone(),
-            Duration::from_secs(booking.payment_window_seconds),
-        ));
+        let ledger = Arc::new(
+            PgLedger::new(
+                pool.clone(),
+                signer.clone(),
+                Duration::from_secs(booking.payment_window_seconds),
+            )
+            .with_hold_cap(booking.max_active_seats_per_buyer),
+        );
         let bus = RedisDeltaBus::new(redis.clone(), node_id.clone());
         let ports = Ports {
             ledger: ledger.clone(),
@@ -118,11 +121,10 @@ impl Application {
         );
         Sweeper::start_in_arbiter(&actors.handle(), |_| sweeper);
         actix_web::rt::spawn(bus.clone().listen(registry.clone()));
-        let hubs = Arc::new(Hubs::new(
-            pool.clone(),
-            settings.live.clone(),
-            actors.handle(),
-        ));
+        let hubs = Arc::new(
+            Hubs::new(pool.clone(), settings.live.clone(), actors.handle())
+                .with_published_versions(Arc::new(bus.clone())),
+        );
         actors.spawn(hubs.clone().route(bus.subscribe_local()));
 
         let payments = &settings.payments;

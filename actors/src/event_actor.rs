@@ -74,6 +74,8 @@ pub enum ReserveError {
     SeatsUnavailable(Vec<SeatId>),
     #[error("seats are not seats of this event")]
     UnknownSeats(Vec<SeatId>),
+    #[error("the buyer already holds the most seats allowed per event ({limit})")]
+    HoldLimitReached { limit: usize },
     #[error("booking is unavailable right now: {0}")]
     Unavailable(String),
 }
@@ -339,6 +341,11 @@ impl EventActor {
                         .increment(1);
                     Err(ReserveError::SeatsUnavailable(seats))
                 }
+                Ok(HoldOutcome::LimitReached { limit }) => {
+                    metrics::counter!("boxoffice_reservations_total", "outcome" => "hold_limit")
+                        .increment(1);
+                    Err(ReserveError::HoldLimitReached { limit })
+                }
                 Err(error) => {
                     metrics::counter!("boxoffice_reservations_total", "outcome" => "error")
                         .increment(1);
@@ -448,7 +455,7 @@ async fn run_batch(
         match committed {
             Ok(committed) => {
                 for (outcome, &i) in committed.outcome.into_iter().zip(&commit_index) {
-                    if matches!(outcome, HoldOutcome::Taken { .. }) {
+                    if !matches!(outcome, HoldOutcome::Held { .. }) {
                         unlock.push(i);
                     }
                     outcomes[i] = Some(Ok(outcome));

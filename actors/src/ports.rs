@@ -51,6 +51,9 @@ pub enum HoldOutcome {
     },
     /// Some seats were not AVAILABLE in PostgreSQL; nothing was held.
     Taken { seats: Vec<SeatId> },
+    /// The buyer already holds (PENDING) so many of this event's seats that
+    /// this plan would take them beyond `limit`; nothing was held.
+    LimitReached { limit: usize },
 }
 
 /// What a release or expiry freed: the seats and the lock token to clear.

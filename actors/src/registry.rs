@@ -3,8 +3,14 @@
 //! Actors run on the registry's own arbiter (one thread), off the HTTP
 //! workers. An actor delists itself when it stops (idle, or its load failed);
 //! a request that races with that stop is retried once on a fresh actor.
+//!
+//! Deltas from other nodes reach an actor through its bounded mailbox
+//! (`try_send`, never `do_send`, which ignores the bound): when it is full the
+//! delta is dropped and counted, and the actor's gap reload or version check
+//! brings its memory back to PostgreSQL's.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use actix::prelude::*;
 use dashmap::DashMap;
@@ -17,11 +23,17 @@ use crate::event_actor::{
 };
 use crate::ports::{ConfirmOutcome, Freed, ReleaseOutcome, SeatDelta, StorageError};
 
+/// Messages (holds, deltas, releases) one event actor's mailbox takes
+/// before senders wait (`send`) or deltas are dropped (`deliver`).
+pub const MAILBOX_CAPACITY: usize = 4096;
+
 pub struct Registry {
     actors: Arc<DashMap<EventId, Addr<EventActor>>>,
     ports: Ports,
     config: EventActorConfig,
     arbiter: ArbiterHandle,
+    /// Deltas dropped because an actor's mailbox was full.
+    dropped_deltas: AtomicUsize,
 }
 
 impl Registry {
@@ -31,6 +43,7 @@ impl Registry {
             ports,
             config,
             arbiter,
+            dropped_deltas: AtomicUsize::new(0),
         }
     }
 
@@ -61,7 +74,9 @@ impl Registry {
     fn start(&self, event: EventId) -> Addr<EventActor> {
         let (ports, config, registry) =
             (self.ports.clone(), self.config.clone(), self.actors.clone());
-        EventActor::start_in_arbiter(&self.arbiter, move |_| {
+        EventActor::start_in_arbiter(&self.arbiter, move |ctx| {
+            // Bounded from the first message, before `started` runs.
+            ctx.set_mailbox_capacity(MAILBOX_CAPACITY);
             EventActor::new(event, ports, config, registry)
         })
     }
@@ -145,10 +160,24 @@ impl Registry {
     }
 
     /// Hands a delta committed elsewhere to this node's actor, if it has one.
+    /// Never waits and never queues beyond the mailbox: a delta that does
+    /// not fit is dropped and counted, and the actor heals by reloading.
     pub fn deliver(&self, delta: SeatDelta) {
-        if let Some(addr) = self.get(delta.event_id) {
-            addr.do_send(ApplyDelta(delta));
+        // The listed address itself, not a clone: a fresh clone is a fresh
+        // sender, which actix lets past a full mailbox once, so cloning per
+        // delta would queue without bound. Only `deliver` sends through it.
+        let Some(addr) = self.actors.get(&delta.event_id) else {
+            return;
+        };
+        if let Err(SendError::Full(_)) = addr.try_send(ApplyDelta(delta)) {
+            self.dropped_deltas.fetch_add(1, Ordering::Relaxed);
+            metrics::counter!("boxoffice_actor_deltas_dropped_total").increment(1);
         }
+    }
+
+    /// Deltas dropped so far because an actor's mailbox was full.
+    pub fn dropped_deltas(&self) -> usize {
+        self.dropped_deltas.load(Ordering::Relaxed)
     }
 
     async fn call<M, T>(&self, event: EventId, message: impl Fn() -> M) -> Result<T, StorageError>
@@ -165,5 +194,80 @@ impl Registry {
             }
         }
         Err(StorageError::Unavailable("event actor unavailable".into()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use std::time::Duration;
+
+    use super::*;
+    use crate::domain::SeatStatus;
+    use crate::fakes::{FakeBus, FakeLedger, FakeLock};
+    use crate::ports::SeatChange;
+
+    fn registry(arbiter: &Arbiter) -> (Registry, Arc<FakeLedger>) {
+        let ledger = Arc::new(FakeLedger::with_seats(10, Duration::ZERO));
+        let ports = Ports {
+            ledger: ledger.clone(),
+            lock: Arc::new(FakeLock::default()),
+            bus: Arc::new(FakeBus::default()),
+        };
+        let config = EventActorConfig {
+            batch_max: 8,
+            hold_for: Duration::from_secs(600),
+            idle_after: Duration::from_secs(60),
+            gap_timeout: Duration::from_secs(1),
+        };
+        (Registry::new(ports, config, arbiter.handle()), ledger)
+    }
+
+    #[actix::test]
+    async fn a_delta_burst_beyond_the_mailbox_is_dropped_not_queued_and_the_actor_carries_on() {
+        let arbiter = Arbiter::new();
+        let (registry, ledger) = registry(&arbiter);
+        let event = EventId(1);
+        // Started and loaded.
+        assert_eq!(registry.availability(event).await, Some(10));
+
+        // The actor's thread is busy while a burst arrives.
+        let (busy_tx, busy) = std::sync::mpsc::channel::<()>();
+        let (started_tx, started) = std::sync::mpsc::channel::<()>();
+        arbiter.spawn(async move {
+            started_tx.send(()).unwrap();
+            let _ = busy.recv_timeout(Duration::from_secs(10));
+        });
+        started.recv_timeout(Duration::from_secs(5)).unwrap();
+        let burst = 3 * MAILBOX_CAPACITY;
+        for _ in 0..burst {
+            // Already-applied versions: harmless, but each takes a slot.
+            registry.deliver(SeatDelta {
+                event_id: event,
+                version: 0,
+                changes: vec![SeatChange {
+                    seat_id: SeatId(1),
+                    status: SeatStatus::Confirmed,
+                }],
+            });
+        }
+        let dropped = registry.dropped_deltas();
+        busy_tx.send(()).unwrap();
+        assert!(
+            dropped >= burst - MAILBOX_CAPACITY - 64,
+            "a full mailbox drops deltas instead of queueing them (dropped {dropped} of {burst})"
+        );
+
+        // The actor drained its mailbox and still answers from correct state.
+        let hold = tokio::time::timeout(
+            Duration::from_secs(5),
+            registry.reserve(event, UserId(1), vec![SeatId(1)]),
+        )
+        .await
+        .expect("an answer before the deadline");
+        assert!(hold.is_ok(), "{hold:?}");
+        assert_eq!(ledger.status(SeatId(1)), SeatStatus::Reserved);
+        assert_eq!(registry.availability(event).await, Some(9));
     }
 }

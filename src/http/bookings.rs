@@ -131,6 +131,14 @@ pub async fn create(
                 "these seats are not seats of this event",
             )
             .with_extra(json!({ "seat_ids": seats })),
+            ReserveError::HoldLimitReached { limit } => ApiError::conflict(
+                "hold_limit_reached",
+                format!(
+                    "you already hold seats of this event; at most {limit} at once \
+                     (pay for or release a booking first)"
+                ),
+            )
+            .with_extra(json!({ "limit": limit })),
             ReserveError::Unavailable(reason) => ApiError::Unavailable(anyhow::anyhow!(reason)),
         })?;
     tracing::info!(booking.id = %hold.booking_id, event.id = %hold.event_id, seats = hold.seat_ids.len(), "seats held");

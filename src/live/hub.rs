@@ -18,6 +18,21 @@
 //! the hub's state, so snapshot + deltas reproduce committed state with no gap
 //! and no duplicate. A version gap that stays open (a lost pub/sub message)
 //! makes the hub reload from PostgreSQL and tell every subscriber to resync.
+//!
+//! **Healing without a later commit.** A lost delta with no commit after it
+//! leaves no gap to see, so every second the hub also asks for the latest
+//! committed version (the published one in Redis; PostgreSQL's
+//! `seat_version` when Redis cannot say, and every fifth check regardless).
+//! A hub still short of it a second later reloads and resyncs, as for a gap.
+//!
+//! **Bounded.** Deltas reach a hub through a bounded inbox (`try_send`): a
+//! burst beyond it is dropped and counted, never queued without end; the gap
+//! or the version check heals what was dropped.
+//!
+//! **Stopping.** A hub without subscribers for `live.idle_seconds` stops. The
+//! decision, `closed` and leaving the map happen under the state lock, the
+//! same lock a subscriber holds to join: a subscriber either joined first
+//! (and the hub stays) or finds it closed and goes to a fresh one.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -26,7 +41,7 @@ use std::time::{Duration, Instant};
 
 use actix::ArbiterHandle;
 use actors::domain::{EventId, SeatId, SeatStatus};
-use actors::ports::SeatDelta;
+use actors::ports::{DeltaBus, SeatDelta};
 use dashmap::DashMap;
 use futures_util::Stream;
 use sqlx::PgPool;
@@ -44,6 +59,17 @@ pub enum LiveError {
     Unavailable(String),
 }
 
+/// How often a hub compares its version with the latest committed one.
+const VERSION_CHECK: Duration = Duration::from_secs(1);
+/// Every this many checks, PostgreSQL is asked even when Redis answered (a
+/// publish that failed outright never reached Redis either).
+const DATABASE_CHECK_EVERY: u32 = 5;
+/// Most deltas a hub buffers beyond a gap (or before its first load).
+const MAX_AHEAD: usize = 4096;
+/// A gap, or a version check this hub has not caught up with, older than
+/// this makes it reload.
+const GAP_TIMEOUT: Duration = Duration::from_secs(1);
+
 /// All hubs of this node, and the cap on their subscribers.
 pub struct Hubs {
     hubs: Arc<DashMap<EventId, Arc<Hub>>>,
@@ -51,6 +77,10 @@ pub struct Hubs {
     settings: LiveSettings,
     subscribers: Arc<AtomicUsize>,
     runtime: ArbiterHandle,
+    /// Where the latest published version of an event is read (Redis).
+    published: Option<Arc<dyn DeltaBus>>,
+    /// Deltas dropped because a hub's inbox was full (or the route lagged).
+    dropped: Arc<AtomicUsize>,
 }
 
 struct Hub {
@@ -72,7 +102,15 @@ struct HubState {
     ring: VecDeque<Arc<SeatDelta>>,
     /// Deltas beyond a gap, waiting for the ones before them.
     ahead: BTreeMap<i64, Arc<SeatDelta>>,
+    /// Since when this hub has been missing a delta: a gap before `ahead`,
+    /// or a committed version (`behind_until`) it has not reached.
     gap_since: Option<Instant>,
+    /// The highest committed version a version check reported that this
+    /// hub has not reached yet; 0 when none.
+    behind_until: i64,
+    /// The highest reported version a reload already answered: a version
+    /// PostgreSQL did not confirm (a stale Redis key) never reloads twice.
+    acknowledged: i64,
     /// Applied since the last flush, and when the first of them arrived.
     unflushed: Vec<Arc<SeatDelta>>,
     unflushed_since: Option<Instant>,
@@ -122,6 +160,8 @@ impl HubState {
         self.ring.clear();
         self.ahead.retain(|v, _| *v > version);
         self.gap_since = None;
+        self.acknowledged = self.acknowledged.max(self.behind_until);
+        self.behind_until = 0;
         self.cached = [None, None];
         self.loaded = true;
         self.drain_ahead();
@@ -131,6 +171,12 @@ impl HubState {
         if !self.loaded || delta.version > self.version + 1 {
             if self.loaded {
                 self.gap_since.get_or_insert_with(Instant::now);
+            }
+            if self.ahead.len() >= MAX_AHEAD {
+                // Bounded too: the reload this gap leads to (or the version
+                // check) covers what is dropped here.
+                metrics::counter!("boxoffice_live_deltas_dropped_total").increment(1);
+                return;
             }
             self.ahead.insert(delta.version, delta);
             return;
@@ -151,11 +197,30 @@ impl HubState {
             self.apply_in_order(next, ring_size);
         }
         self.ahead.retain(|v, _| *v > self.version);
-        self.gap_since = if self.ahead.is_empty() {
+        if self.behind_until <= self.version {
+            self.behind_until = 0;
+        }
+        self.gap_since = if self.ahead.is_empty() && self.behind_until == 0 {
             None
         } else {
             self.gap_since.or(Some(Instant::now()))
         };
+    }
+
+    /// A version check says `latest` is committed: until this hub reaches
+    /// it, that counts as an open gap (its delta may still be on its way).
+    fn note_latest(&mut self, latest: i64) {
+        if !self.loaded || latest <= self.version || latest <= self.acknowledged {
+            return;
+        }
+        self.behind_until = self.behind_until.max(latest);
+        self.gap_since.get_or_insert_with(Instant::now);
+    }
+
+    /// A gap has been open for longer than `timeout`.
+    fn stuck(&self, timeout: Duration) -> bool {
+        self.gap_since
+            .is_some_and(|since| since.elapsed() > timeout)
     }
 
     fn apply_in_order(&mut self, delta: Arc<SeatDelta>, ring_size: usize) {
@@ -220,6 +285,72 @@ impl HubState {
     }
 }
 
+impl Hub {
+    fn new(event_id: EventId, settings: &LiveSettings) -> (Arc<Hub>, HubInputs) {
+        let (frames, _) = broadcast::channel(settings.channel_capacity);
+        let (inbox, deltas) = mpsc::channel(settings.inbox_capacity.max(1));
+        let (loaded_tx, loaded) = watch::channel(None);
+        let hub = Arc::new(Hub {
+            event_id,
+            state: Mutex::new(HubState::default()),
+            frames,
+            inbox,
+            loaded,
+        });
+        (
+            hub,
+            HubInputs {
+                deltas,
+                loaded: loaded_tx,
+            },
+        )
+    }
+
+    /// Joins this hub's subscribers: the first message(s) and a place in the
+    /// broadcast, under the state lock. `None` once the hub has closed.
+    fn join(&self, last: Option<i64>, format: Format) -> Option<Joined> {
+        let mut state = self.state.lock().ok()?;
+        if state.closed {
+            return None;
+        }
+        Some(Joined {
+            initial: state
+                .catch_up(self.event_id, last, format)
+                .into_iter()
+                .collect(),
+            at: state.version,
+            live: self.frames.subscribe(),
+        })
+    }
+
+    /// Closes the hub and takes it off the map if nobody is subscribed,
+    /// atomically with [`Hub::join`].
+    fn close_if_unwatched(self: &Arc<Self>, hubs: &DashMap<EventId, Arc<Hub>>) -> bool {
+        let Ok(mut state) = self.state.lock() else {
+            return false;
+        };
+        if self.frames.receiver_count() > 0 {
+            return false;
+        }
+        state.closed = true;
+        hubs.remove_if(&self.event_id, |_, h| Arc::ptr_eq(h, self));
+        true
+    }
+}
+
+/// A new subscriber's first message(s), version and place in the broadcast.
+struct Joined {
+    initial: VecDeque<Arc<Frame>>,
+    at: i64,
+    live: broadcast::Receiver<Arc<Frame>>,
+}
+
+/// The hub task's ends of the hub's channels.
+struct HubInputs {
+    deltas: mpsc::Receiver<Arc<SeatDelta>>,
+    loaded: watch::Sender<Option<Result<(), String>>>,
+}
+
 impl Hubs {
     pub fn new(pool: PgPool, settings: LiveSettings, runtime: ArbiterHandle) -> Hubs {
         Hubs {
@@ -228,7 +359,26 @@ impl Hubs {
             settings,
             subscribers: Arc::new(AtomicUsize::new(0)),
             runtime,
+            published: None,
+            dropped: Arc::new(AtomicUsize::new(0)),
         }
+    }
+
+    /// Reads each event's latest published version from `bus` (else every
+    /// version check asks PostgreSQL).
+    pub fn with_published_versions(mut self, bus: Arc<dyn DeltaBus>) -> Hubs {
+        self.published = Some(bus);
+        self
+    }
+
+    /// Deltas dropped so far because a hub could not take them in time.
+    pub fn dropped_deltas(&self) -> usize {
+        self.dropped.load(Ordering::Relaxed)
+    }
+
+    fn count_dropped(&self, deltas: usize) {
+        self.dropped.fetch_add(deltas, Ordering::Relaxed);
+        metrics::counter!("boxoffice_live_deltas_dropped_total").increment(deltas as u64);
     }
 
     pub fn subscribers(&self) -> usize {
@@ -241,14 +391,20 @@ impl Hubs {
         loop {
             match deltas.recv().await {
                 Ok(delta) => {
-                    if let Some(hub) = self.hubs.get(&delta.event_id)
-                        && hub.inbox.try_send(delta).is_err()
-                    {
-                        tracing::warn!(event.id = %hub.event_id, "live hub inbox full; it will resync");
+                    let Some(hub) = self.hubs.get(&delta.event_id).map(|h| h.clone()) else {
+                        continue;
+                    };
+                    if hub.inbox.try_send(delta).is_err() {
+                        self.count_dropped(1);
+                        tracing::debug!(event.id = %hub.event_id, "live hub inbox full; delta dropped, the version check heals it");
                     }
                 }
                 Err(broadcast::error::RecvError::Lagged(missed)) => {
-                    tracing::warn!(missed, "live hubs missed deltas; they resync on the gap");
+                    self.count_dropped(missed as usize);
+                    tracing::warn!(
+                        missed,
+                        "live hubs missed deltas; the gap or version check heals them"
+                    );
                 }
                 Err(broadcast::error::RecvError::Closed) => return,
             }
@@ -277,16 +433,11 @@ impl Hubs {
                 Ok(Some(Err(error))) => return Err(LiveError::Unavailable(error)),
                 _ => continue,
             }
-            let Ok(mut state) = hub.state.lock() else {
+            let Some(Joined { initial, at, live }) = hub.join(last, format) else {
+                // Closed under us: make sure the next try starts a fresh hub.
+                self.hubs.remove_if(&event, |_, h| Arc::ptr_eq(h, &hub));
                 continue;
             };
-            if state.closed {
-                continue;
-            }
-            let initial = state.catch_up(event, last, format).into_iter().collect();
-            let at = state.version;
-            let live = hub.frames.subscribe();
-            drop(state);
             return Ok(Subscription {
                 initial,
                 at,
@@ -306,21 +457,14 @@ impl Hubs {
             return hub.clone();
         }
         let entry = self.hubs.entry(event).or_insert_with(|| {
-            let (frames, _) = broadcast::channel(self.settings.channel_capacity);
-            let (inbox, deltas) = mpsc::channel(4096);
-            let (loaded_tx, loaded) = watch::channel(None);
-            let hub = Arc::new(Hub {
-                event_id: event,
-                state: Mutex::new(HubState::default()),
-                frames,
-                inbox,
-                loaded,
-            });
+            let (hub, inputs) = Hub::new(event, &self.settings);
             let task = run(
                 hub.clone(),
-                deltas,
-                loaded_tx,
-                self.pool.clone(),
+                inputs,
+                Sources {
+                    pool: self.pool.clone(),
+                    published: self.published.clone(),
+                },
                 self.settings.clone(),
                 self.hubs.clone(),
             );
@@ -341,16 +485,47 @@ async fn load(pool: &PgPool, event: EventId) -> Result<(i64, Vec<SeatView>), Str
     }
 }
 
-/// The hub's task: load, then apply deltas and flush merged frames each tick.
+/// Where a hub reads committed state: the seat map, and the latest version.
+struct Sources {
+    pool: PgPool,
+    published: Option<Arc<dyn DeltaBus>>,
+}
+
+impl Sources {
+    /// The latest committed version of `event`: the published one, or
+    /// PostgreSQL's when Redis cannot say or `ask_database`; `None` when
+    /// neither answers in time.
+    async fn latest_version(&self, event: EventId, ask_database: bool) -> Option<i64> {
+        let check = async {
+            let published = match &self.published {
+                Some(bus) => bus.latest_version(event).await,
+                None => None,
+            };
+            if published.is_some() && !ask_database {
+                return published;
+            }
+            let committed = seats::version(&self.pool, event).await.ok().flatten();
+            published.max(committed)
+        };
+        tokio::time::timeout(VERSION_CHECK, check)
+            .await
+            .ok()
+            .flatten()
+    }
+}
+
+/// The hub's task: load, then apply deltas and flush merged frames each
+/// tick, and compare its version with the latest committed one each second.
 async fn run(
     hub: Arc<Hub>,
-    mut deltas: mpsc::Receiver<Arc<SeatDelta>>,
-    loaded: watch::Sender<Option<Result<(), String>>>,
-    pool: PgPool,
+    inputs: HubInputs,
+    sources: Sources,
     settings: LiveSettings,
     hubs: Arc<DashMap<EventId, Arc<Hub>>>,
 ) {
-    match load(&pool, hub.event_id).await {
+    let HubInputs { mut deltas, loaded } = inputs;
+    let pool = &sources.pool;
+    match load(pool, hub.event_id).await {
         Ok((version, layout)) => {
             if let Ok(mut state) = hub.state.lock() {
                 state.install(version, layout);
@@ -369,6 +544,9 @@ async fn run(
     }
     let mut tick = tokio::time::interval(Duration::from_millis(settings.flush_ms));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut check = tokio::time::interval(VERSION_CHECK);
+    check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut checks: u32 = 0;
     let mut idle_since: Option<Instant> = None;
     loop {
         tokio::select! {
@@ -380,15 +558,28 @@ async fn run(
                 }
                 None => break,
             },
+            _ = check.tick() => {
+                checks = checks.wrapping_add(1);
+                let ask_database = checks.is_multiple_of(DATABASE_CHECK_EVERY);
+                if let Some(latest) = sources.latest_version(hub.event_id, ask_database).await
+                    && let Ok(mut state) = hub.state.lock()
+                {
+                    state.note_latest(latest);
+                }
+            }
             _ = tick.tick() => {
                 flush(&hub);
-                let gap = hub.state.lock().ok().and_then(|s| s.gap_since).is_some_and(|since| since.elapsed() > Duration::from_secs(1));
-                if gap {
-                    resync(&hub, &pool).await;
+                let stuck = hub.state.lock().ok().is_some_and(|s| s.stuck(GAP_TIMEOUT));
+                if stuck {
+                    resync(&hub, pool).await;
                 }
                 if hub.frames.receiver_count() == 0 {
                     let since = *idle_since.get_or_insert_with(Instant::now);
-                    if since.elapsed() > Duration::from_secs(settings.idle_seconds) {
+                    // At least a second: the subscriber that started the hub
+                    // joins just after the load, on another thread.
+                    let idle_for = Duration::from_secs(settings.idle_seconds.max(1));
+                    if since.elapsed() > idle_for && hub.close_if_unwatched(&hubs)
+                    {
                         break;
                     }
                 } else {
@@ -432,18 +623,27 @@ async fn resync(hub: &Hub, pool: &PgPool) {
     tracing::info!(event.id = %hub.event_id, "live hub missed a delta; reloading");
     metrics::counter!("boxoffice_live_resyncs_total").increment(1);
     match load(pool, hub.event_id).await {
-        Ok((version, layout)) => {
+        Ok((version, layout)) => reinstall(hub, version, layout),
+        Err(error) => {
+            tracing::warn!(event.id = %hub.event_id, %error, "live hub reload failed; retrying");
             if let Ok(mut state) = hub.state.lock() {
-                state.unflushed.clear();
-                state.unflushed_since = None;
-                state.install(version, layout);
-                let marker = Frame::new(Kind::Snapshot, version, String::new());
-                let _ = hub.frames.send(Arc::new(marker));
+                // Try again in a second, not on every tick.
+                state.gap_since = Some(Instant::now());
             }
         }
-        Err(error) => {
-            tracing::warn!(event.id = %hub.event_id, %error, "live hub reload failed; retrying")
-        }
+    }
+}
+
+/// Replaces the hub's state with a fresh load and tells every subscriber to
+/// take a fresh snapshot (the marker is sent under the lock, so a subscriber
+/// joining now either got the new state or gets the marker).
+fn reinstall(hub: &Hub, version: i64, layout: Vec<SeatView>) {
+    if let Ok(mut state) = hub.state.lock() {
+        state.unflushed.clear();
+        state.unflushed_since = None;
+        state.install(version, layout);
+        let marker = Frame::new(Kind::Snapshot, version, String::new());
+        let _ = hub.frames.send(Arc::new(marker));
     }
 }
 
@@ -481,5 +681,264 @@ impl Subscription {
                 }
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use actors::ports::SeatChange;
+    use futures_util::StreamExt;
+
+    use super::*;
+
+    const EVENT: EventId = EventId(1);
+
+    fn settings() -> LiveSettings {
+        LiveSettings {
+            max_subscribers: 10,
+            flush_ms: 100,
+            ring_size: 16,
+            channel_capacity: 16,
+            keep_alive_seconds: 15,
+            idle_seconds: 60,
+            inbox_capacity: 16,
+        }
+    }
+
+    /// Seats 1..=n with the given statuses.
+    fn layout(statuses: &[&str]) -> Vec<SeatView> {
+        statuses
+            .iter()
+            .enumerate()
+            .map(|(i, status)| SeatView {
+                seat_id: SeatId(i as i64 + 1),
+                section: "A".into(),
+                row: "1".into(),
+                number: i as i32 + 1,
+                status: (*status).into(),
+            })
+            .collect()
+    }
+
+    fn delta(version: i64, seat: i64, status: SeatStatus) -> Arc<SeatDelta> {
+        Arc::new(SeatDelta {
+            event_id: EVENT,
+            version,
+            changes: vec![SeatChange {
+                seat_id: SeatId(seat),
+                status,
+            }],
+        })
+    }
+
+    fn loaded_hub(version: i64, statuses: &[&str]) -> Arc<Hub> {
+        let (hub, _inputs) = Hub::new(EVENT, &settings());
+        hub.state.lock().unwrap().install(version, layout(statuses));
+        hub
+    }
+
+    fn subscription(hub: &Arc<Hub>) -> Subscription {
+        let Joined { initial, at, live } = hub.join(None, Format::Full).unwrap();
+        Subscription {
+            initial,
+            at,
+            live,
+            hub: hub.clone(),
+            format: Format::Full,
+            _slot: SubscriberSlot(Arc::new(AtomicUsize::new(1))),
+        }
+    }
+
+    fn statuses(hub: &Hub) -> (i64, Vec<SeatStatus>) {
+        let state = hub.state.lock().unwrap();
+        (state.version, state.statuses.clone())
+    }
+
+    fn snapshot_statuses(frame: &Frame) -> Vec<String> {
+        let body: serde_json::Value = serde_json::from_str(&frame.json).unwrap();
+        body["seats"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["status"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    #[actix_web::test]
+    async fn a_resync_replaces_the_state_and_sends_every_subscriber_a_fresh_snapshot() {
+        let hub = loaded_hub(1, &["AVAILABLE", "AVAILABLE", "AVAILABLE"]);
+        let mut stream = Box::pin(subscription(&hub).into_stream());
+        let first = stream.next().await.unwrap();
+        assert_eq!((first.kind, first.version), (Kind::Snapshot, 1));
+        // A delta applied but not yet flushed, then a reload that knows better.
+        hub.state
+            .lock()
+            .unwrap()
+            .apply(delta(2, 1, SeatStatus::Reserved), 16);
+
+        reinstall(&hub, 5, layout(&["CONFIRMED", "AVAILABLE", "RESERVED"]));
+
+        assert_eq!(
+            statuses(&hub),
+            (
+                5,
+                vec![
+                    SeatStatus::Confirmed,
+                    SeatStatus::Available,
+                    SeatStatus::Reserved
+                ]
+            )
+        );
+        {
+            let state = hub.state.lock().unwrap();
+            assert!(
+                state.unflushed.is_empty(),
+                "nothing stale is flushed after a reload"
+            );
+            assert!(
+                state.ring.is_empty(),
+                "no resume from deltas the reload replaced"
+            );
+            assert!(state.gap_since.is_none());
+        }
+        let fresh = tokio::time::timeout(Duration::from_secs(1), stream.next())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((fresh.kind, fresh.version), (Kind::Snapshot, 5));
+        assert_eq!(
+            snapshot_statuses(&fresh),
+            vec!["CONFIRMED", "AVAILABLE", "RESERVED"]
+        );
+    }
+
+    #[actix_web::test]
+    async fn a_resync_keeps_buffered_deltas_beyond_the_reloaded_version() {
+        let hub = loaded_hub(1, &["AVAILABLE", "AVAILABLE"]);
+        {
+            let mut state = hub.state.lock().unwrap();
+            state.apply(delta(3, 1, SeatStatus::Reserved), 16); // 2 lost: a gap
+            state.apply(delta(6, 2, SeatStatus::Reserved), 16);
+            assert!(state.gap_since.is_some());
+            assert_eq!(state.version, 1);
+        }
+        // PostgreSQL is at 5: 3 is covered, 6 is applied on top.
+        reinstall(&hub, 5, layout(&["CONFIRMED", "AVAILABLE"]));
+        let state = hub.state.lock().unwrap();
+        assert_eq!(state.version, 6);
+        assert_eq!(
+            state.statuses,
+            vec![SeatStatus::Confirmed, SeatStatus::Reserved]
+        );
+        assert!(state.ahead.is_empty());
+        assert!(state.gap_since.is_none());
+    }
+
+    #[test]
+    fn deltas_beyond_a_gap_are_buffered_up_to_a_bound() {
+        let hub = loaded_hub(1, &["AVAILABLE"]);
+        let mut state = hub.state.lock().unwrap();
+        for version in 3..(3 + 2 * MAX_AHEAD as i64) {
+            state.apply(delta(version, 1, SeatStatus::Reserved), 16);
+        }
+        assert_eq!(state.ahead.len(), MAX_AHEAD);
+        assert!(state.gap_since.is_some(), "the gap still makes it reload");
+    }
+
+    #[test]
+    fn joining_and_closing_at_once_never_leave_a_subscriber_on_a_closed_hub() {
+        for _ in 0..1000 {
+            let hubs = Arc::new(DashMap::new());
+            let hub = loaded_hub(1, &["AVAILABLE"]);
+            hubs.insert(EVENT, hub.clone());
+            let closer = {
+                let (hub, hubs) = (hub.clone(), hubs.clone());
+                std::thread::spawn(move || while !hub.close_if_unwatched(&hubs) {})
+            };
+            if let Some(joined) = hub.join(None, Format::Full) {
+                std::thread::yield_now();
+                assert!(
+                    !hub.state.lock().unwrap().closed,
+                    "a hub closed under a subscriber that joined it"
+                );
+                drop(joined);
+            }
+            closer.join().unwrap();
+            assert!(hub.state.lock().unwrap().closed);
+            assert!(!hubs.contains_key(&EVENT));
+        }
+    }
+
+    #[actix_web::test]
+    async fn a_hub_short_of_the_latest_committed_version_is_stuck_until_it_reaches_it() {
+        let hub = loaded_hub(3, &["AVAILABLE", "AVAILABLE"]);
+        let mut state = hub.state.lock().unwrap();
+        state.note_latest(3);
+        assert!(state.gap_since.is_none(), "not behind: no gap");
+        state.note_latest(5);
+        assert!(
+            state.stuck(Duration::ZERO),
+            "behind with no later delta: a gap"
+        );
+        state.apply(delta(4, 1, SeatStatus::Reserved), 16);
+        assert!(state.stuck(Duration::ZERO), "still short of 5");
+        state.apply(delta(5, 2, SeatStatus::Reserved), 16);
+        assert!(state.gap_since.is_none(), "caught up: no reload");
+    }
+
+    #[actix_web::test]
+    async fn a_published_version_a_reload_did_not_confirm_reloads_once_only() {
+        let hub = loaded_hub(3, &["AVAILABLE"]);
+        hub.state.lock().unwrap().note_latest(9);
+        // PostgreSQL says 3 (a stale Redis key, a restored database).
+        reinstall(&hub, 3, layout(&["AVAILABLE"]));
+        let mut state = hub.state.lock().unwrap();
+        state.note_latest(9);
+        assert!(state.gap_since.is_none(), "already answered by the reload");
+        state.note_latest(10);
+        assert!(state.gap_since.is_some(), "a newer version is news again");
+    }
+
+    #[actix_web::test]
+    async fn a_hub_with_a_subscriber_is_never_closed_as_idle_and_a_closed_one_takes_none() {
+        let hubs = DashMap::new();
+        let hub = loaded_hub(1, &["AVAILABLE"]);
+        hubs.insert(EVENT, hub.clone());
+
+        let joined = hub.join(None, Format::Full);
+        assert!(joined.is_some());
+        assert!(!hub.close_if_unwatched(&hubs), "a subscriber joined first");
+        assert!(hubs.contains_key(&EVENT));
+
+        drop(joined);
+        assert!(hub.close_if_unwatched(&hubs));
+        assert!(
+            !hubs.contains_key(&EVENT),
+            "a closed hub leaves the map at once"
+        );
+        assert!(
+            hub.join(None, Format::Full).is_none(),
+            "nobody joins a closed hub (its stream would be dead)"
+        );
+    }
+
+    #[actix_web::test]
+    async fn the_route_drops_what_a_full_inbox_cannot_take_and_counts_it() {
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .connect_lazy("postgres://nobody@127.0.0.1:1/none")
+            .unwrap();
+        let hubs = Arc::new(Hubs::new(pool, settings(), actix::Arbiter::current()));
+        let (hub, inputs) = Hub::new(EVENT, &settings());
+        hubs.hubs.insert(EVENT, hub);
+        let (bus, deltas) = broadcast::channel(1024);
+        let routing = tokio::spawn(hubs.clone().route(deltas));
+        for version in 1..=100 {
+            bus.send(delta(version, 1, SeatStatus::Reserved)).unwrap();
+        }
+        drop(bus);
+        routing.await.unwrap();
+        // Nothing drained the inbox: it holds its capacity, the rest dropped.
+        assert_eq!(inputs.deltas.len(), 16);
+        assert_eq!(hubs.dropped_deltas(), 100 - 16);
     }
 }

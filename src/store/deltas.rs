@@ -7,7 +7,12 @@
 //! drop messages (a reconnect, a slow subscriber): receivers order deltas by
 //! version and reload on a gap, and `{prefix}version:{event}` (set with each
 //! publish, before the committing request is answered) lets an actor check
-//! whether it is behind before it refuses anyone from memory.
+//! whether it is behind before it refuses anyone from memory, and every live
+//! hub check each second that it has not missed the last delta.
+//!
+//! Delivery to this node is bounded end to end: the local broadcast, each
+//! hub's inbox and each actor's mailbox (`Registry::deliver`) drop what they
+//! cannot take, and the version checks heal the loss.
 
 use std::sync::Arc;
 use std::time::Duration;

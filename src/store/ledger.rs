@@ -10,7 +10,7 @@
 //! the partial UNIQUE index `booking_seats_active_seat_key` are the guards: if
 //! either fires unexpectedly the transaction rolls back and nothing is sold.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use actors::domain::{BookingId, EventId, SeatId, SeatStatus, UserId};
@@ -31,6 +31,8 @@ pub struct PgLedger {
     signer: Signer,
     /// How long a started payment protects its hold from the sweeper.
     payment_window: Duration,
+    /// Most seats one buyer may hold (PENDING) at once per event.
+    max_active_seats_per_buyer: usize,
 }
 
 impl PgLedger {
@@ -39,7 +41,15 @@ impl PgLedger {
             pool,
             signer,
             payment_window,
+            max_active_seats_per_buyer: usize::MAX,
         }
+    }
+
+    /// Caps the seats one buyer may hold at once per event (item: a queue
+    /// token admits one buyer, not an unlimited stream of holds).
+    pub fn with_hold_cap(mut self, max_active_seats_per_buyer: usize) -> PgLedger {
+        self.max_active_seats_per_buyer = max_active_seats_per_buyer;
+        self
     }
 }
 
@@ -104,22 +114,40 @@ impl PgLedger {
             .iter()
             .flat_map(|p| p.seats.iter().map(|s| s.0))
             .collect();
-        let (available, booking_ids): (Vec<i64>, Vec<i64>) = sqlx::query_as(
-            // Driven by the requested ids (primary-key lookups), whatever the
-            // statistics say about the event's seats.
-            "SELECT ARRAY(SELECT s.seat_id FROM UNNEST($2::int8[]) AS w(seat_id)
-                          JOIN seats s ON s.event_id = $1 AND s.seat_id = w.seat_id
-                          WHERE s.status = 'AVAILABLE'),
-                    ARRAY(SELECT nextval(pg_get_serial_sequence('bookings', 'booking_id'))
-                          FROM generate_series(1, $3))",
-        )
-        .bind(event)
-        .bind(&wanted)
-        .bind(plans.len() as i32)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(storage_error)?;
+        let buyers: Vec<i64> = plans.iter().map(|p| p.user_id.0).collect();
+        let (available, booking_ids, holders, held): (Vec<i64>, Vec<i64>, Vec<i64>, Vec<i64>) =
+            sqlx::query_as(
+                // `held`: the seats each buyer of the batch already holds, read
+                // under the event-row lock taken by `next_version`, so no other
+                // hold of this event commits between this count and ours, on
+                // any node. Seats are looked up by the requested ids
+                // (primary-key lookups), whatever the statistics say.
+                "WITH held AS (
+                     SELECT b.user_id, count(*) AS seats FROM bookings b
+                     JOIN booking_seats bs ON bs.booking_id = b.booking_id AND bs.active
+                     WHERE b.event_id = $1 AND b.status = 'PENDING' AND b.user_id = ANY($4)
+                     GROUP BY b.user_id
+                 )
+                 SELECT ARRAY(SELECT s.seat_id FROM UNNEST($2::int8[]) AS w(seat_id)
+                              JOIN seats s ON s.event_id = $1 AND s.seat_id = w.seat_id
+                              WHERE s.status = 'AVAILABLE'),
+                        ARRAY(SELECT nextval(pg_get_serial_sequence('bookings', 'booking_id'))
+                              FROM generate_series(1, $3)),
+                        ARRAY(SELECT user_id FROM held ORDER BY user_id),
+                        ARRAY(SELECT seats FROM held ORDER BY user_id)",
+            )
+            .bind(event)
+            .bind(&wanted)
+            .bind(plans.len() as i32)
+            .bind(&buyers)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(storage_error)?;
         let available: HashSet<i64> = available.into_iter().collect();
+        let mut holding: HashMap<i64, usize> = holders
+            .into_iter()
+            .zip(held.into_iter().map(|seats| seats as usize))
+            .collect();
 
         let mut outcomes = Vec::with_capacity(plans.len());
         let (mut b_ids, mut b_users, mut b_amounts, mut b_tokens) =
@@ -137,6 +165,15 @@ impl PgLedger {
                 outcomes.push(HoldOutcome::Taken { seats: missing });
                 continue;
             }
+            // Plans of one buyer in the same batch count together.
+            let held = holding.entry(plan.user_id.0).or_default();
+            if *held + plan.seats.len() > self.max_active_seats_per_buyer {
+                outcomes.push(HoldOutcome::LimitReached {
+                    limit: self.max_active_seats_per_buyer,
+                });
+                continue;
+            }
+            *held += plan.seats.len();
             let amount_cents = price_cents * plan.seats.len() as i64;
             b_ids.push(booking_id);
             b_users.push(plan.user_id.0);

@@ -53,3 +53,11 @@ pub async fn snapshot(pool: &PgPool, event_id: EventId) -> sqlx::Result<Option<S
         seats,
     }))
 }
+
+/// The event's committed seat version (`None` for an unknown event).
+pub async fn version(pool: &PgPool, event_id: EventId) -> sqlx::Result<Option<i64>> {
+    sqlx::query_scalar("SELECT seat_version FROM events WHERE event_id = $1")
+        .bind(event_id)
+        .fetch_optional(pool)
+        .await
+}

@@ -1,0 +1,222 @@
+//! A live seat map heals by itself: a commit whose delta never reaches a
+//! node's hub, with no later commit to reveal the gap, still reaches that
+//! hub's subscribers; a burst of deltas beyond a hub's inbox is dropped and
+//! the hub still converges to the database.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::bookings::event_with_seats;
+use crate::helpers::{TestApp, spawn_app, spawn_app_with};
+use crate::sse::SseClient;
+
+/// Seat statuses by id, as a subscriber sees them after each message.
+#[derive(Default)]
+struct Seen {
+    version: i64,
+    statuses: std::collections::HashMap<i64, String>,
+}
+
+impl Seen {
+    fn apply(&mut self, message: &Value) {
+        if message["type"] == "snapshot" {
+            self.statuses.clear();
+            for seat in message["seats"].as_array().unwrap() {
+                self.statuses.insert(
+                    seat["seat_id"].as_i64().unwrap(),
+                    seat["status"].as_str().unwrap().to_owned(),
+                );
+            }
+        } else {
+            for change in message["changes"].as_array().unwrap() {
+                self.statuses.insert(
+                    change["seat_id"].as_i64().unwrap(),
+                    change["status"].as_str().unwrap().to_owned(),
+                );
+            }
+        }
+        self.version = message["version"].as_i64().unwrap();
+    }
+}
+
+/// Reads the stream until `seat` shows `status` at `version`, or panics at
+/// the deadline.
+async fn until_seen(
+    stream: &mut SseClient,
+    seen: &mut Seen,
+    seat: i64,
+    status: &str,
+    version: i64,
+) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !(seen.version >= version && seen.statuses.get(&seat).map(String::as_str) == Some(status))
+    {
+        let left = deadline.saturating_duration_since(Instant::now());
+        assert!(
+            !left.is_zero(),
+            "the subscriber never saw seat {seat} {status} at version {version} (at {})",
+            seen.version
+        );
+        if let Some(event) = stream.try_next(left.min(Duration::from_millis(500))).await {
+            seen.apply(&event.data);
+        }
+    }
+}
+
+/// Holds `seat` through the API and waits until the subscriber sees it.
+async fn held(
+    app: &TestApp,
+    stream: &mut SseClient,
+    seen: &mut Seen,
+    event_id: i64,
+    seat: i64,
+) -> i64 {
+    let buyer = app.buyer_token().await;
+    let answer = app.reserve(&buyer, event_id, &[seat]).await;
+    assert_eq!(answer.status(), 201);
+    let booking = answer.json::<Value>().await.unwrap()["booking_id"]
+        .as_i64()
+        .unwrap();
+    let version = seen.version + 1;
+    until_seen(stream, seen, seat, "RESERVED", version).await;
+    booking
+}
+
+/// Releases `booking` in PostgreSQL the way a node would (the next version,
+/// in one transaction), but tells no hub.
+async fn release_unannounced(app: &TestApp, event_id: i64, booking: i64) -> i64 {
+    let mut tx = app.pool.begin().await.unwrap();
+    let version: i64 = sqlx::query_scalar(
+        "UPDATE events SET seat_version = seat_version + 1 WHERE event_id = $1 RETURNING seat_version",
+    )
+    .bind(event_id)
+    .fetch_one(&mut *tx)
+    .await
+    .unwrap();
+    for statement in [
+        "UPDATE bookings SET status = 'RELEASED' WHERE booking_id = $1",
+        "UPDATE booking_seats SET active = false WHERE booking_id = $1",
+        "UPDATE seats SET status = 'AVAILABLE', booking_id = NULL, reserved_at = NULL WHERE booking_id = $1",
+    ] {
+        sqlx::query(statement)
+            .bind(booking)
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+    }
+    tx.commit().await.unwrap();
+    version
+}
+
+async fn redis(app: &TestApp) -> redis::aio::MultiplexedConnection {
+    redis::Client::open(app.redis_url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap()
+}
+
+async fn subscribed(app: &TestApp, event_id: i64) -> (SseClient, Seen) {
+    let url = app.url(&format!("/events/{event_id}/seats/stream"));
+    let mut stream = SseClient::connect(&url, None).await;
+    let mut seen = Seen::default();
+    seen.apply(&stream.next(Duration::from_secs(10)).await.data);
+    (stream, seen)
+}
+
+#[actix_web::test]
+async fn a_delta_lost_on_pub_sub_reaches_subscribers_without_a_later_commit() {
+    let app = spawn_app().await;
+    let (event_id, seats) = event_with_seats(&app, 3).await;
+    let (mut stream, mut seen) = subscribed(&app, event_id).await;
+    let booking = held(&app, &mut stream, &mut seen, event_id, seats[1]).await;
+
+    // Another node released it and recorded the version; its message was lost.
+    let version = release_unannounced(&app, event_id, booking).await;
+    let _: () = redis::cmd("SET")
+        .arg(format!("{}version:{event_id}", app.redis_prefix))
+        .arg(version)
+        .query_async(&mut redis(&app).await)
+        .await
+        .unwrap();
+
+    until_seen(&mut stream, &mut seen, seats[1], "AVAILABLE", version).await;
+}
+
+#[actix_web::test]
+async fn a_commit_whose_publish_failed_outright_reaches_subscribers_from_postgresql() {
+    let app = spawn_app().await;
+    let (event_id, seats) = event_with_seats(&app, 3).await;
+    let (mut stream, mut seen) = subscribed(&app, event_id).await;
+    // A real commit first, so Redis knows a (soon outdated) version.
+    let booking = held(&app, &mut stream, &mut seen, event_id, seats[2]).await;
+
+    // Neither the message nor the version reached Redis.
+    let version = release_unannounced(&app, event_id, booking).await;
+
+    until_seen(&mut stream, &mut seen, seats[2], "AVAILABLE", version).await;
+}
+
+#[actix_web::test]
+async fn a_delta_burst_beyond_the_hub_inbox_is_dropped_and_the_map_still_converges() {
+    let app = spawn_app_with(|s| s.live.inbox_capacity = 4).await;
+    let (event_id, seats) = event_with_seats(&app, 3).await;
+    let (mut stream, mut seen) = subscribed(&app, event_id).await;
+    let booking = held(&app, &mut stream, &mut seen, event_id, seats[1]).await;
+
+    // A flood of (already applied) deltas from "another node", with the real
+    // one in the middle of it.
+    let version = release_unannounced(&app, event_id, booking).await;
+    let channel = format!("{}deltas:{event_id}", app.redis_prefix);
+    let envelope = |version: i64, status: &str| {
+        json!({"origin": "elsewhere", "event_id": event_id, "version": version,
+               "changes": [{"seat_id": seats[1], "status": status}]})
+        .to_string()
+    };
+    let mut pipe = redis::pipe();
+    for i in 0..4000 {
+        if i == 2000 {
+            pipe.set(format!("{}version:{event_id}", app.redis_prefix), version)
+                .ignore();
+            pipe.publish(&channel, envelope(version, "AVAILABLE"))
+                .ignore();
+        }
+        pipe.publish(&channel, envelope(0, "CONFIRMED")).ignore();
+    }
+    let _: () = pipe.query_async(&mut redis(&app).await).await.unwrap();
+
+    until_seen(&mut stream, &mut seen, seats[1], "AVAILABLE", version).await;
+    // And the map is the database's, seat for seat.
+    let map: Value = app
+        .get(&format!("/events/{event_id}/seats"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    for seat in map["seats"].as_array().unwrap() {
+        let id = seat["seat_id"].as_i64().unwrap();
+        assert_eq!(seen.statuses[&id], seat["status"].as_str().unwrap());
+    }
+}
+
+#[actix_web::test]
+async fn subscribers_arriving_around_an_idle_stop_always_get_a_live_map() {
+    // Hubs stop after a second without subscribers.
+    let app = spawn_app_with(|s| s.live.idle_seconds = 0).await;
+    let (event_id, seats) = event_with_seats(&app, 8).await;
+    let buyer = app.buyer_token().await;
+    // Gaps around the moment the hub stops: before, at, after.
+    let gaps_ms = [900, 1050, 1100, 1150, 1500];
+    for (seat, gap) in seats.iter().zip(gaps_ms) {
+        let (mut stream, mut seen) = subscribed(&app, event_id).await;
+        let answer = app.reserve(&buyer, event_id, &[*seat]).await;
+        assert_eq!(answer.status(), 201);
+        let version = seen.version + 1;
+        until_seen(&mut stream, &mut seen, *seat, "RESERVED", version).await;
+        drop(stream);
+        // Spacing, not waiting for a condition: the next subscriber arrives
+        // `gap` after this one left, around the hub's idle stop.
+        tokio::time::sleep(Duration::from_millis(gap)).await;
+    }
+}
