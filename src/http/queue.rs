@@ -198,8 +198,9 @@ fn sse_json(name: &str, body: &Value) -> sse::Event {
     sse::Event::Data(sse::Data::new(body.to_string()).event(name.to_owned()))
 }
 
-/// Positions at least every two seconds, `sold_out` while nothing is left,
-/// then one `admitted` message with the queue token. An open stream is the
+/// Positions at least every two seconds (`paused: true` and no ETA while the
+/// operator has paused admission), `sold_out` while nothing is left, then one
+/// `admitted` message with the queue token. An open stream is the
 /// waiter's sign of life.
 #[tracing::instrument(skip_all, fields(event.id = %event_id, user.id = %caller.user_id))]
 pub async fn stream(

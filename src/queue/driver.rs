@@ -263,6 +263,51 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_bucket_holds_at_most_its_burst_however_late_the_tick() {
+        let start = Instant::now();
+        let mut bucket = Bucket {
+            last: Some(start),
+            ..Bucket::default()
+        };
+        // 100/s, ticks of 100 ms: ten a tick, plus the carried fraction.
+        bucket.refill(100.0, 11.0, start + Duration::from_millis(100));
+        assert!((bucket.tokens - 10.0).abs() < 1e-9, "{}", bucket.tokens);
+        bucket.tokens = 0.5;
+        bucket.refill(100.0, 11.0, start + Duration::from_secs(5));
+        assert_eq!(
+            bucket.tokens, 11.0,
+            "a late tick brings no more than the burst"
+        );
+    }
+
+    #[test]
+    fn nothing_accrues_across_idle_ticks_and_a_new_lease_starts_empty() {
+        let start = Instant::now();
+        let mut bucket = Bucket {
+            tokens: 7.0,
+            last: Some(start - Duration::from_secs(3)),
+            held: true,
+            ..Bucket::default()
+        };
+        bucket.idle(); // sold out, paused, before the sale, drawing
+        assert_eq!(bucket.tokens, 0.0);
+        let idle_at = bucket.last.unwrap();
+        bucket.refill(100.0, 11.0, idle_at + Duration::from_millis(100));
+        assert!(
+            (bucket.tokens - 10.0).abs() < 1e-9,
+            "one tick's worth after an idle tick"
+        );
+
+        bucket.let_go();
+        assert!(!bucket.held);
+        bucket.refill(100.0, 11.0, Instant::now() + Duration::from_secs(60));
+        assert_eq!(
+            bucket.tokens, 0.0,
+            "a new holder's first tick admits nobody"
+        );
+    }
+
+    #[test]
     fn the_shuffle_is_a_pure_function_of_the_seed() {
         let members: Vec<String> = (1..=50).map(|i| i.to_string()).collect();
         let a = shuffle_order("seed-a", members.clone());
