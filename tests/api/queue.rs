@@ -981,6 +981,13 @@ async fn an_operator_pauses_admission_with_rate_zero_and_waiters_keep_their_plac
         status(&app, last, event_id).await["paused"] == true
     })
     .await;
+    let newcomer = app.buyer_token().await;
+    let joined = join(&app, &newcomer, event_id).await;
+    assert_eq!(
+        (&joined["paused"], &joined["eta_seconds"]),
+        (&json!(true), &Value::Null),
+        "joining still works while paused: {joined}"
+    );
     let standing = status(&app, last, event_id).await;
     assert_eq!(standing["in_queue"], true, "{standing}");
     assert!(
