@@ -465,6 +465,12 @@ async fn two_nodes_admit_at_the_configured_rate_and_one_takes_over_when_the_othe
         admitted_total(survivor, &admin, event_id).await > before + 20
     })
     .await;
+    assert_no_burst(
+        survivor,
+        &admission_times(survivor, event_id).await,
+        50.0,
+        "on two nodes, across the takeover",
+    );
 }
 
 #[actix_web::test]
