@@ -8,10 +8,11 @@
 //! second, so a rate change applies within a second and survives restarts),
 //! renew or take leases, run the on-sale shuffle once, pause while no seat is
 //! left or the operator set the rate to 0, and admit `floor(tokens)` live
-//! waiters. The bucket holds at most one tick's worth and accrues nothing
-//! while nobody may be admitted (see [`Bucket`]); the Redis `ADMIT` step
-//! itself checks that this node still holds the lease, so an old holder that
-//! has not yet noticed its lease lapsed admits nobody.
+//! waiters. The bucket holds one tick's worth (plus the carried fraction of
+//! an admission) and accrues nothing while nobody may be admitted (see
+//! [`Bucket`]); the Redis `ADMIT` step itself checks that this node still
+//! holds the lease, so an old holder that has not yet noticed its lease
+//! lapsed admits nobody.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;

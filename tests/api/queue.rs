@@ -146,7 +146,7 @@ fn assert_no_burst(app: &TestApp, times: &[i64], rate: f64, when: &str) {
     let (worst, allowed) = (worst_excess(times, rate), one_tick(app, rate));
     assert!(
         worst <= allowed,
-        "{when}: {worst:.1} admissions beyond {rate}/s in one window; one tick's worth is {allowed:.1} ({} admissions logged)",
+        "{when}: {worst:.1} admissions beyond {rate}/s in one window; one tick's worth (+1 carried, +2 ms) is {allowed:.1} ({} admissions logged)",
         times.len()
     );
 }
