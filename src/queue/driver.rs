@@ -10,7 +10,7 @@
 //! left or the operator set the rate to 0, and admit `floor(tokens)` live
 //! waiters. The bucket holds one tick's worth (plus the carried fraction of
 //! an admission) and accrues nothing while nobody may be admitted (see
-//! [`Bucket`]); the Redis `ADMIT` step itself checks that this node still
+//! `Bucket`); the Redis `ADMIT` step itself checks that this node still
 //! holds the lease, so an old holder that has not yet noticed its lease
 //! lapsed admits nobody.
 
