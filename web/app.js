@@ -411,12 +411,12 @@ function initOperatorPanel() {
     lastReport = r;
     const set = (id, text) => { $(id).textContent = text; };
     set('ops-r-enabled', r.enabled ? 'On' : 'Off');
-    set('ops-r-rate', rateText(r.admission_rate_per_sec));
+    set('ops-r-rate', r.paused ? 'Paused (0 / s)' : rateText(r.admission_rate_per_sec));
     set('ops-r-measured', rateText(r.measured_rate_per_sec ?? 0));
     set('ops-r-waiting', Number(r.waiting ?? 0).toLocaleString());
     set('ops-r-admitted', Number(r.admitted_total ?? 0).toLocaleString());
     set('ops-r-minute', Number(r.admitted_last_minute ?? 0).toLocaleString());
-    set('ops-r-eta', r.waiting ? humanDuration(r.eta_last_seconds) : 'nobody waiting');
+    set('ops-r-eta', !r.waiting ? 'nobody waiting' : r.paused ? 'paused' : humanDuration(r.eta_last_seconds));
     set('ops-r-soldout', r.sold_out ? 'Yes — admissions paused' : 'No');
     set('ops-r-opens', r.sale_opens_at
       ? `${formatDate(r.sale_opens_at)}${Date.parse(r.sale_opens_at) > Date.now() ? '' : ' (open)'}`
@@ -463,8 +463,8 @@ function initOperatorPanel() {
 
   function currentSettings() {
     const rate = Number($('ops-rate').value);
-    if (!Number.isInteger(rate) || rate < 1 || rate > 100000) {
-      settingsMessage('The admission rate must be a whole number from 1 to 100,000 per second.', 'error');
+    if (!Number.isInteger(rate) || rate < 0 || rate > 100000) {
+      settingsMessage('The admission rate must be a whole number from 0 (paused) to 100,000 per second.', 'error');
       $('ops-rate').focus();
       return null;
     }

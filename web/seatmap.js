@@ -520,7 +520,7 @@ window.boxoffice = {
   get queue() {
     return {
       enabled: queue.enabled, state: queue.state, position: queue.position, eta_seconds: queue.eta,
-      sold_out: queue.soldOut, shown: [...queue.shown], streaming: !!queue.source,
+      sold_out: queue.soldOut, paused: queue.paused, shown: [...queue.shown], streaming: !!queue.source,
       expires_at: queue.pass?.expires_at ?? null, has_token: !!queue.pass,
     };
   },
@@ -720,6 +720,7 @@ const queue = {
   position: null,
   eta: null,
   soldOut: false,
+  paused: false, // the organiser paused admission (rate 0): places are kept
   opensAt: null,
   first: null, // the largest position seen while waiting, for the progress bar
   shown: [], // every position shown (test hook)
@@ -784,6 +785,7 @@ function renderQueue() {
   $('queue-waiting').hidden = s !== 'waiting';
   $('queue-admitted').hidden = s !== 'admitted';
   $('queue-soldout').hidden = !(queue.soldOut && (s === 'waiting' || s === 'admitted'));
+  $('queue-paused').hidden = !(queue.paused && s === 'waiting');
   const status = $('queue-status');
   status.classList.toggle('turn', s === 'admitted');
   if (s === 'admitted' && queue.pass && !status.querySelector('time')) {
@@ -805,7 +807,9 @@ function renderQueue() {
     bar.value = Math.round((100 * (queue.first - queue.position + 1)) / (queue.first + 1));
   }
   $('queue-eta').hidden = presale;
-  $('queue-eta').textContent = presale ? '' : queue.soldOut
+  $('queue-eta').textContent = presale ? '' : queue.paused
+    ? 'Paused: nobody is let in for now.'
+    : queue.soldOut
     ? 'The line is paused while no seats are left.'
     : queue.eta <= 1
     ? 'Estimated wait: any moment now.'
@@ -831,6 +835,7 @@ function showPosition(body) {
   queue.eta = body.eta_seconds ?? null;
   if (body.sale_opens_at !== undefined) queue.opensAt = body.sale_opens_at;
   if (typeof body.sold_out === 'boolean') queue.soldOut = body.sold_out;
+  if (typeof body.paused === 'boolean') queue.paused = body.paused;
   if (queue.position !== null && queue.shown.at(-1) !== queue.position) queue.shown.push(queue.position);
   if (queue.state !== 'waiting') {
     queue.first = null;
@@ -861,6 +866,7 @@ function admit(body) {
   queue.failures = 0;
   savePass(body);
   queue.soldOut = false; // nobody is admitted while nothing is left
+  queue.paused = false; // nor while admission is paused
   queue.shown.push(0);
   setQueueState('admitted', ''); // renderQueue says until when
   fetchFairness(); // the seed may be public by now

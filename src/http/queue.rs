@@ -82,14 +82,17 @@ fn standing_body(
         Standing::Admitted { expires } => admitted_body(signer, event, user, *expires),
         Standing::Waiting { position, .. } if open(gate) => json!({
             "in_queue": true, "admitted": false, "position": position,
-            // Admission is paused while nothing is left: no countdown then.
-            "eta_seconds": (!progress.sold_out).then(|| eta(*position, progress, gate)),
+            // Admission stops while nothing is left or the operator paused
+            // it: no countdown then.
+            "eta_seconds": (!progress.sold_out && !progress.paused)
+                .then(|| eta(*position, progress, gate)),
             "sold_out": progress.sold_out,
+            "paused": progress.paused,
         }),
         Standing::Waiting { .. } => json!({
             // Before the sale opens the order is not yet drawn.
             "in_queue": true, "admitted": false, "position": null, "eta_seconds": null,
-            "sale_opens_at": gate.onsale_at, "sold_out": false,
+            "sale_opens_at": gate.onsale_at, "sold_out": false, "paused": progress.paused,
         }),
         Standing::NotInQueue => json!({
             "in_queue": false, "admitted": false, "position": null, "eta_seconds": null,
@@ -151,8 +154,9 @@ fn sse_json(name: &str, body: &Value) -> sse::Event {
     sse::Event::Data(sse::Data::new(body.to_string()).event(name.to_owned()))
 }
 
-/// Positions at least every two seconds, `sold_out` while nothing is left,
-/// then one `admitted` message with the queue token. An open stream is the
+/// Positions at least every two seconds (`paused: true` and no ETA while the
+/// operator has paused admission), `sold_out` while nothing is left, then one
+/// `admitted` message with the queue token. An open stream is the
 /// waiter's sign of life.
 #[tracing::instrument(skip_all, fields(event.id = %event_id, user.id = %caller.user_id))]
 pub async fn stream(
@@ -179,6 +183,9 @@ pub async fn stream(
     let (tx, rx) = tokio::sync::mpsc::channel(8);
     let (store, signer, gates) = (store.into_inner(), signer.into_inner(), gates.into_inner());
     let mut progress_rx = watch.watch(event);
+    // Read once for the first message: a watch started just now holds no
+    // reading yet.
+    let mut first_read = store.progress(event).await.ok();
     metrics::gauge!("boxoffice_queue_stream_subscribers").increment(1.0);
     actix_web::rt::spawn(async move {
         let _slot = slot;
@@ -206,7 +213,10 @@ pub async fn stream(
             };
             let anchored = Instant::now();
             loop {
-                let progress = progress_rx.borrow_and_update().clone();
+                let progress = match first_read.take() {
+                    Some(read) if !progress_rx.has_changed().unwrap_or(false) => read,
+                    _ => progress_rx.borrow_and_update().clone(),
+                };
                 // Everyone removed since the anchor left from the front of the line.
                 let estimate = position
                     .saturating_sub(progress.removed.saturating_sub(removed))
@@ -302,9 +312,10 @@ pub async fn configure(
 ) -> Result<HttpResponse, ApiError> {
     let event = event_id.into_inner();
     let body = body.into_inner();
-    if !(1..=100_000).contains(&body.admission_rate_per_sec) {
+    // 0 pauses admission: the room stays on and waiters keep their places.
+    if !(0..=100_000).contains(&body.admission_rate_per_sec) {
         return Err(ApiError::validation(
-            "admission_rate_per_sec must be between 1 and 100000",
+            "admission_rate_per_sec must be between 0 (paused) and 100000",
         ));
     }
     let updated = sqlx::query(
@@ -362,6 +373,7 @@ async fn report(
     let holder = store.lease_holder(event).await.map_err(unavailable)?;
     metrics::gauge!("boxoffice_queue_waiting", "event" => event.to_string())
         .set(progress.waiting as f64);
+    let paused = gate.admission_rate_per_sec == 0;
     Ok(HttpResponse::Ok().json(json!({
         "enabled": gate.queue_enabled,
         "admission_rate_per_sec": gate.admission_rate_per_sec,
@@ -370,8 +382,10 @@ async fn report(
         "admitted_total": progress.admitted_total,
         "admitted_last_minute": last_minute,
         "measured_rate_per_sec": progress.drain_per_sec,
-        "eta_last_seconds": eta(progress.waiting, &progress, &gate),
+        // Nobody is admitted while paused: no ETA then.
+        "eta_last_seconds": (!paused).then(|| eta(progress.waiting, &progress, &gate)),
         "sold_out": progress.sold_out,
+        "paused": paused,
         "lease_holder": holder,
     })))
 }

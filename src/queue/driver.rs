@@ -7,7 +7,12 @@
 //! Each tick (`tick_ms`): refresh the settings from PostgreSQL (at most once a
 //! second, so a rate change applies within a second and survives restarts),
 //! renew or take leases, run the on-sale shuffle once, pause while no seat is
-//! left, and admit `floor(tokens)` live waiters.
+//! left or the operator set the rate to 0, and admit `floor(tokens)` live
+//! waiters. The bucket holds one tick's worth (plus the carried fraction of
+//! an admission) and accrues nothing while nobody may be admitted (see
+//! `Bucket`); the Redis `ADMIT` step itself checks that this node still
+//! holds the lease, so an old holder that has not yet noticed its lease
+//! lapsed admits nobody.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -20,7 +25,7 @@ use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 
 use crate::config::QueueSettings;
-use crate::store::queue::QueueStore;
+use crate::store::queue::{Admission, QueueStore};
 
 pub struct AdmissionDriver {
     pub store: QueueStore,
@@ -37,15 +42,52 @@ struct QueueConfig {
     onsale_at: Option<DateTime<Utc>>,
 }
 
+/// The event's admission state on this node.
+///
+/// The token bucket holds at most one tick's worth plus the fraction of one
+/// admission carried between ticks (`rate × tick + 1`), so however ticks are
+/// spaced, admissions over any window never exceed `rate × window` by more
+/// than that. (Without the carried fraction, a tick that comes a millisecond
+/// early or late would lose slots: at 10/s, ticks of 100 ms admitted 6/s.)
+/// Nothing accrues while nobody may be admitted (lease elsewhere, before the
+/// sale, during the draw, sold out, paused): each such tick empties the
+/// bucket.
 #[derive(Default)]
 struct Bucket {
     tokens: f64,
+    /// When tokens last accrued; `None` after a tick without the lease, so a
+    /// new holder's first tick accrues nothing (the old holder may have
+    /// admitted a full tick's worth just before its lease lapsed).
     last: Option<Instant>,
     lease_checked: Option<Instant>,
     held: bool,
     /// Admissions of the last ten seconds, for the measured drain rate.
     recent: VecDeque<(Instant, u64)>,
     flags_written: Option<Instant>,
+}
+
+impl Bucket {
+    /// A tick that admits nobody: nothing carries over to the next.
+    fn idle(&mut self) {
+        self.tokens = 0.0;
+        self.last = Some(Instant::now());
+    }
+
+    /// Not the lease holder (any more).
+    fn let_go(&mut self) {
+        self.held = false;
+        self.tokens = 0.0;
+        self.last = None;
+    }
+
+    /// Accrues `rate` per second since the last tick, up to `burst`.
+    fn refill(&mut self, rate: f64, burst: f64, now: Instant) {
+        let elapsed = self
+            .last
+            .map_or(0.0, |at| now.saturating_duration_since(at).as_secs_f64());
+        self.last = Some(now);
+        self.tokens = (self.tokens + rate * elapsed).min(burst);
+    }
 }
 
 /// The on-sale order: ascending SHA-256 of `seed:user`. Anyone given the seed
@@ -103,22 +145,29 @@ impl AdmissionDriver {
             if held && !bucket.held {
                 tracing::info!(event.id = %event, node.id = %self.node_id, "admitting for this event");
             }
+            if !held {
+                bucket.let_go();
+            }
             bucket.held = held;
             bucket.lease_checked = Some(Instant::now());
             metrics::gauge!("boxoffice_queue_lease_held", "event" => event.to_string())
                 .set(if held { 1.0 } else { 0.0 });
         }
         if !bucket.held {
-            bucket.last = None;
-            bucket.tokens = 0.0;
+            bucket.let_go();
             return Ok(());
         }
+        // Rate 0: the operator paused admission; waiters keep their places.
+        let paused = config.admission_rate_per_sec <= 0;
+        let rate = f64::from(config.admission_rate_per_sec.max(0));
         let now = Utc::now();
         if config.onsale_at.is_some_and(|at| at > now) {
-            return Ok(());
+            bucket.idle();
+            return self.write_flags(event, bucket, false, paused, rate).await;
         }
         if config.onsale_at.is_some() && !self.store.shuffled(event).await? {
             // Nobody is admitted before the draw is complete.
+            bucket.idle();
             if self.store.claim_shuffle(event, 600_000).await? {
                 let seed = self.store.seed(event).await?;
                 let members = self.store.waiting_members(event).await?;
@@ -131,35 +180,58 @@ impl AdmissionDriver {
             return Ok(());
         }
 
-        let rate = f64::from(config.admission_rate_per_sec.max(1));
-        let elapsed = bucket.last.map_or(0.0, |at| at.elapsed().as_secs_f64());
-        bucket.last = Some(Instant::now());
-        // Up to a second's worth carries over (a late tick loses nothing);
-        // slots are never banked while nobody waits (see below), so no burst
-        // builds up.
-        bucket.tokens = (bucket.tokens + rate * elapsed).min(rate.max(1.0));
-
         let available = self.registry.availability(event).await;
         let sold_out = available == Some(0);
-        if !sold_out && bucket.tokens >= 1.0 {
-            let n = bucket.tokens.floor() as u64;
-            let expires = (now + chrono::Duration::seconds(self.settings.token_ttl_seconds as i64))
+        if sold_out || paused {
+            bucket.idle();
+        } else {
+            let tick = Duration::from_millis(self.settings.tick_ms).as_secs_f64();
+            let burst = rate * tick + 1.0;
+            // The tick's instant, and the same instant on the wall clock for
+            // the admissions log.
+            let (at, at_ms) = (Instant::now(), Utc::now().timestamp_millis());
+            bucket.refill(rate, burst, at);
+            if bucket.tokens >= 1.0 {
+                let n = bucket.tokens.floor() as u64;
+                let expires = (now
+                    + chrono::Duration::seconds(self.settings.token_ttl_seconds as i64))
                 .timestamp();
-            let admitted = self
-                .store
-                .admit(event, n, self.settings.grace_seconds as i64 * 1000, expires)
-                .await?;
-            let count = admitted.len() as u64;
-            bucket.tokens -= count as f64;
-            if count < n {
-                // Nobody (live) left to admit: do not bank the slots.
-                bucket.tokens = bucket.tokens.min(1.0);
-            }
-            if count > 0 {
-                bucket.recent.push_back((Instant::now(), count));
-                metrics::counter!("boxoffice_queue_admitted_total").increment(count);
+                let admission = Admission {
+                    n,
+                    at_ms,
+                    grace_ms: self.settings.grace_seconds as i64 * 1000,
+                    expires,
+                };
+                let Some(admitted) = self.store.admit(event, &self.node_id, admission).await?
+                else {
+                    // The lease lapsed and another node took it: it admits now.
+                    tracing::info!(event.id = %event, node.id = %self.node_id, "admission lease lost");
+                    bucket.let_go();
+                    bucket.lease_checked = None;
+                    return Ok(());
+                };
+                let count = admitted.len() as u64;
+                bucket.tokens -= count as f64;
+                if count > 0 {
+                    bucket.recent.push_back((Instant::now(), count));
+                    metrics::counter!("boxoffice_queue_admitted_total").increment(count);
+                }
             }
         }
+        self.write_flags(event, bucket, sold_out, paused, rate)
+            .await
+    }
+
+    /// Every half second, the flags waiters read: sold out, paused, and the
+    /// measured drain rate (admissions of the last ten seconds).
+    async fn write_flags(
+        &self,
+        event: EventId,
+        bucket: &mut Bucket,
+        sold_out: bool,
+        paused: bool,
+        rate: f64,
+    ) -> anyhow::Result<()> {
         while bucket
             .recent
             .front()
@@ -169,21 +241,20 @@ impl AdmissionDriver {
         }
         if bucket
             .flags_written
-            .is_none_or(|at| at.elapsed() >= Duration::from_millis(500))
+            .is_some_and(|at| at.elapsed() < Duration::from_millis(500))
         {
-            let window = bucket
-                .recent
-                .front()
-                .map_or(0.0, |(at, _)| at.elapsed().as_secs_f64())
-                .max(1.0);
-            let drain = bucket.recent.iter().map(|(_, n)| *n).sum::<u64>() as f64 / window;
-            self.store.set_flags(event, sold_out, drain).await?;
-            bucket.flags_written = Some(Instant::now());
-            metrics::gauge!("boxoffice_queue_rate_configured", "event" => event.to_string())
-                .set(rate);
-            metrics::gauge!("boxoffice_queue_rate_measured", "event" => event.to_string())
-                .set(drain);
+            return Ok(());
         }
+        let window = bucket
+            .recent
+            .front()
+            .map_or(0.0, |(at, _)| at.elapsed().as_secs_f64())
+            .max(1.0);
+        let drain = bucket.recent.iter().map(|(_, n)| *n).sum::<u64>() as f64 / window;
+        self.store.set_flags(event, sold_out, paused, drain).await?;
+        bucket.flags_written = Some(Instant::now());
+        metrics::gauge!("boxoffice_queue_rate_configured", "event" => event.to_string()).set(rate);
+        metrics::gauge!("boxoffice_queue_rate_measured", "event" => event.to_string()).set(drain);
         Ok(())
     }
 }
@@ -191,6 +262,51 @@ impl AdmissionDriver {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_bucket_holds_at_most_its_burst_however_late_the_tick() {
+        let start = Instant::now();
+        let mut bucket = Bucket {
+            last: Some(start),
+            ..Bucket::default()
+        };
+        // 100/s, ticks of 100 ms: ten a tick, plus the carried fraction.
+        bucket.refill(100.0, 11.0, start + Duration::from_millis(100));
+        assert!((bucket.tokens - 10.0).abs() < 1e-9, "{}", bucket.tokens);
+        bucket.tokens = 0.5;
+        bucket.refill(100.0, 11.0, start + Duration::from_secs(5));
+        assert_eq!(
+            bucket.tokens, 11.0,
+            "a late tick brings no more than the burst"
+        );
+    }
+
+    #[test]
+    fn nothing_accrues_across_idle_ticks_and_a_new_lease_starts_empty() {
+        let start = Instant::now();
+        let mut bucket = Bucket {
+            tokens: 7.0,
+            last: Some(start - Duration::from_secs(3)),
+            held: true,
+            ..Bucket::default()
+        };
+        bucket.idle(); // sold out, paused, before the sale, drawing
+        assert_eq!(bucket.tokens, 0.0);
+        let idle_at = bucket.last.unwrap();
+        bucket.refill(100.0, 11.0, idle_at + Duration::from_millis(100));
+        assert!(
+            (bucket.tokens - 10.0).abs() < 1e-9,
+            "one tick's worth after an idle tick"
+        );
+
+        bucket.let_go();
+        assert!(!bucket.held);
+        bucket.refill(100.0, 11.0, Instant::now() + Duration::from_secs(60));
+        assert_eq!(
+            bucket.tokens, 0.0,
+            "a new holder's first tick admits nobody"
+        );
+    }
 
     #[test]
     fn the_shuffle_is_a_pure_function_of_the_seed() {

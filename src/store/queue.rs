@@ -11,6 +11,7 @@
 //! | `q:{e}:admissions` | sorted set | admissions of the last minute (by time) |
 //! | `q:{e}:drain` | string | measured admissions per second |
 //! | `q:{e}:sold_out` | string | `1` while no seat is left |
+//! | `q:{e}:paused` | string | `1` while the operator has paused admission (rate 0) |
 //! | `q:{e}:seed`, `q:{e}:shuffled` | string | the on-sale shuffle's seed, and whether it ran |
 //! | `q:{e}:driver` | string (lease) | the node admitting for this event |
 //!
@@ -53,7 +54,8 @@ redis.call('ZADD', KEYS[4], ARGV[2], ARGV[1])
 local rank = redis.call('ZRANK', KEYS[2], ARGV[1])
 local sold_out = redis.call('GET', KEYS[6]) == '1' and 1 or 0
 local drain_milli = math.floor(tonumber(redis.call('GET', KEYS[7]) or '0') * 1000)
-return {rank + 1, tonumber(redis.call('GET', KEYS[5]) or '0'), tonumber(score), sold_out, drain_milli}
+local paused = redis.call('GET', KEYS[8]) == '1' and 1 or 0
+return {rank + 1, tonumber(redis.call('GET', KEYS[5]) or '0'), tonumber(score), sold_out, drain_milli, paused}
 "#;
 
 const STANDING: &str = r#"
@@ -67,7 +69,10 @@ return {rank + 1, tonumber(redis.call('GET', KEYS[4]) or '0')}
 
 /// Pops up to ARGV[1] live waiters from the front: those seen within the
 /// grace period are admitted, the others skipped (closed tabs waste no slot).
+/// Only for the lease holder (ARGV[6]): a node whose lease lapsed and was
+/// taken admits nobody (`false`), so an old and a new holder never both admit.
 const ADMIT: &str = r#"
+if redis.call('GET', KEYS[7]) ~= ARGV[6] then return false end
 local n, now, grace, expires, max_scan = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5])
 local admitted, scanned = {}, 0
 while #admitted < n and scanned < max_scan do
@@ -149,7 +154,7 @@ impl QueueStore {
         let keys = self.keys(
             event,
             &[
-                "seq", "waiting", "admitted", "seen", "removed", "sold_out", "drain",
+                "seq", "waiting", "admitted", "seen", "removed", "sold_out", "drain", "paused",
             ],
         );
         let now = chrono::Utc::now().timestamp();
@@ -157,7 +162,7 @@ impl QueueStore {
         let answer: Vec<i64> = self.script(JOIN, keys, args).await?;
         Ok(match answer[..] {
             [-1, expires, _] => (Standing::Admitted { expires }, 0, Progress::default()),
-            [position, removed, seq, sold_out, drain_milli] => (
+            [position, removed, seq, sold_out, drain_milli, paused] => (
                 Standing::Waiting {
                     position: position as u64,
                     removed: removed as u64,
@@ -167,6 +172,7 @@ impl QueueStore {
                     removed: removed as u64,
                     sold_out: sold_out == 1,
                     drain_per_sec: drain_milli as f64 / 1000.0,
+                    paused: paused == 1,
                     ..Progress::default()
                 },
             ),
@@ -196,14 +202,15 @@ impl QueueStore {
         })
     }
 
-    /// Admits up to `n` live waiters; returns the admitted buyers.
+    /// Admits up to `admission.n` live waiters if `holder` holds the
+    /// event's lease; returns the admitted buyers, or `None` when the lease
+    /// is not `holder`'s (nobody was admitted).
     pub async fn admit(
         &self,
         event: EventId,
-        n: u64,
-        grace_ms: i64,
-        expires: i64,
-    ) -> Result<Vec<i64>, RedisError> {
+        holder: &str,
+        admission: Admission,
+    ) -> Result<Option<Vec<i64>>, RedisError> {
         let keys = self.keys(
             event,
             &[
@@ -213,15 +220,18 @@ impl QueueStore {
                 "removed",
                 "admitted_total",
                 "admissions",
+                "driver",
             ],
         );
+        let n = admission.n;
         let max_scan = (n * 4).max(n + 100);
         let args = vec![
             n.to_string(),
-            now_ms().to_string(),
-            grace_ms.to_string(),
-            expires.to_string(),
+            admission.at_ms.to_string(),
+            admission.grace_ms.to_string(),
+            admission.expires.to_string(),
             max_scan.to_string(),
+            holder.to_owned(),
         ];
         self.script(ADMIT, keys, args).await
     }
@@ -348,19 +358,25 @@ impl QueueStore {
         Ok(order.len())
     }
 
+    /// The admitting driver's view, for every waiter to read (they lapse
+    /// a minute after the last driver wrote them).
     pub async fn set_flags(
         &self,
         event: EventId,
         sold_out: bool,
+        paused: bool,
         drain_per_sec: f64,
     ) -> Result<(), RedisError> {
         let (sold_key, drain_key) = (self.key(event, "sold_out"), self.key(event, "drain"));
+        let paused_key = self.key(event, "paused");
         self.redis
             .run(|mut c| async move {
                 redis::pipe()
                     .set_ex(sold_key, if sold_out { "1" } else { "0" }, 60)
                     .ignore()
                     .set_ex(drain_key, format!("{drain_per_sec:.3}"), 60)
+                    .ignore()
+                    .set_ex(paused_key, if paused { "1" } else { "0" }, 60)
                     .ignore()
                     .query_async::<()>(&mut c)
                     .await
@@ -372,15 +388,16 @@ impl QueueStore {
     pub async fn progress(&self, event: EventId) -> Result<Progress, RedisError> {
         let keys = self.keys(
             event,
-            &["removed", "sold_out", "drain", "waiting", "admitted_total"],
+            &[
+                "removed",
+                "sold_out",
+                "drain",
+                "waiting",
+                "admitted_total",
+                "paused",
+            ],
         );
-        let (removed, sold_out, drain, waiting, admitted_total): (
-            Option<u64>,
-            Option<String>,
-            Option<f64>,
-            u64,
-            Option<u64>,
-        ) = self
+        let (removed, sold_out, drain, waiting, admitted_total, paused): ProgressRead = self
             .redis
             .run(|mut c| async move {
                 redis::pipe()
@@ -389,6 +406,7 @@ impl QueueStore {
                     .get(&keys[2])
                     .zcard(&keys[3])
                     .get(&keys[4])
+                    .get(&keys[5])
                     .query_async(&mut c)
                     .await
             })
@@ -399,6 +417,7 @@ impl QueueStore {
             drain_per_sec: drain.unwrap_or(0.0),
             waiting,
             admitted_total: admitted_total.unwrap_or(0),
+            paused: paused.as_deref() == Some("1"),
         })
     }
 
@@ -427,6 +446,17 @@ impl QueueStore {
     }
 }
 
+/// `progress`'s pipeline: removed, sold out, drain, waiting, admitted total,
+/// paused.
+type ProgressRead = (
+    Option<u64>,
+    Option<String>,
+    Option<f64>,
+    u64,
+    Option<u64>,
+    Option<String>,
+);
+
 /// The shared state of an event's line, as of one read.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Progress {
@@ -435,4 +465,20 @@ pub struct Progress {
     pub drain_per_sec: f64,
     pub waiting: u64,
     pub admitted_total: u64,
+    /// The operator paused admission (rate 0): no ETA, nobody admitted.
+    pub paused: bool,
+}
+
+/// One admission step.
+#[derive(Debug, Clone, Copy)]
+pub struct Admission {
+    /// At most this many are admitted.
+    pub n: u64,
+    /// The step's time (unix ms): the admissions log's score, and the
+    /// reference for the grace period.
+    pub at_ms: i64,
+    /// Waiters not seen for this long are skipped.
+    pub grace_ms: i64,
+    /// The queue tokens' expiry (unix s).
+    pub expires: i64,
 }

@@ -98,6 +98,66 @@ fn future() -> String {
     (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339()
 }
 
+async fn redis_connection(app: &TestApp) -> redis::aio::MultiplexedConnection {
+    redis::Client::open(app.redis_url())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap()
+}
+
+/// The time (unix ms) of every admission, oldest first: the log the
+/// admitting node writes in the same Lua step that admits.
+async fn admission_times(app: &TestApp, event_id: i64) -> Vec<i64> {
+    let mut redis = redis_connection(app).await;
+    let log: Vec<(String, f64)> = redis::cmd("ZRANGE")
+        .arg(format!("{}q:{event_id}:admissions", app.redis_prefix))
+        .arg(0)
+        .arg(-1)
+        .arg("WITHSCORES")
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    log.into_iter().map(|(_, at)| at as i64).collect()
+}
+
+/// Over every window `[t_i, t_j]` of the log, how many more were admitted
+/// than `rate × (t_j − t_i)` allows; the worst such excess.
+fn worst_excess(times: &[i64], rate: f64) -> f64 {
+    let mut worst: f64 = 0.0;
+    for i in 0..times.len() {
+        for j in i..times.len() {
+            let window = (times[j] - times[i]) as f64 / 1000.0;
+            worst = worst.max((j - i + 1) as f64 - rate * window);
+        }
+    }
+    worst
+}
+
+/// What admission may exceed `rate × window` by: one tick's worth plus the
+/// one admission a fraction carried between ticks can complete, plus 2 ms of
+/// rate for the log's millisecond clock.
+fn one_tick(app: &TestApp, rate: f64) -> f64 {
+    rate * app.settings.queue.tick_ms as f64 / 1000.0 + 1.0 + rate * 0.002
+}
+
+/// Asserts that no window of `times` saw more than `rate × window + one tick`.
+fn assert_no_burst(app: &TestApp, times: &[i64], rate: f64, when: &str) {
+    let (worst, allowed) = (worst_excess(times, rate), one_tick(app, rate));
+    assert!(
+        worst <= allowed,
+        "{when}: {worst:.1} admissions beyond {rate}/s in one window; one tick's worth (+1 carried, +2 ms) is {allowed:.1} ({} admissions logged)",
+        times.len()
+    );
+}
+
+async fn node_id(node: &TestApp) -> String {
+    node.get("/healthz").await.json::<Value>().await.unwrap()["node_id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
 #[actix_web::test]
 async fn waiters_are_admitted_first_come_first_served_and_joining_again_keeps_the_place() {
     let app = spawn_app().await;
@@ -283,11 +343,22 @@ async fn booking_an_event_with_a_waiting_room_needs_a_valid_queue_token() {
 }
 
 #[actix_web::test]
-async fn admission_follows_the_configured_rate_and_a_change_applies_live() {
+async fn admission_follows_the_configured_rate_with_no_opening_burst_and_a_change_applies_live() {
     let app = spawn_app_with(|s| s.queue.joins_per_second_per_client = 100_000).await;
     let admin = app.admin_token().await;
     let (event_id, _) = event_with_seats(&app, 10).await;
+    // The room is on with the sale open (a node admits for it; nobody waits
+    // yet) before the operator sets an on-sale time: no admission slots may
+    // build up meanwhile.
+    configure(&app, &admin, event_id, 100, None).await;
+    eventually("a node admits for the event", || async {
+        report(&app, &admin, event_id).await["lease_holder"].is_string()
+    })
+    .await;
     configure(&app, &admin, event_id, 100, Some(&future())).await;
+    // Settings apply within a second: from then on nobody is admitted until
+    // the sale opens.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
     let buyers = many_buyers(&app, 1800).await;
     for chunk in buyers.chunks(100) {
         join_all(chunk.iter().map(|(_, token)| join(&app, token, event_id))).await;
@@ -313,6 +384,13 @@ async fn admission_follows_the_configured_rate_and_a_change_applies_live() {
     assert!(
         (95.0..=105.0).contains(&rate),
         "100/s configured, {rate:.1}/s admitted ({admitted})"
+    );
+    // Over any window, from the opening tick on.
+    assert_no_burst(
+        &app,
+        &admission_times(&app, event_id).await,
+        100.0,
+        "at 100/s from the opening",
     );
 
     configure(&app, &admin, event_id, 40, None).await;
@@ -387,6 +465,12 @@ async fn two_nodes_admit_at_the_configured_rate_and_one_takes_over_when_the_othe
         admitted_total(survivor, &admin, event_id).await > before + 20
     })
     .await;
+    assert_no_burst(
+        survivor,
+        &admission_times(survivor, event_id).await,
+        50.0,
+        "on two nodes, across the takeover",
+    );
 }
 
 #[actix_web::test]
@@ -682,4 +766,295 @@ async fn turning_the_waiting_room_off_tells_waiters_to_book_directly() {
             .status(),
         201
     );
+}
+
+#[actix_web::test]
+async fn after_a_sold_out_pause_admission_resumes_at_the_rate_without_a_burst() {
+    let app = spawn_app_with(|s| s.queue.joins_per_second_per_client = 100_000).await;
+    let admin = app.admin_token().await;
+    let (event_id, seats) = event_with_seats(&app, 2).await;
+    configure(&app, &admin, event_id, 100, None).await;
+    let buyers = many_buyers(&app, 301).await;
+    let (first, rest) = buyers.split_first().unwrap();
+    join(&app, &first.1, event_id).await;
+    eventually("the first buyer is admitted", || async {
+        status(&app, &first.1, event_id).await["admitted"] == true
+    })
+    .await;
+    let queue_token = status(&app, &first.1, event_id).await["queue_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let held = app
+        .request(reqwest::Method::POST, "/bookings")
+        .bearer_auth(&first.1)
+        .header("X-Queue-Token", queue_token)
+        .json(&json!({"event_id": event_id, "seat_ids": seats}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(held.status(), 201);
+    let booking_id = held.json::<Value>().await.unwrap()["booking_id"]
+        .as_i64()
+        .unwrap();
+    eventually("the line stops: sold out", || async {
+        report(&app, &admin, event_id).await["sold_out"] == true
+    })
+    .await;
+    for chunk in rest.chunks(100) {
+        join_all(chunk.iter().map(|(_, token)| join(&app, token, event_id))).await;
+    }
+
+    // Longer than a second of sold out: nobody is admitted, and no slots
+    // build up for later.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(admitted_total(&app, &admin, event_id).await, 1);
+
+    assert_eq!(app.release(&first.1, booking_id).await.status(), 200);
+    eventually("admission resumed", || async {
+        admitted_total(&app, &admin, event_id).await > 50
+    })
+    .await;
+    assert_no_burst(
+        &app,
+        &admission_times(&app, event_id).await,
+        100.0,
+        "right after sold out ended",
+    );
+}
+
+#[actix_web::test]
+async fn a_stale_lease_holder_admits_nobody() {
+    let app = spawn_app().await;
+    let redis = boxoffice::store::redis::Redis::connect(&app.settings.redis).unwrap();
+    eventually("connected to redis", || async {
+        redis.ping().await.is_ok()
+    })
+    .await;
+    let store = boxoffice::store::queue::QueueStore::new(redis);
+    // A line no driver of this app looks after (no such event in PostgreSQL).
+    let event = actors::domain::EventId(987_654_321);
+    for user in 1..=3 {
+        store
+            .join(event, actors::domain::UserId(user))
+            .await
+            .unwrap();
+    }
+    assert!(store.lease(event, "old-holder", 60_000).await.unwrap());
+    // The old holder stalls past its lease; another node takes it over.
+    let mut redis = redis_connection(&app).await;
+    let _: () = redis::cmd("DEL")
+        .arg(format!("{}q:{}:driver", app.redis_prefix, event.0))
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    assert!(store.lease(event, "new-holder", 60_000).await.unwrap());
+
+    let admission = boxoffice::store::queue::Admission {
+        n: 3,
+        at_ms: chrono::Utc::now().timestamp_millis(),
+        grace_ms: 60_000,
+        expires: chrono::Utc::now().timestamp() + 600,
+    };
+    assert_eq!(
+        store.admit(event, "old-holder", admission).await.unwrap(),
+        None,
+        "the stale holder admits nobody"
+    );
+    let progress = store.progress(event).await.unwrap();
+    assert_eq!((progress.waiting, progress.admitted_total), (3, 0));
+    assert_eq!(
+        store.admit(event, "new-holder", admission).await.unwrap(),
+        Some(vec![1, 2, 3]),
+        "the holder admits"
+    );
+}
+
+#[actix_web::test]
+async fn when_the_lease_changes_hands_the_old_and_the_new_holder_never_both_admit() {
+    // The first node renews its lease so rarely that it would go on believing
+    // it holds it long after another node took it.
+    let a = spawn_app_with(|s| {
+        s.queue.joins_per_second_per_client = 100_000;
+        s.queue.lease_ms = 600_000;
+    })
+    .await;
+    let admin = a.admin_token().await;
+    let (event_id, _) = event_with_seats(&a, 10).await;
+    configure(&a, &admin, event_id, 50, Some(&future())).await;
+    for chunk in many_buyers(&a, 600).await.chunks(100) {
+        join_all(chunk.iter().map(|(_, token)| join(&a, token, event_id))).await;
+    }
+    configure(
+        &a,
+        &admin,
+        event_id,
+        50,
+        Some(&chrono::Utc::now().to_rfc3339()),
+    )
+    .await;
+    eventually("admission started", || async {
+        admitted_total(&a, &admin, event_id).await > 0
+    })
+    .await;
+    assert_eq!(
+        report(&a, &admin, event_id).await["lease_holder"],
+        node_id(&a).await
+    );
+    let b = a.peer_with(|s| s.queue.lease_ms = 900).await;
+    let b_id = node_id(&b).await;
+    // The first node's lease lapses (as if it stalled) and the second takes it.
+    let mut redis = redis_connection(&a).await;
+    let _: () = redis::cmd("SET")
+        .arg(format!("{}q:{event_id}:driver", a.redis_prefix))
+        .arg(&b_id)
+        .arg("PX")
+        .arg(3000)
+        .query_async(&mut redis)
+        .await
+        .unwrap();
+    let swapped_at = chrono::Utc::now().timestamp_millis();
+
+    let (start, at_start) = (Instant::now(), admitted_total(&a, &admin, event_id).await);
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let rate = (admitted_total(&a, &admin, event_id).await - at_start) as f64
+        / start.elapsed().as_secs_f64();
+    assert_eq!(report(&a, &admin, event_id).await["lease_holder"], b_id);
+    assert!(
+        (40.0..=55.0).contains(&rate),
+        "50/s configured, {rate:.1}/s admitted across the handover"
+    );
+    let times: Vec<i64> = admission_times(&a, event_id)
+        .await
+        .into_iter()
+        .filter(|at| *at >= swapped_at - 1000)
+        .collect();
+    assert_no_burst(&a, &times, 50.0, "across the lease handover");
+}
+
+#[actix_web::test]
+async fn an_operator_pauses_admission_with_rate_zero_and_waiters_keep_their_places_until_it_resumes()
+ {
+    let app = spawn_app_with(|s| s.queue.joins_per_second_per_client = 100_000).await;
+    let admin = app.admin_token().await;
+    let (event_id, _) = event_with_seats(&app, 10).await;
+    for rate in [-1, 100_001] {
+        let refused = app
+            .request(
+                reqwest::Method::PUT,
+                &format!("/admin/events/{event_id}/queue"),
+            )
+            .bearer_auth(&admin)
+            .json(&json!({ "enabled": true, "admission_rate_per_sec": rate }))
+            .send()
+            .await
+            .unwrap();
+        assert_problem(refused, 400, "validation_failed").await;
+    }
+    configure(&app, &admin, event_id, 20, Some(&future())).await;
+    let buyers = many_buyers(&app, 200).await;
+    for chunk in buyers.chunks(100) {
+        join_all(chunk.iter().map(|(_, token)| join(&app, token, event_id))).await;
+    }
+    configure(
+        &app,
+        &admin,
+        event_id,
+        20,
+        Some(&chrono::Utc::now().to_rfc3339()),
+    )
+    .await;
+    eventually("admission started", || async {
+        admitted_total(&app, &admin, event_id).await > 0
+    })
+    .await;
+
+    // Pause: the room stays on, the operator sees rate 0 and no ETA.
+    configure(&app, &admin, event_id, 0, None).await;
+    let paused = report(&app, &admin, event_id).await;
+    assert_eq!(
+        (
+            &paused["enabled"],
+            &paused["admission_rate_per_sec"],
+            &paused["paused"],
+            &paused["eta_last_seconds"]
+        ),
+        (&json!(true), &json!(0), &json!(true), &Value::Null),
+        "{paused}"
+    );
+    let last = &buyers.last().unwrap().1;
+    eventually("waiters see the pause", || async {
+        status(&app, last, event_id).await["paused"] == true
+    })
+    .await;
+    let newcomer = app.buyer_token().await;
+    let joined = join(&app, &newcomer, event_id).await;
+    assert_eq!(
+        (&joined["paused"], &joined["eta_seconds"]),
+        (&json!(true), &Value::Null),
+        "joining still works while paused: {joined}"
+    );
+    let standing = status(&app, last, event_id).await;
+    assert_eq!(standing["in_queue"], true, "{standing}");
+    assert!(
+        standing["eta_seconds"].is_null(),
+        "no ETA while paused: {standing}"
+    );
+    let place = standing["position"].as_u64().unwrap();
+    let mut stream = SseClientWithCookie::connect(&app, event_id, last).await;
+    let shown = stream.next(Duration::from_secs(5)).await;
+    assert_eq!(
+        (
+            shown.event.as_str(),
+            &shown.data["paused"],
+            &shown.data["position"],
+            &shown.data["eta_seconds"]
+        ),
+        ("position", &json!(true), &json!(place), &Value::Null),
+        "{shown:?}"
+    );
+
+    // Paused: nobody is admitted and everyone keeps their place.
+    let (admitted, waiting) = (
+        admitted_total(&app, &admin, event_id).await,
+        report(&app, &admin, event_id).await["waiting"].clone(),
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(admitted_total(&app, &admin, event_id).await, admitted);
+    assert_eq!(report(&app, &admin, event_id).await["waiting"], waiting);
+    let still = status(&app, last, event_id).await;
+    assert_eq!(
+        (&still["position"], &still["paused"]),
+        (&json!(place), &json!(true))
+    );
+
+    // Resumed: admission goes on at the new rate, with no burst.
+    let resumed_at = chrono::Utc::now().timestamp_millis();
+    configure(&app, &admin, event_id, 10, None).await;
+    eventually("waiters see admission resume", || async {
+        let standing = status(&app, last, event_id).await;
+        standing["paused"] == false && standing["eta_seconds"].is_u64()
+    })
+    .await;
+    let resumed = loop {
+        let event = stream.next(Duration::from_secs(5)).await;
+        if event.event == "position" && event.data["paused"] == false {
+            break event;
+        }
+    };
+    assert!(resumed.data["eta_seconds"].is_u64(), "{resumed:?}");
+    let (start, at_start) = (Instant::now(), admitted_total(&app, &admin, event_id).await);
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let rate = (admitted_total(&app, &admin, event_id).await - at_start) as f64
+        / start.elapsed().as_secs_f64();
+    assert!(
+        (8.0..=12.0).contains(&rate),
+        "10/s after resuming, {rate:.1}/s admitted"
+    );
+    let times: Vec<i64> = admission_times(&app, event_id)
+        .await
+        .into_iter()
+        .filter(|at| *at >= resumed_at)
+        .collect();
+    assert_no_burst(&app, &times, 10.0, "right after resuming");
 }

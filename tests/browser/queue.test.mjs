@@ -239,6 +239,44 @@ describe('waiting room', { timeout: 100_000 }, () => {
     await Promise.all(pages.map((p) => p.context().close()));
   });
 
+  test('a waiter sees the line paused, keeps the place and is let in when admission resumes', { timeout: 40_000 }, async () => {
+    // The operator pauses admission (rate 0); the waiting room stays on.
+    const paused = await expectStatus(call(A, 'PUT', `/admin/events/${EVENT_ID}/queue`, {
+      token: adminToken, body: { enabled: true, admission_rate_per_sec: 0 },
+    }), 200, 'pause admission');
+    assert.equal(paused.admission_rate_per_sec, 0);
+    assert.equal(paused.paused, true);
+
+    const page = await openEventPage(B, 'fan-paused');
+    await waitUntil(page, () => window.boxoffice.queue.state === 'idle', undefined, UI_DEADLINE, 'waiting room offered');
+    await page.getByRole('button', { name: 'Join the waiting room' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Continue as guest' });
+    await dialog.waitFor({ state: 'visible', timeout: UI_DEADLINE });
+    await dialog.getByLabel('Email').fill(`fan-paused-${randomUUID()}@example.com`);
+    await dialog.getByRole('button', { name: 'Continue' }).click();
+
+    // In line, told the line is paused, with no estimate.
+    await waitUntil(page, () => window.boxoffice.queue.state === 'waiting' && window.boxoffice.queue.paused === true,
+      undefined, UI_DEADLINE, 'the page shows the line paused');
+    await page.locator('#queue-paused').waitFor({ state: 'visible', timeout: UI_DEADLINE });
+    assert.match(await page.locator('#queue-eta').textContent(), /^Paused/);
+    assert.equal((await page.evaluate(() => window.boxoffice.queue)).eta_seconds, null, 'no estimate while paused');
+    const place = await page.locator('#queue-position').textContent();
+    assert.match(place, /^#\d+$/, 'a place in line is shown');
+    // Still paused a moment later: nobody is let in, the place is kept.
+    await sleep(1500);
+    assert.equal((await page.evaluate(() => window.boxoffice.queue)).state, 'waiting');
+    assert.equal(await page.locator('#queue-position').textContent(), place);
+
+    // Resumed (at the rate the next test expects): the turn comes.
+    await expectStatus(call(A, 'PUT', `/admin/events/${EVENT_ID}/queue`, {
+      token: adminToken, body: { enabled: true, admission_rate_per_sec: 2 },
+    }), 200, 'resume admission');
+    await waitUntil(page, () => window.boxoffice.queue.state === 'admitted', undefined, ADMIT_DEADLINE, 'admitted after resuming');
+    assert.equal(await page.locator('#queue-paused').isHidden(), true, 'the pause notice is gone');
+    await page.context().close();
+  });
+
   test('an operator signs in on the panel and changes the admission rate live', { timeout: 40_000 }, async () => {
     const page = await newPage('ops');
     await page.goto(`${B}/`);
