@@ -214,7 +214,7 @@ pub async fn stream(
             let anchored = Instant::now();
             loop {
                 let progress = match first_read.take() {
-                    Some(read) if !progress_rx.has_changed().unwrap_or(false) => read,
+                    Some(read) if !progress_rx.has_changed() => read,
                     _ => progress_rx.borrow_and_update().clone(),
                 };
                 // Everyone removed since the anchor left from the front of the line.

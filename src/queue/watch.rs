@@ -127,6 +127,12 @@ impl ProgressWatch {
         self.rx.borrow_and_update()
     }
 
+    /// Whether a progress not yet seen is waiting (`false` once the watcher
+    /// behind this stream has stopped: `changed` then joins a live one).
+    pub fn has_changed(&self) -> bool {
+        self.rx.has_changed().unwrap_or(false)
+    }
+
     /// Waits for the next progress. If the watcher behind this stream has
     /// stopped, joins the event's live watcher and waits on that one.
     pub async fn changed(&mut self) {
