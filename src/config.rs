@@ -99,6 +99,8 @@ pub struct BookingSettings {
     pub payment_window_seconds: u64,
     pub sweep_interval_ms: u64,
     pub actor_idle_seconds: u64,
+    pub actor_timeout_ms: u64,
+    pub writes_per_event: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -105,6 +105,9 @@ impl Application {
                 hold_for: Duration::from_secs(booking.hold_seconds),
                 idle_after: Duration::from_secs(booking.actor_idle_seconds),
                 gap_timeout: Duration::from_secs(1),
+                version_check_every: Duration::from_secs(1),
+                parallel_writes: booking.writes_per_event.max(1),
+                request_timeout: Duration::from_millis(booking.actor_timeout_ms.max(1)),
             },
             actors.handle(),
         ));
