@@ -235,6 +235,8 @@ pub struct EventActor {
     reloading: bool,
     /// Deltas received while reloading, replayed on the fresh state.
     reload_buffer: Vec<SeatDelta>,
+    /// Availability questions asked before the first load ended.
+    availability_waiting: Vec<oneshot::Sender<Option<usize>>>,
     /// The periodic version read is under way.
     watching: bool,
     last_watch: Instant,
@@ -271,6 +273,7 @@ impl EventActor {
             writes,
             reloading: false,
             reload_buffer: Vec::new(),
+            availability_waiting: Vec::new(),
             watching: false,
             last_watch: Instant::now(),
             acknowledged_latest: i64::MIN,
@@ -338,9 +341,14 @@ impl EventActor {
                     for (pending, _) in actor.refusals.drain(..) {
                         pending.answer(Err(ReserveError::Unavailable(reason.clone())));
                     }
+                    actor.availability_waiting.clear();
                     // Stopped by the tick once nothing of its own is in flight.
                     return;
                 }
+            }
+            let available = actor.state.as_ref().map(SeatState::available);
+            for waiting in actor.availability_waiting.drain(..) {
+                let _ = waiting.send(available);
             }
             actor.resolve_parked(ctx);
             actor.verify_refusals(ctx);
@@ -997,10 +1005,17 @@ impl Handler<ApplyDelta> for EventActor {
 }
 
 impl Handler<Availability> for EventActor {
-    type Result = Option<usize>;
+    type Result = ResponseFuture<Option<usize>>;
 
-    fn handle(&mut self, _msg: Availability, _ctx: &mut Context<Self>) -> Option<usize> {
-        self.state.as_ref().map(SeatState::available)
+    fn handle(&mut self, _msg: Availability, _ctx: &mut Context<Self>) -> Self::Result {
+        if let Some(state) = self.state.as_ref() {
+            let available = state.available();
+            return Box::pin(async move { Some(available) });
+        }
+        // Not loaded yet: answered when the first load ends.
+        let (reply, answer) = oneshot::channel();
+        self.availability_waiting.push(reply);
+        Box::pin(async move { answer.await.ok().flatten() })
     }
 }
 
