@@ -316,3 +316,86 @@ async fn a_batch_retry_that_fails_half_way_never_answers_503_for_a_committed_hol
         Vec::<String>::new()
     );
 }
+
+#[actix_web::test]
+async fn a_release_the_actor_cannot_answer_in_time_gets_503_and_a_retry_finishes_it() {
+    let app = spawn_app_with(|s| s.booking.actor_timeout_ms = 500).await;
+    let (event_id, seats) = event_with_seats(&app, 1).await;
+    let alice = app.buyer_token().await;
+    let booking = booking_id(app.reserve(&alice, event_id, &seats).await).await;
+
+    let row = lock_event_row(&app, event_id).await;
+    let started = Instant::now();
+    let answer = app.release(&alice, booking).await;
+    assert_eq!(answer.status(), 503);
+    assert!(answer.headers().contains_key("retry-after"));
+    assert!(started.elapsed() < Duration::from_secs(2));
+    unlock(row).await;
+
+    eventually("a retried release answers RELEASED", || async {
+        let retried = app.release(&alice, booking).await;
+        retried.status() == 200 && retried.json::<Value>().await.unwrap()["status"] == "RELEASED"
+    })
+    .await;
+    assert_eq!(
+        invariants::violations(&app.pool, event_id).await,
+        Vec::<String>::new()
+    );
+}
+
+#[actix_web::test]
+async fn a_burst_of_releases_on_one_event_leaves_the_pool_to_everyone_else() {
+    let app = spawn_app_with(|s| {
+        s.database.max_connections = 6;
+        s.booking.actor_timeout_ms = 15_000;
+    })
+    .await;
+    let (event_id, seats) = event_with_seats(&app, 20).await;
+    let mut holds = Vec::new();
+    for pair in seats.chunks(2) {
+        let buyer = app.buyer_token().await;
+        for seat in pair {
+            holds.push((
+                buyer.clone(),
+                booking_id(app.reserve(&buyer, event_id, &[*seat]).await).await,
+            ));
+        }
+    }
+
+    // Twenty releases pile up behind a long transaction on the event row.
+    let row = lock_event_row(&app, event_id).await;
+    let releases = join_all(
+        holds
+            .iter()
+            .map(|(buyer, booking)| app.release(buyer, *booking)),
+    );
+    let meanwhile = async {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let started = Instant::now();
+        let map = app.get(&format!("/events/{event_id}/seats")).await;
+        let waited = started.elapsed();
+        unlock(row).await;
+        (map.status(), waited)
+    };
+    let (released, (map_status, waited)) = futures_util::join!(releases, meanwhile);
+    assert_eq!(map_status, 200, "the seat map found a database connection");
+    assert!(
+        waited < Duration::from_secs(2),
+        "the seat map waited {waited:?}"
+    );
+    for answer in released {
+        assert_eq!(answer.status(), 200);
+    }
+    let pending: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM bookings WHERE event_id = $1 AND status = 'PENDING'",
+    )
+    .bind(event_id)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(pending, 0);
+    assert_eq!(
+        invariants::violations(&app.pool, event_id).await,
+        Vec::<String>::new()
+    );
+}
