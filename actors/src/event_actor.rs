@@ -235,6 +235,8 @@ pub struct EventActor {
     reloading: bool,
     /// Deltas received while reloading, replayed on the fresh state.
     reload_buffer: Vec<SeatDelta>,
+    /// When the last reload failed, if it did (retries are spaced out).
+    reload_failed_at: Option<Instant>,
     /// Availability questions asked before the first load ended.
     availability_waiting: Vec<oneshot::Sender<Option<usize>>>,
     /// The periodic version read is under way.
@@ -273,6 +275,7 @@ impl EventActor {
             writes,
             reloading: false,
             reload_buffer: Vec::new(),
+            reload_failed_at: None,
             availability_waiting: Vec::new(),
             watching: false,
             last_watch: Instant::now(),
@@ -310,6 +313,14 @@ impl EventActor {
         if self.reloading {
             return;
         }
+        // After a failure, wait a gap timeout before asking again: a
+        // struggling database gets no full-map read every tick.
+        if self
+            .reload_failed_at
+            .is_some_and(|at| at.elapsed() < self.config.gap_timeout)
+        {
+            return;
+        }
         self.reloading = true;
         self.reload_buffer.clear();
         metrics::counter!("boxoffice_seat_state_reloads_total").increment(1);
@@ -317,6 +328,7 @@ impl EventActor {
         let event_id = self.event_id;
         ctx.spawn(async move { ledger.load(event_id).await }.into_actor(self).map(|loaded, actor, ctx| {
             actor.reloading = false;
+            actor.reload_failed_at = loaded.is_err().then(Instant::now);
             let buffered = std::mem::take(&mut actor.reload_buffer);
             match loaded {
                 Ok(map) => {

@@ -624,6 +624,10 @@ async fn a_failed_reload_keeps_the_actor_and_drops_no_batch() {
         .unwrap();
     assert!(held.is_ok(), "a committed hold was dropped: {held:?}");
     assert!(s.actor.connected());
+    // Retries are spaced out by the gap timeout, not made every tick.
+    let loads = s.ledger.loads.load(Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(s.ledger.loads.load(Ordering::SeqCst) - loads <= 5);
     assert_eq!(
         ask(&s.actor, 3, &[1]).await,
         Err(ReserveError::SeatsUnavailable(vec![SeatId(1)]))
