@@ -105,6 +105,8 @@ pub struct BookingSettings {
     pub sweep_interval_ms: u64,
     pub actor_idle_seconds: u64,
     pub max_active_seats_per_buyer: usize,
+    pub actor_timeout_ms: u64,
+    pub writes_per_event: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]

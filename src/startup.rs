@@ -111,6 +111,10 @@ impl Application {
                 hold_for: Duration::from_secs(booking.hold_seconds),
                 idle_after: Duration::from_secs(booking.actor_idle_seconds),
                 gap_timeout: Duration::from_secs(1),
+                // Under a second even with the tick's slack: memory heals within one.
+                version_check_every: Duration::from_millis(750),
+                parallel_writes: booking.writes_per_event.max(1),
+                request_timeout: Duration::from_millis(booking.actor_timeout_ms.max(1)),
             },
             actors.handle(),
         ));

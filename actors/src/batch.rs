@@ -9,6 +9,12 @@ use crate::seat_state::SeatState;
 
 pub trait WantsSeats {
     fn seats(&self) -> &[SeatId];
+
+    /// Memory already refused this request but could not vouch for itself
+    /// (the latest version was unknown or ahead): PostgreSQL decides.
+    fn bypasses_memory(&self) -> bool {
+        false
+    }
 }
 
 /// The next batch, the requests memory already knows must fail, and the
@@ -21,7 +27,8 @@ pub struct Selection<T> {
 }
 
 /// Takes up to `max` requests from the front of `queue`:
-/// - a request memory knows cannot succeed is refused (memory says "no" early);
+/// - a request memory knows cannot succeed is refused (memory says "no" early),
+///   unless it already was and must now be decided by PostgreSQL;
 /// - a request sharing a seat with one already in the batch waits in the queue
 ///   for the next batch, so the batch's plans never overlap and one request's
 ///   outcome never depends on another's in the same transaction.
@@ -38,7 +45,11 @@ pub fn select<T: WantsSeats>(
         let Some(request) = queue.pop_front() else {
             break;
         };
-        let taken = state.taken(request.seats());
+        let taken = if request.bypasses_memory() {
+            Vec::new()
+        } else {
+            state.taken(request.seats())
+        };
         if !taken.is_empty() {
             refused.push((request, taken));
         } else if request.seats().iter().any(|s| claimed.contains(s)) {

@@ -7,33 +7,54 @@
 //! **Order.** At most one hold batch is in flight. While it is, new requests
 //! queue; the next batch takes up to `batch_max` of them in arrival order, with
 //! one Redis pipeline (seat locks) and one PostgreSQL transaction. Releases,
-//! expiries and confirmations run as their own transactions. Across every node,
+//! expiries and confirmations run as their own transactions, at most
+//! `parallel_writes` at a time (the rest wait their turn), so a burst of them
+//! on one hot event cannot take every pool connection. Across every node,
 //! PostgreSQL serialises all of an event's seat transactions on the event row
 //! (each bumps its `seat_version`), and memory applies their deltas strictly in
 //! version order (see `seat_state`).
 //!
-//! **Guarantees.** Memory only ever says "no" early: a request is refused from
-//! memory only when memory is not behind the latest published version; when it
-//! might be, the request waits for the next batch on fresh state. Only a
-//! PostgreSQL commit says "yes", and every reply is sent after the commit it
-//! reports on and after its delta was published.
+//! **Guarantees.** Memory only ever says "no" early: a refusal from memory is
+//! answered only once a version read (Redis's published version, PostgreSQL's
+//! `seat_version` when Redis cannot say) shows memory is not behind, and only
+//! if memory, as it stands when that read returns, still refuses; otherwise
+//! PostgreSQL decides the request in the next batch. Only a PostgreSQL commit
+//! says "yes", and every reply is sent after the commit it reports on and after
+//! its delta was published.
+//!
+//! **Self-healing memory.** At least every `version_check_every` the actor
+//! reads PostgreSQL's `seat_version` and reloads when memory is behind it once
+//! its own transactions begun before the read have landed; a version gap open
+//! for `gap_timeout` reloads too, batches in flight or not. A reload never
+//! pauses the actor (`ctx.spawn`, not `ctx.wait`): a batch in flight keeps its
+//! event-row lock no longer than its own work, and deltas arriving meanwhile
+//! are replayed on the fresh state.
+//!
+//! **Deadlines.** Every hold request carries its requester's deadline and reply
+//! channel: a request whose requester left is not planned, and a hold committed
+//! for a requester who left is released at once.
 //!
 //! **Failure.** Redis unreachable: the lock layer is skipped (logged, counted)
-//! and PostgreSQL alone decides. PostgreSQL unreachable: every request of the
-//! batch gets `Unavailable` and its Redis locks are released. The load failing
-//! stops the actor; the registry starts a fresh one on the next request.
+//! and PostgreSQL alone decides. A Redis "no" for seats memory says are free,
+//! while memory is current, is a stale lock: PostgreSQL decides and the lock is
+//! overwritten for the hold it commits. PostgreSQL unreachable: every request
+//! of the batch gets `Unavailable` and its Redis locks are released. A failed
+//! reload keeps the old state (and retries); only a failed first load stops the
+//! actor, once nothing of its own is in flight.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use actix::fut::wrap_future;
 use actix::prelude::*;
 use chrono::{DateTime, Utc};
 use dashmap::DashMap;
-use tokio::sync::oneshot;
+use tokio::sync::{Semaphore, oneshot};
 
 use crate::batch::{self, WantsSeats};
 use crate::domain::{BookingId, EventId, SeatId, UserId};
+use crate::group_commit::{BatchInput, BatchResult, lock_token, run_batch};
 use crate::ports::{
     Committed, ConfirmOutcome, DeltaBus, Freed, HoldOutcome, HoldPlan, ReleaseOutcome, SeatDelta,
     SeatLedger, SeatLock, StorageError,
@@ -56,6 +77,13 @@ pub struct EventActorConfig {
     pub idle_after: Duration,
     /// A version gap still open after this long makes the actor reload.
     pub gap_timeout: Duration,
+    /// How often the actor compares its version with PostgreSQL's.
+    pub version_check_every: Duration,
+    /// Release, expiry and confirmation transactions of the event that may
+    /// run at once on this node (the others wait their turn).
+    pub parallel_writes: usize,
+    /// How long a caller waits for the actor before giving up (503).
+    pub request_timeout: Duration,
 }
 
 /// A hold that committed.
@@ -80,12 +108,18 @@ pub enum ReserveError {
     Unavailable(String),
 }
 
-/// Hold these seats for this user, all or none.
+pub type ReserveReply = Result<Hold, ReserveError>;
+
+/// Hold these seats for this user, all or none. The answer goes to `reply`;
+/// a requester that drops its receiver or lets `deadline` pass has left, and
+/// no hold is kept for it.
 #[derive(Message)]
-#[rtype(result = "Result<Hold, ReserveError>")]
+#[rtype(result = "()")]
 pub struct Reserve {
     pub user_id: UserId,
     pub seat_ids: Vec<SeatId>,
+    pub deadline: Instant,
+    pub reply: oneshot::Sender<ReserveReply>,
 }
 
 /// Release a pending booking now (`user_id`: only if it is theirs).
@@ -125,38 +159,95 @@ pub struct Availability;
 struct PendingHold {
     user_id: UserId,
     seat_ids: Vec<SeatId>,
-    reply: oneshot::Sender<Result<Hold, ReserveError>>,
+    deadline: Instant,
+    reply: oneshot::Sender<ReserveReply>,
+    /// Memory refused it but could not vouch for itself: PostgreSQL decides.
+    bypass_memory: bool,
+}
+
+impl PendingHold {
+    /// The requester left (dropped its receiver) or its deadline passed.
+    fn gone(&self) -> bool {
+        self.reply.is_closed() || Instant::now() >= self.deadline
+    }
+
+    fn answer(self, reply: ReserveReply) {
+        let _ = self.reply.send(reply);
+    }
 }
 
 impl WantsSeats for PendingHold {
     fn seats(&self) -> &[SeatId] {
         &self.seat_ids
     }
+
+    fn bypasses_memory(&self) -> bool {
+        self.bypass_memory
+    }
+}
+
+type Refusal = (PendingHold, Vec<SeatId>);
+
+/// Why a version was read.
+enum Purpose {
+    /// Memory refused these; answer them only if memory is not behind.
+    Refusals(Vec<Refusal>),
+    /// The periodic comparison with PostgreSQL.
+    Watch,
+}
+
+/// A version read waiting for this actor's own transactions begun before it
+/// (whose versions it may include) to be applied to memory.
+struct Parked {
+    /// The latest committed version, `None` when nobody could say.
+    latest: Option<i64>,
+    /// Own operations numbered below this had begun when the read was made.
+    barrier: u64,
+    purpose: Purpose,
 }
 
 pub struct EventActor {
     event_id: EventId,
     ports: Ports,
     config: EventActorConfig,
-    /// `None` until loaded from PostgreSQL (no message is handled before).
+    /// `None` until first loaded from PostgreSQL (hold requests wait).
     state: Option<SeatState>,
-    /// Hold requests waiting for the next batch. Bounded by the mailbox in
-    /// front of it: the handle refuses new requests when the mailbox is full.
+    /// Hold requests waiting for the next batch. Bounded in time: each has
+    /// a deadline after which it is dropped unplanned.
     queue: VecDeque<PendingHold>,
     in_flight: bool,
-    /// Requests memory refused, waiting for the check that memory is not
-    /// behind another node (one Redis read serves all of them).
-    refusals: Vec<(PendingHold, Vec<SeatId>)>,
-    verifying: bool,
-    /// This actor's own transactions whose deltas may be published but not
-    /// yet applied here: while any runs, a published version ahead of memory
-    /// may be our own, so the check waits for them instead of reloading.
-    own_in_flight: usize,
+    /// Requests memory refused, waiting for the next version read (one read
+    /// serves all of them).
+    refusals: Vec<Refusal>,
+    /// A version read for refusals is under way.
+    checking: bool,
+    /// Version reads waiting for own transactions begun before them.
+    parked: Vec<Parked>,
+    /// The number the next own transaction (batch or single write) gets.
+    own_next: u64,
+    /// Own transactions begun (holding or waiting for the event row) whose
+    /// deltas are not yet applied here. A version read is judged only once
+    /// every own transaction begun before it has landed, so our own commits
+    /// never look like another node's, and nothing waits for a whole burst.
+    own_running: BTreeSet<u64>,
+    /// Release/expiry/confirmation messages received and not yet answered.
+    writes_pending: usize,
+    /// Bounds this event's release/expiry/confirmation transactions.
+    writes: Arc<Semaphore>,
     /// A reload from PostgreSQL is under way: no batch starts until it ends.
     reloading: bool,
-    /// The highest published version already accounted for by a reload: a
-    /// published version that PostgreSQL did not confirm (a restored database,
-    /// a stale key) must not trigger reload after reload.
+    /// Deltas received while reloading, replayed on the fresh state.
+    reload_buffer: Vec<SeatDelta>,
+    /// When the last reload failed, if it did (retries are spaced out).
+    reload_failed_at: Option<Instant>,
+    /// Availability questions asked before the first load ended.
+    availability_waiting: Vec<oneshot::Sender<Option<usize>>>,
+    /// The periodic version read is under way.
+    watching: bool,
+    last_watch: Instant,
+    /// The highest published version PostgreSQL has disowned (a restored
+    /// database, a stale key): Redis saying no more than this cannot vouch
+    /// for memory, so PostgreSQL is asked instead.
     acknowledged_latest: i64,
     last_active: Instant,
     /// The registry this actor is listed in, to delist itself on stop.
@@ -170,6 +261,7 @@ impl EventActor {
         config: EventActorConfig,
         registry: Arc<DashMap<EventId, Addr<EventActor>>>,
     ) -> EventActor {
+        let writes = Arc::new(Semaphore::new(config.parallel_writes.max(1)));
         EventActor {
             event_id,
             ports,
@@ -178,45 +270,111 @@ impl EventActor {
             queue: VecDeque::new(),
             in_flight: false,
             refusals: Vec::new(),
-            verifying: false,
-            own_in_flight: 0,
+            checking: false,
+            parked: Vec::new(),
+            own_next: 0,
+            own_running: BTreeSet::new(),
+            writes_pending: 0,
+            writes,
             reloading: false,
+            reload_buffer: Vec::new(),
+            reload_failed_at: None,
+            availability_waiting: Vec::new(),
+            watching: false,
+            last_watch: Instant::now(),
             acknowledged_latest: i64::MIN,
             last_active: Instant::now(),
             registry,
         }
     }
 
-    /// Replaces memory with the committed state; `wait` so no message is
-    /// handled against a half-built state.
+    fn own_begin(&mut self) -> u64 {
+        let id = self.own_next;
+        self.own_next += 1;
+        self.own_running.insert(id);
+        id
+    }
+
+    fn own_end(&mut self, id: u64, ctx: &mut Context<Self>) {
+        self.own_running.remove(&id);
+        self.resolve_parked(ctx);
+    }
+
+    /// Every own transaction numbered below `barrier` has landed.
+    fn settled(&self, barrier: u64) -> bool {
+        self.own_running
+            .first()
+            .is_none_or(|first| *first >= barrier)
+    }
+
+    /// Replaces memory with the committed state. Spawned, not waited on: the
+    /// batch in flight and the write transactions keep running (a paused
+    /// transaction would hold the event row of every node hostage), deltas
+    /// arriving meanwhile are buffered and replayed on the fresh state, and
+    /// no new batch starts until it is loaded.
     fn reload(&mut self, ctx: &mut Context<Self>) {
         if self.reloading {
             return;
         }
+        // After a failure, wait a gap timeout before asking again: a
+        // struggling database gets no full-map read every tick.
+        if self
+            .reload_failed_at
+            .is_some_and(|at| at.elapsed() < self.config.gap_timeout)
+        {
+            return;
+        }
         self.reloading = true;
+        self.reload_buffer.clear();
         metrics::counter!("boxoffice_seat_state_reloads_total").increment(1);
         let ledger = self.ports.ledger.clone();
         let event_id = self.event_id;
-        ctx.wait(async move { ledger.load(event_id).await }.into_actor(self).map(|loaded, actor, ctx| {
+        ctx.spawn(async move { ledger.load(event_id).await }.into_actor(self).map(|loaded, actor, ctx| {
             actor.reloading = false;
-                match loaded {
+            actor.reload_failed_at = loaded.is_err().then(Instant::now);
+            let buffered = std::mem::take(&mut actor.reload_buffer);
+            match loaded {
                 Ok(map) => {
                     tracing::debug!(event.id = %actor.event_id, version = map.version, "seat state loaded");
-                    actor.state = Some(SeatState::new(map));
-                    actor.start_batch(ctx);
+                    let mut state = SeatState::new(map);
+                    for delta in &buffered {
+                        state.apply(delta);
+                    }
+                    actor.state = Some(state);
+                }
+                Err(error) if actor.state.is_some() => {
+                    // Keep serving on the old state (it only says "no" after a
+                    // version check); the next check or gap tick retries.
+                    tracing::warn!(event.id = %actor.event_id, %error, "cannot reload seat state; keeping the old one");
                 }
                 Err(error) => {
-                    tracing::error!(event.id = %actor.event_id, %error, "cannot load seat state; stopping");
+                    tracing::error!(event.id = %actor.event_id, %error, "cannot load seat state");
+                    let reason = error.to_string();
                     for pending in actor.queue.drain(..) {
-                        let _ = pending.reply.send(Err(ReserveError::Unavailable(error.to_string())));
+                        pending.answer(Err(ReserveError::Unavailable(reason.clone())));
                     }
-                    ctx.stop();
+                    for (pending, _) in actor.refusals.drain(..) {
+                        pending.answer(Err(ReserveError::Unavailable(reason.clone())));
+                    }
+                    actor.availability_waiting.clear();
+                    // Stopped by the tick once nothing of its own is in flight.
+                    return;
                 }
             }
+            let available = actor.state.as_ref().map(SeatState::available);
+            for waiting in actor.availability_waiting.drain(..) {
+                let _ = waiting.send(available);
+            }
+            actor.resolve_parked(ctx);
+            actor.verify_refusals(ctx);
+            actor.start_batch(ctx);
         }));
     }
 
     fn apply(&mut self, delta: &SeatDelta) {
+        if self.reloading {
+            self.reload_buffer.push(delta.clone());
+        }
         if let Some(state) = self.state.as_mut()
             && state.apply(delta) == Applied::Buffered
         {
@@ -231,7 +389,24 @@ impl EventActor {
         let Some(state) = self.state.as_ref() else {
             return;
         };
+        // A requester who left costs no hold; seats of another event (asked
+        // for before the state was loaded) are told apart here.
+        let mut kept = VecDeque::with_capacity(self.queue.len());
+        for pending in self.queue.drain(..) {
+            let unknown = state.unknown(&pending.seat_ids);
+            if pending.gone() {
+                metrics::counter!("boxoffice_reservations_total", "outcome" => "abandoned")
+                    .increment(1);
+                pending.answer(Err(ReserveError::Unavailable("deadline passed".into())));
+            } else if !unknown.is_empty() {
+                pending.answer(Err(ReserveError::UnknownSeats(unknown)));
+            } else {
+                kept.push_back(pending);
+            }
+        }
+        self.queue = kept;
         let selection = batch::select(&mut self.queue, self.config.batch_max, state);
+        let memory_version = state.version();
         metrics::gauge!("boxoffice_event_queue_depth").set(self.queue.len() as f64);
         if !selection.refused.is_empty() {
             self.refusals.extend(selection.refused);
@@ -241,7 +416,7 @@ impl EventActor {
             return;
         }
         self.in_flight = true;
-        self.own_in_flight += 1;
+        let op = self.own_begin();
         let plans: Vec<HoldPlan> = selection
             .batch
             .iter()
@@ -251,71 +426,180 @@ impl EventActor {
                 lock_token: lock_token(),
             })
             .collect();
+        let memory_free: Vec<bool> = selection.batch.iter().map(|p| !p.bypass_memory).collect();
         let work = run_batch(
             self.ports.clone(),
             self.event_id,
-            plans,
+            BatchInput {
+                plans,
+                memory_free,
+                memory_version,
+                acknowledged_latest: self.acknowledged_latest,
+            },
             self.config.hold_for,
         );
         let waiting = selection.batch;
         ctx.spawn(work.into_actor(self).map(move |result, actor, ctx| {
             actor.in_flight = false;
-            actor.own_in_flight -= 1;
-            actor.finish_batch(result, waiting);
+            actor.last_active = Instant::now();
+            actor.finish_batch(result, waiting, ctx);
+            actor.own_end(op, ctx);
             actor.verify_refusals(ctx);
             actor.start_batch(ctx);
         }));
     }
 
-    /// Answers memory's refusals once one Redis read shows no node has
-    /// published a version this actor has not seen; otherwise sends them back
-    /// to the queue and reloads, so stale memory never refuses anyone. Runs
-    /// beside the batch in flight: a batch only takes seats, so it can never
-    /// make a refusal wrong.
+    /// Reads the latest committed version for the refusals waiting: Redis's
+    /// published version, or PostgreSQL's when Redis cannot say (down, no
+    /// key, or a key PostgreSQL has disowned). Runs beside the batch in
+    /// flight. The answer is judged in `resolve_parked`.
     fn verify_refusals(&mut self, ctx: &mut Context<Self>) {
-        if self.verifying || self.refusals.is_empty() {
+        if self.checking || self.refusals.is_empty() || self.state.is_none() {
             return;
         }
-        if self.state.is_none() {
-            return;
-        }
-        self.verifying = true;
+        self.checking = true;
         let refusals = std::mem::take(&mut self.refusals);
-        let (bus, event_id) = (self.ports.bus.clone(), self.event_id);
-        let check = async move { bus.latest_version(event_id).await };
-        ctx.spawn(check.into_actor(self).map(move |latest, actor, ctx| {
-            actor.verifying = false;
-            let known = actor.state.as_ref().map_or(i64::MIN, SeatState::version).max(actor.acknowledged_latest);
-            match latest.filter(|latest| *latest > known) {
-                None => {
-                    for (pending, seats) in refusals {
-                        metrics::counter!("boxoffice_reservations_total", "outcome" => "refused_early")
-                            .increment(1);
-                        let _ = pending.reply.send(Err(ReserveError::SeatsUnavailable(seats)));
-                    }
-                }
-                Some(_) if actor.own_in_flight > 0 => {
-                    // Perhaps our own commit, published but not yet applied:
-                    // check again when it lands.
-                    let later = std::mem::take(&mut actor.refusals);
-                    actor.refusals = refusals;
-                    actor.refusals.extend(later);
-                    return;
-                }
-                Some(latest) => {
-                    // Memory may be behind another node: fresh state judges them.
-                    for (pending, _) in refusals.into_iter().rev() {
-                        actor.queue.push_front(pending);
-                    }
-                    actor.acknowledged_latest = actor.acknowledged_latest.max(latest);
-                    actor.reload(ctx);
-                }
+        let barrier = self.own_next;
+        let (bus, ledger, event_id) = (
+            self.ports.bus.clone(),
+            self.ports.ledger.clone(),
+            self.event_id,
+        );
+        let acknowledged = self.acknowledged_latest;
+        let read = async move {
+            match bus.latest_version(event_id).await {
+                Some(published) if published > acknowledged => Some(published),
+                _ => ledger.committed_version(event_id).await.ok(),
             }
+        };
+        ctx.spawn(read.into_actor(self).map(move |latest, actor, ctx| {
+            actor.checking = false;
+            actor.parked.push(Parked {
+                latest,
+                barrier,
+                purpose: Purpose::Refusals(refusals),
+            });
+            actor.resolve_parked(ctx);
             actor.verify_refusals(ctx);
         }));
     }
 
-    fn finish_batch(&mut self, result: BatchResult, waiting: Vec<PendingHold>) {
+    /// The periodic comparison with PostgreSQL: one primary-key read (and the
+    /// published version, to notice a Redis key PostgreSQL disowns).
+    fn watch_version(&mut self, ctx: &mut Context<Self>) {
+        if self.watching || self.reloading || self.state.is_none() {
+            return;
+        }
+        self.watching = true;
+        let barrier = self.own_next;
+        let (bus, ledger, event_id) = (
+            self.ports.bus.clone(),
+            self.ports.ledger.clone(),
+            self.event_id,
+        );
+        let read = async move {
+            // Published first: whatever Redis names was committed before it
+            // was published, so PostgreSQL read after it can only be behind
+            // it if PostgreSQL never committed that version.
+            let published = bus.latest_version(event_id).await;
+            let committed = ledger.committed_version(event_id).await;
+            (published, committed)
+        };
+        ctx.spawn(
+            read.into_actor(self)
+                .map(move |(published, committed), actor, ctx| {
+                    actor.watching = false;
+                    actor.last_watch = Instant::now();
+                    if let (Some(published), Ok(committed)) = (published, &committed)
+                        && published > *committed
+                    {
+                        actor.acknowledged_latest = actor.acknowledged_latest.max(published);
+                    }
+                    if let Err(error) = &committed {
+                        tracing::debug!(event.id = %actor.event_id, %error, "version check failed");
+                    }
+                    actor.parked.push(Parked {
+                        latest: committed.ok(),
+                        barrier,
+                        purpose: Purpose::Watch,
+                    });
+                    actor.resolve_parked(ctx);
+                }),
+        );
+    }
+
+    /// Judges the version reads whose own transactions have all landed. A
+    /// refusal is answered only if memory is not behind the read *and*
+    /// memory as it stands now still refuses it (a delta may have freed the
+    /// seats meanwhile); if memory cannot vouch for itself, PostgreSQL decides
+    /// it in the next batch. A periodic read ahead of memory reloads.
+    fn resolve_parked(&mut self, ctx: &mut Context<Self>) {
+        if self.parked.is_empty() || self.reloading {
+            return;
+        }
+        let Some(version) = self.state.as_ref().map(SeatState::version) else {
+            return;
+        };
+        let mut requeue = Vec::new();
+        let mut reload = false;
+        for parked in std::mem::take(&mut self.parked) {
+            if !self.settled(parked.barrier) {
+                self.parked.push(parked);
+                continue;
+            }
+            // `None`: nobody could say whether memory is current.
+            let current = parked.latest.map(|latest| latest <= version);
+            match parked.purpose {
+                Purpose::Watch => {
+                    if current == Some(false) {
+                        tracing::info!(event.id = %self.event_id, version, latest = ?parked.latest, "memory behind PostgreSQL; reloading");
+                        metrics::counter!("boxoffice_seat_state_behind_total").increment(1);
+                        reload = true;
+                    }
+                }
+                Purpose::Refusals(refusals) => {
+                    for (mut pending, _) in refusals {
+                        if pending.gone() {
+                            metrics::counter!("boxoffice_reservations_total", "outcome" => "abandoned")
+                                .increment(1);
+                            pending
+                                .answer(Err(ReserveError::Unavailable("deadline passed".into())));
+                            continue;
+                        }
+                        let taken = self
+                            .state
+                            .as_ref()
+                            .map(|s| s.taken(&pending.seat_ids))
+                            .unwrap_or_default();
+                        if taken.is_empty() {
+                            requeue.push(pending);
+                        } else if current == Some(true) {
+                            metrics::counter!("boxoffice_reservations_total", "outcome" => "refused_early")
+                                .increment(1);
+                            pending.answer(Err(ReserveError::SeatsUnavailable(taken)));
+                        } else {
+                            pending.bypass_memory = true;
+                            requeue.push(pending);
+                        }
+                    }
+                }
+            }
+        }
+        for pending in requeue.into_iter().rev() {
+            self.queue.push_front(pending);
+        }
+        if reload {
+            self.reload(ctx);
+        }
+        self.start_batch(ctx);
+    }
+
+    fn finish_batch(
+        &mut self,
+        result: BatchResult,
+        waiting: Vec<PendingHold>,
+        ctx: &mut Context<Self>,
+    ) {
         for delta in &result.deltas {
             self.apply(delta);
         }
@@ -325,17 +609,13 @@ impl EventActor {
                     booking_id,
                     expires_at,
                     amount_cents,
-                }) => {
-                    metrics::counter!("boxoffice_reservations_total", "outcome" => "held")
-                        .increment(1);
-                    Ok(Hold {
-                        booking_id,
-                        event_id: self.event_id,
-                        seat_ids: pending.seat_ids,
-                        expires_at,
-                        amount_cents,
-                    })
-                }
+                }) => Ok(Hold {
+                    booking_id,
+                    event_id: self.event_id,
+                    seat_ids: pending.seat_ids.clone(),
+                    expires_at,
+                    amount_cents,
+                }),
                 Ok(HoldOutcome::Taken { seats }) => {
                     metrics::counter!("boxoffice_reservations_total", "outcome" => "conflict")
                         .increment(1);
@@ -346,175 +626,159 @@ impl EventActor {
                         .increment(1);
                     Err(ReserveError::HoldLimitReached { limit })
                 }
+                Ok(HoldOutcome::Unavailable { reason }) => {
+                    metrics::counter!("boxoffice_reservations_total", "outcome" => "error")
+                        .increment(1);
+                    Err(ReserveError::Unavailable(reason))
+                }
                 Err(error) => {
                     metrics::counter!("boxoffice_reservations_total", "outcome" => "error")
                         .increment(1);
                     Err(error)
                 }
             };
-            let _ = pending.reply.send(reply);
+            let held = reply.as_ref().ok().map(|hold| hold.booking_id);
+            let delivered = !pending.gone() && pending.reply.send(reply).is_ok();
+            match held {
+                Some(booking_id) if !delivered => {
+                    // Committed for a requester who left: it costs no hold.
+                    metrics::counter!("boxoffice_reservations_total", "outcome" => "abandoned")
+                        .increment(1);
+                    tracing::info!(event.id = %self.event_id, booking.id = %booking_id, "requester left; releasing its hold");
+                    let release = self.release_booking(booking_id, None);
+                    ctx.spawn(release.map(|_, _, _| ()));
+                }
+                Some(_) => {
+                    metrics::counter!("boxoffice_reservations_total", "outcome" => "held")
+                        .increment(1);
+                }
+                None => {}
+            }
         }
     }
 
-    /// Runs a single-booking ledger operation, applies its delta, replies.
-    fn run_single<T, F, Fut>(
+    fn release_booking(
         &mut self,
-        ctx: &mut Context<Self>,
+        booking_id: BookingId,
+        user_id: Option<UserId>,
+    ) -> ResponseActFuture<Self, Result<ReleaseOutcome, StorageError>> {
+        let (event_id, lock) = (self.event_id, self.ports.lock.clone());
+        self.run_write(move |ledger| async move {
+            let committed = ledger.release(event_id, booking_id, user_id).await?;
+            if let ReleaseOutcome::Released(freed) = &committed.outcome {
+                release_locks(lock.as_ref(), event_id, std::slice::from_ref(freed)).await;
+            }
+            Ok(committed)
+        })
+    }
+
+    /// Runs a single-booking ledger operation once one of the event's write
+    /// permits is free, publishes and applies its delta, replies.
+    fn run_write<T, F, Fut>(
+        &mut self,
         operation: F,
     ) -> ResponseActFuture<Self, Result<T, StorageError>>
     where
-        T: Send + 'static,
-        F: FnOnce(Arc<dyn SeatLedger>) -> Fut,
+        T: 'static,
+        F: FnOnce(Arc<dyn SeatLedger>) -> Fut + 'static,
         Fut: std::future::Future<Output = Result<Committed<T>, StorageError>> + 'static,
     {
-        let _ = ctx;
         self.last_active = Instant::now();
-        self.own_in_flight += 1;
-        let bus = self.ports.bus.clone();
-        let work = operation(self.ports.ledger.clone());
+        self.writes_pending += 1;
+        let ports = self.ports.clone();
+        let permit = self.writes.clone().acquire_owned();
         Box::pin(
-            async move {
-                let committed = work.await?;
-                for delta in &committed.deltas {
-                    bus.publish(delta).await;
-                }
-                Ok(committed)
-            }
-            .into_actor(self)
-            .map(|result: Result<Committed<T>, StorageError>, actor, ctx| {
-                actor.own_in_flight -= 1;
-                if let Ok(committed) = &result {
+            wrap_future::<_, Self>(permit).then(move |permit, actor: &mut Self, _ctx| {
+                // Numbered only once it may touch the event row: a version read
+                // never waits for writes still queued behind the permit.
+                let op = actor.own_begin();
+                let bus = ports.bus.clone();
+                let work = operation(ports.ledger.clone());
+                wrap_future::<_, Self>(async move {
+                    let _permit = permit
+                        .map_err(|_| StorageError::Unavailable("event actor closing".into()))?;
+                    let committed = work.await?;
                     for delta in &committed.deltas {
-                        actor.apply(delta);
+                        bus.publish(delta).await;
                     }
-                }
-                actor.verify_refusals(ctx);
-                result.map(|committed| committed.outcome)
+                    Ok(committed)
+                })
+                .map(
+                    move |result: Result<Committed<T>, StorageError>, actor: &mut Self, ctx| {
+                        actor.writes_pending -= 1;
+                        actor.last_active = Instant::now();
+                        if let Ok(committed) = &result {
+                            for delta in &committed.deltas {
+                                actor.apply(delta);
+                            }
+                        }
+                        actor.own_end(op, ctx);
+                        actor.verify_refusals(ctx);
+                        actor.start_batch(ctx);
+                        result.map(|committed| committed.outcome)
+                    },
+                )
             }),
         )
     }
-}
 
-/// A fresh random lock token (128 bits, hex): unguessable, so no other
-/// request can delete this one's locks.
-fn lock_token() -> String {
-    format!("{:032x}", rand::random::<u128>())
-}
-
-struct BatchResult {
-    /// One per plan, in order.
-    outcomes: Vec<Result<HoldOutcome, ReserveError>>,
-    deltas: Vec<SeatDelta>,
-}
-
-/// Locks in Redis, commits in PostgreSQL, cleans up locks of the losers,
-/// publishes the delta. Never fails as a whole: each plan gets its outcome.
-async fn run_batch(
-    ports: Ports,
-    event_id: EventId,
-    plans: Vec<HoldPlan>,
-    hold_for: Duration,
-) -> BatchResult {
-    metrics::histogram!("boxoffice_batch_size").record(plans.len() as f64);
-
-    // Layer 1: Redis seat locks, one pipeline for the batch.
-    let claims: Vec<(&str, &[SeatId])> = plans
-        .iter()
-        .map(|p| (p.lock_token.as_str(), p.seats.as_slice()))
-        .collect();
-    let locked = match ports.lock.acquire(event_id, &claims, hold_for).await {
-        Ok(locked) => locked,
-        Err(error) => {
-            tracing::warn!(event.id = %event_id, %error, "seat locks skipped; PostgreSQL decides alone");
-            metrics::counter!("boxoffice_lock_layer_skipped_total").increment(1);
-            vec![true; plans.len()]
-        }
-    };
-    let mut outcomes: Vec<Option<Result<HoldOutcome, ReserveError>>> = vec![None; plans.len()];
-    let mut to_commit = Vec::new();
-    let mut commit_index = Vec::new();
-    for (i, plan) in plans.iter().enumerate() {
-        if locked.get(i).copied().unwrap_or(true) {
-            to_commit.push(plan.clone());
-            commit_index.push(i);
-        } else {
-            outcomes[i] = Some(Ok(HoldOutcome::Taken {
-                seats: plan.seats.clone(),
-            }));
-        }
+    fn idle(&self) -> bool {
+        !self.in_flight
+            && !self.reloading
+            && !self.checking
+            && self.queue.is_empty()
+            && self.refusals.is_empty()
+            && self
+                .parked
+                .iter()
+                .all(|p| matches!(p.purpose, Purpose::Watch))
+            && self.writes_pending == 0
+            && self.own_running.is_empty()
+            && self.last_active.elapsed() > self.config.idle_after
     }
 
-    // Layer 2: PostgreSQL, one transaction for the batch.
-    let mut deltas = Vec::new();
-    let mut unlock: Vec<usize> = Vec::new();
-    if !to_commit.is_empty() {
-        let started = Instant::now();
-        let committed = ports.ledger.hold(event_id, &to_commit, hold_for).await;
-        metrics::histogram!("boxoffice_postgres_batch_seconds")
-            .record(started.elapsed().as_secs_f64());
-        match committed {
-            Ok(committed) => {
-                for (outcome, &i) in committed.outcome.into_iter().zip(&commit_index) {
-                    if !matches!(outcome, HoldOutcome::Held { .. }) {
-                        unlock.push(i);
-                    }
-                    outcomes[i] = Some(Ok(outcome));
-                }
-                deltas = committed.deltas;
+    fn tick(&mut self, ctx: &mut Context<Self>) {
+        if self.idle() {
+            tracing::debug!(event.id = %self.event_id, "idle; stopping");
+            ctx.stop();
+            return;
+        }
+        if self.state.is_none() {
+            if self.reloading {
+                return;
             }
-            Err(error) => {
-                tracing::error!(event.id = %event_id, %error, "hold batch failed");
-                for &i in &commit_index {
-                    outcomes[i] = Some(Err(ReserveError::Unavailable(error.to_string())));
-                    unlock.push(i);
-                }
+            if self.own_running.is_empty() && self.writes_pending == 0 {
+                // The first load failed and nothing of ours is in flight.
+                ctx.stop();
+            } else {
+                self.reload(ctx);
             }
+            return;
+        }
+        let gap_open_too_long = self
+            .state
+            .as_ref()
+            .and_then(SeatState::gap_age)
+            .is_some_and(|age| age > self.config.gap_timeout);
+        if gap_open_too_long {
+            // Even with batches in flight: their deltas are replayed.
+            tracing::info!(event.id = %self.event_id, "missing delta; reloading seat state");
+            self.reload(ctx);
+        } else if self.last_watch.elapsed() >= self.config.version_check_every {
+            self.watch_version(ctx);
         }
     }
-    if !unlock.is_empty() {
-        let claims: Vec<(&str, &[SeatId])> = unlock
-            .iter()
-            .map(|&i| (plans[i].lock_token.as_str(), plans[i].seats.as_slice()))
-            .collect();
-        if let Err(error) = ports.lock.release(event_id, &claims).await {
-            tracing::debug!(%error, "seat locks of refused holds left to expire");
-        }
-    }
-    for delta in &deltas {
-        ports.bus.publish(delta).await;
-    }
-    let outcomes = outcomes
-        .into_iter()
-        .map(|o| o.unwrap_or_else(|| Err(ReserveError::Unavailable("no outcome".into()))))
-        .collect();
-    BatchResult { outcomes, deltas }
 }
 
 impl Actor for EventActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        ctx.set_mailbox_capacity(4096);
+        ctx.set_mailbox_capacity(crate::registry::MAILBOX_CAPACITY);
         self.reload(ctx);
-        let tick = (self.config.gap_timeout / 2).max(Duration::from_millis(50));
-        ctx.run_interval(tick, |actor, ctx| {
-            let idle = !actor.in_flight
-                && actor.queue.is_empty()
-                && actor.last_active.elapsed() > actor.config.idle_after;
-            if idle {
-                tracing::debug!(event.id = %actor.event_id, "idle; stopping");
-                ctx.stop();
-                return;
-            }
-            let gap_open_too_long = actor
-                .state
-                .as_ref()
-                .and_then(SeatState::gap_age)
-                .is_some_and(|age| age > actor.config.gap_timeout);
-            if gap_open_too_long && !actor.in_flight {
-                tracing::info!(event.id = %actor.event_id, "missing delta; reloading seat state");
-                actor.reload(ctx);
-            }
+        let every = self.config.gap_timeout.min(self.config.version_check_every) / 4;
+        ctx.run_interval(every.max(Duration::from_millis(25)), |actor, ctx| {
+            actor.tick(ctx)
         });
     }
 
@@ -522,38 +786,46 @@ impl Actor for EventActor {
         let me = ctx.address();
         self.registry
             .remove_if(&self.event_id, |_, addr| *addr == me);
+        let stopped = || Err(ReserveError::Unavailable("event actor stopped".into()));
         for pending in self.queue.drain(..) {
-            let _ = pending
-                .reply
-                .send(Err(ReserveError::Unavailable("event actor stopped".into())));
+            pending.answer(stopped());
+        }
+        for (pending, _) in self.refusals.drain(..) {
+            pending.answer(stopped());
+        }
+        for parked in self.parked.drain(..) {
+            if let Purpose::Refusals(refusals) = parked.purpose {
+                for (pending, _) in refusals {
+                    pending.answer(stopped());
+                }
+            }
         }
     }
 }
 
 impl Handler<Reserve> for EventActor {
-    type Result = ResponseFuture<Result<Hold, ReserveError>>;
+    type Result = ();
 
-    fn handle(&mut self, msg: Reserve, ctx: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, msg: Reserve, ctx: &mut Context<Self>) {
         self.last_active = Instant::now();
-        let unknown = self
-            .state
-            .as_ref()
-            .map(|s| s.unknown(&msg.seat_ids))
-            .unwrap_or_default();
-        if !unknown.is_empty() {
-            return Box::pin(async move { Err(ReserveError::UnknownSeats(unknown)) });
-        }
-        let (reply, answer) = oneshot::channel();
         let pending = PendingHold {
             user_id: msg.user_id,
             seat_ids: msg.seat_ids,
-            reply,
+            deadline: msg.deadline,
+            reply: msg.reply,
+            bypass_memory: false,
         };
-        let taken = self
-            .state
-            .as_ref()
-            .map(|s| s.taken(&pending.seat_ids))
-            .unwrap_or_default();
+        let Some(state) = self.state.as_ref() else {
+            // Not loaded yet: judged when the batch is selected.
+            self.queue.push_back(pending);
+            return;
+        };
+        let unknown = state.unknown(&pending.seat_ids);
+        if !unknown.is_empty() {
+            pending.answer(Err(ReserveError::UnknownSeats(unknown)));
+            return;
+        }
+        let taken = state.taken(&pending.seat_ids);
         if taken.is_empty() {
             self.queue.push_back(pending);
             self.start_batch(ctx);
@@ -562,37 +834,23 @@ impl Handler<Reserve> for EventActor {
             self.refusals.push((pending, taken));
             self.verify_refusals(ctx);
         }
-        Box::pin(async move {
-            answer
-                .await
-                .unwrap_or_else(|_| Err(ReserveError::Unavailable("event actor stopped".into())))
-        })
     }
 }
 
 impl Handler<Release> for EventActor {
     type Result = ResponseActFuture<Self, Result<ReleaseOutcome, StorageError>>;
 
-    fn handle(&mut self, msg: Release, ctx: &mut Context<Self>) -> Self::Result {
-        let (event_id, lock) = (self.event_id, self.ports.lock.clone());
-        self.run_single(ctx, move |ledger| async move {
-            let committed = ledger
-                .release(event_id, msg.booking_id, msg.user_id)
-                .await?;
-            if let ReleaseOutcome::Released(freed) = &committed.outcome {
-                release_locks(lock.as_ref(), event_id, std::slice::from_ref(freed)).await;
-            }
-            Ok(committed)
-        })
+    fn handle(&mut self, msg: Release, _ctx: &mut Context<Self>) -> Self::Result {
+        self.release_booking(msg.booking_id, msg.user_id)
     }
 }
 
 impl Handler<Expire> for EventActor {
     type Result = ResponseActFuture<Self, Result<Vec<Freed>, StorageError>>;
 
-    fn handle(&mut self, msg: Expire, ctx: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, msg: Expire, _ctx: &mut Context<Self>) -> Self::Result {
         let (event_id, lock) = (self.event_id, self.ports.lock.clone());
-        self.run_single(ctx, move |ledger| async move {
+        self.run_write(move |ledger| async move {
             let committed = ledger.expire(event_id, &msg.booking_ids).await?;
             release_locks(lock.as_ref(), event_id, &committed.outcome).await;
             Ok(committed)
@@ -603,9 +861,9 @@ impl Handler<Expire> for EventActor {
 impl Handler<Confirm> for EventActor {
     type Result = ResponseActFuture<Self, Result<ConfirmOutcome, StorageError>>;
 
-    fn handle(&mut self, msg: Confirm, ctx: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, msg: Confirm, _ctx: &mut Context<Self>) -> Self::Result {
         let event_id = self.event_id;
-        self.run_single(ctx, move |ledger| async move {
+        self.run_write(move |ledger| async move {
             ledger
                 .confirm(event_id, msg.booking_id, msg.payment_id)
                 .await
@@ -616,16 +874,24 @@ impl Handler<Confirm> for EventActor {
 impl Handler<ApplyDelta> for EventActor {
     type Result = ();
 
-    fn handle(&mut self, msg: ApplyDelta, _ctx: &mut Context<Self>) {
+    fn handle(&mut self, msg: ApplyDelta, ctx: &mut Context<Self>) {
         self.apply(&msg.0);
+        self.resolve_parked(ctx);
     }
 }
 
 impl Handler<Availability> for EventActor {
-    type Result = Option<usize>;
+    type Result = ResponseFuture<Option<usize>>;
 
-    fn handle(&mut self, _msg: Availability, _ctx: &mut Context<Self>) -> Option<usize> {
-        self.state.as_ref().map(SeatState::available)
+    fn handle(&mut self, _msg: Availability, _ctx: &mut Context<Self>) -> Self::Result {
+        if let Some(state) = self.state.as_ref() {
+            let available = state.available();
+            return Box::pin(async move { Some(available) });
+        }
+        // Not loaded yet: answered when the first load ends.
+        let (reply, answer) = oneshot::channel();
+        self.availability_waiting.push(reply);
+        Box::pin(async move { answer.await.ok().flatten() })
     }
 }
 

@@ -5,7 +5,8 @@
 //! and the actors:
 //!
 //! - [`event_actor`]: one per hot event, the single writer of its seats on a
-//!   node, with group commit in front of Redis locks and PostgreSQL;
+//!   node, with group commit (`group_commit`) in front of Redis locks and
+//!   PostgreSQL;
 //! - [`registry`]: starts event actors on first use, delists them when idle;
 //! - [`sweeper`]: releases expired holds on every node, safely in parallel.
 //!
@@ -20,6 +21,7 @@ pub mod event_actor;
 mod event_actor_tests;
 #[cfg(test)]
 mod fakes;
+mod group_commit;
 pub mod ports;
 pub mod registry;
 pub mod seat_state;

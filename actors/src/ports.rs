@@ -54,6 +54,9 @@ pub enum HoldOutcome {
     /// The buyer already holds (PENDING) so many of this event's seats that
     /// this plan would take them beyond `limit`; nothing was held.
     LimitReached { limit: usize },
+    /// PostgreSQL could not decide this plan (it failed after other plans of
+    /// the batch had committed): nothing was held for it, the caller may retry.
+    Unavailable { reason: String },
 }
 
 /// What a release or expiry freed: the seats and the lock token to clear.
@@ -120,6 +123,10 @@ pub enum StorageError {
 pub trait SeatLedger: Send + Sync + 'static {
     async fn load(&self, event: EventId) -> Result<SeatMap, StorageError>;
 
+    /// The event's latest committed version (`events.seat_version`): one
+    /// primary-key read that never waits for the event-row lock.
+    async fn committed_version(&self, event: EventId) -> Result<i64, StorageError>;
+
     /// Holds each plan's seats all-or-nothing, in one transaction for the whole
     /// batch. Plans in one call never share a seat. A plan whose seats are taken
     /// gets `Taken` without failing the others.
@@ -177,6 +184,15 @@ pub trait SeatLock: Send + Sync + 'static {
         &self,
         event: EventId,
         claims: &[(&str, &[SeatId])],
+    ) -> Result<(), LockUnavailable>;
+
+    /// Sets each claim's seat locks to its token whatever they held: only
+    /// after PostgreSQL committed the hold, so whatever was there was stale.
+    async fn overwrite(
+        &self,
+        event: EventId,
+        claims: &[(&str, &[SeatId])],
+        ttl: Duration,
     ) -> Result<(), LockUnavailable>;
 }
 

@@ -8,13 +8,22 @@
 //! (`try_send`, never `do_send`, which ignores the bound): when it is full the
 //! delta is dropped and counted, and the actor's gap reload or version check
 //! brings its memory back to PostgreSQL's.
+//!
+//! **Deadlines.** Every call waits at most `request_timeout` for its actor
+//! (then `Unavailable`, which the HTTP layer answers 503 with `Retry-After`).
+//! A hold request hands the actor its own reply channel and deadline, so a
+//! requester that gave up (or whose HTTP client went away and dropped the
+//! handler) is not planned, and a hold committed for it is released.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
 
 use actix::prelude::*;
 use dashmap::DashMap;
 use dashmap::mapref::entry::Entry;
+use tokio::sync::oneshot;
+use tokio::time::timeout_at;
 
 use crate::domain::{BookingId, EventId, SeatId, UserId};
 use crate::event_actor::{
@@ -96,19 +105,28 @@ impl Registry {
         user_id: UserId,
         seat_ids: Vec<SeatId>,
     ) -> Result<Hold, ReserveError> {
+        let deadline = Instant::now() + self.config.request_timeout;
+        let until = tokio::time::Instant::from_std(deadline);
         for attempt in 0..2 {
             let addr = self.get_or_start(event);
-            match addr
-                .send(Reserve {
-                    user_id,
-                    seat_ids: seat_ids.clone(),
-                })
-                .await
-            {
-                Ok(result) => return result,
-                Err(MailboxError::Closed) if attempt == 0 => continue,
-                Err(error) => return Err(ReserveError::Unavailable(error.to_string())),
+            let (reply, answer) = oneshot::channel();
+            let message = Reserve {
+                user_id,
+                seat_ids: seat_ids.clone(),
+                deadline,
+                reply,
+            };
+            match timeout_at(until, addr.send(message)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(MailboxError::Closed)) if attempt == 0 => continue,
+                Ok(Err(error)) => return Err(ReserveError::Unavailable(error.to_string())),
+                Err(_) => return Err(timed_out()),
             }
+            return match timeout_at(until, answer).await {
+                Ok(Ok(result)) => result,
+                Ok(Err(_)) => Err(ReserveError::Unavailable("event actor stopped".into())),
+                Err(_) => Err(timed_out()),
+            };
         }
         Err(ReserveError::Unavailable("event actor unavailable".into()))
     }
@@ -152,10 +170,11 @@ impl Registry {
 
     /// Seats still available for `event` as this node's actor knows them.
     pub async fn availability(&self, event: EventId) -> Option<usize> {
-        self.get_or_start(event)
-            .send(Availability)
+        let answer = self.get_or_start(event).send(Availability);
+        tokio::time::timeout(self.config.request_timeout, answer)
             .await
             .ok()
+            .and_then(Result::ok)
             .flatten()
     }
 
@@ -186,15 +205,27 @@ impl Registry {
         T: Send + 'static,
         EventActor: Handler<M>,
     {
+        let until = tokio::time::Instant::now() + self.config.request_timeout;
         for attempt in 0..2 {
-            match self.get_or_start(event).send(message()).await {
-                Ok(result) => return result,
-                Err(MailboxError::Closed) if attempt == 0 => continue,
-                Err(error) => return Err(StorageError::Unavailable(error.to_string())),
+            match timeout_at(until, self.get_or_start(event).send(message())).await {
+                Ok(Ok(result)) => return result,
+                Ok(Err(MailboxError::Closed)) if attempt == 0 => continue,
+                Ok(Err(error)) => return Err(StorageError::Unavailable(error.to_string())),
+                Err(_) => {
+                    metrics::counter!("boxoffice_actor_timeouts_total").increment(1);
+                    return Err(StorageError::Unavailable(
+                        "event actor did not answer in time".into(),
+                    ));
+                }
             }
         }
         Err(StorageError::Unavailable("event actor unavailable".into()))
     }
+}
+
+fn timed_out() -> ReserveError {
+    metrics::counter!("boxoffice_actor_timeouts_total").increment(1);
+    ReserveError::Unavailable("event actor did not answer in time".into())
 }
 
 #[cfg(test)]
@@ -220,6 +251,9 @@ mod tests {
             hold_for: Duration::from_secs(600),
             idle_after: Duration::from_secs(60),
             gap_timeout: Duration::from_secs(1),
+            version_check_every: Duration::from_secs(600),
+            parallel_writes: 2,
+            request_timeout: Duration::from_secs(5),
         };
         (Registry::new(ports, config, arbiter.handle()), ledger)
     }

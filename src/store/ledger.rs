@@ -245,6 +245,54 @@ impl PgLedger {
         })
     }
 
+    /// The retry after a batch conflict: one transaction per plan. Never
+    /// fails as a whole: a plan that committed keeps its `Held` (and its
+    /// delta) whatever happens to the plans after it; a plan PostgreSQL could
+    /// not decide is `Unavailable`, and so is every plan after it (the
+    /// database is failing: stop asking it).
+    async fn hold_one_by_one(
+        &self,
+        event: EventId,
+        plans: &[HoldPlan],
+        hold_for: Duration,
+    ) -> Committed<Vec<HoldOutcome>> {
+        let mut outcomes = Vec::with_capacity(plans.len());
+        let mut deltas = Vec::new();
+        let mut failed: Option<String> = None;
+        for plan in plans {
+            if let Some(reason) = &failed {
+                outcomes.push(HoldOutcome::Unavailable {
+                    reason: reason.clone(),
+                });
+                continue;
+            }
+            match self
+                .hold_together(event, std::slice::from_ref(plan), hold_for)
+                .await
+            {
+                Ok(mut one) => {
+                    outcomes.append(&mut one.outcome);
+                    deltas.append(&mut one.deltas);
+                }
+                Err(StorageError::Conflict(_)) => outcomes.push(HoldOutcome::Taken {
+                    seats: plan.seats.clone(),
+                }),
+                Err(other) => {
+                    tracing::error!(error = %other, "hold retry failed; later plans left undecided");
+                    let reason = other.to_string();
+                    outcomes.push(HoldOutcome::Unavailable {
+                        reason: reason.clone(),
+                    });
+                    failed = Some(reason);
+                }
+            }
+        }
+        Committed {
+            outcome: outcomes,
+            deltas,
+        }
+    }
+
     /// Frees the seats of `bookings` (already marked ended) in `tx`.
     async fn free_seats(
         tx: &mut Transaction<'_, Postgres>,
@@ -292,6 +340,17 @@ impl SeatLedger for PgLedger {
         })
     }
 
+    #[tracing::instrument(skip(self), fields(event.id = %event))]
+    async fn committed_version(&self, event: EventId) -> Result<i64, StorageError> {
+        // A plain read: it never waits for the event-row lock.
+        sqlx::query_scalar("SELECT seat_version FROM events WHERE event_id = $1")
+            .bind(event)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(storage_error)?
+            .ok_or_else(|| StorageError::Other(format!("event {event} does not exist")))
+    }
+
     #[tracing::instrument(skip_all, fields(event.id = %event, batch.size = plans.len()))]
     async fn hold(
         &self,
@@ -303,27 +362,7 @@ impl SeatLedger for PgLedger {
             Err(StorageError::Conflict(reason)) => {
                 // A guard fired: never fail the whole batch for one request.
                 tracing::warn!(%reason, "batch conflict; retrying request by request");
-                let mut outcomes = Vec::with_capacity(plans.len());
-                let mut deltas = Vec::new();
-                for plan in plans {
-                    match self
-                        .hold_together(event, std::slice::from_ref(plan), hold_for)
-                        .await
-                    {
-                        Ok(mut one) => {
-                            outcomes.append(&mut one.outcome);
-                            deltas.append(&mut one.deltas);
-                        }
-                        Err(StorageError::Conflict(_)) => outcomes.push(HoldOutcome::Taken {
-                            seats: plan.seats.clone(),
-                        }),
-                        Err(other) => return Err(other),
-                    }
-                }
-                Ok(Committed {
-                    outcome: outcomes,
-                    deltas,
-                })
+                Ok(self.hold_one_by_one(event, plans, hold_for).await)
             }
             other => other,
         }

@@ -5,7 +5,9 @@
 //! loses one seat never blocks others with half a hold. A batch sends one
 //! script call per request in a single pipeline. Releasing deletes a key only
 //! while it still holds the releasing token (compare-and-delete), so a slow
-//! release can never free someone else's newer lock.
+//! release can never free someone else's newer lock. A lock PostgreSQL has
+//! proved stale (the event actor's check, see `event_actor`) is overwritten
+//! with the token of the hold PostgreSQL committed instead.
 
 use std::time::Duration;
 
@@ -39,6 +41,15 @@ for _, key in ipairs(KEYS) do
   end
 end
 return n
+"#;
+
+/// KEYS: seat keys; ARGV[1]: token; ARGV[2]: ttl seconds. Sets them all,
+/// whatever they held: only for a hold PostgreSQL has committed.
+const OVERWRITE: &str = r#"
+for _, key in ipairs(KEYS) do
+  redis.call('SET', key, ARGV[1], 'EX', ARGV[2])
+end
+return #KEYS
 "#;
 
 #[derive(Clone)]
@@ -104,6 +115,20 @@ impl SeatLock for RedisSeatLock {
         claims: &[(&str, &[SeatId])],
     ) -> Result<(), LockUnavailable> {
         let pipe = self.pipeline(RELEASE, event, claims, None);
+        self.redis
+            .run(|mut c| async move { pipe.query_async::<Vec<i64>>(&mut c).await })
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn overwrite(
+        &self,
+        event: EventId,
+        claims: &[(&str, &[SeatId])],
+        ttl: Duration,
+    ) -> Result<(), LockUnavailable> {
+        let pipe = self.pipeline(OVERWRITE, event, claims, Some(ttl.as_secs().max(1)));
         self.redis
             .run(|mut c| async move { pipe.query_async::<Vec<i64>>(&mut c).await })
             .await
