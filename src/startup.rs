@@ -312,6 +312,7 @@ fn routes(cfg: &mut web::ServiceConfig) {
         )
         .route("/", web::get().to(http::client::index))
         .route("/web/{file}", web::get().to(http::client::file))
+        .route("/web/{dir}/{file}", web::get().to(http::client::nested))
         .route("/venues/{venue_id}/layout", web::get().to(venues::layout))
         .route("/admin/venues", web::post().to(admin::create_venue))
         .route("/admin/events", web::post().to(admin::create_event))

@@ -18,3 +18,4 @@ mod payments;
 mod queue;
 mod seats;
 mod sse;
+mod web_client;

@@ -1,0 +1,202 @@
+// event.html: one event's live seat map and booking panel. Loads the event
+// and its venue layout, draws every seat (seatmap/canvas.js), keeps them live
+// over SSE (default) or WebSocket (?transport=ws, seatmap/feed.js), and wires
+// the booking panel (booking/) and the waiting room (queue/). This file only
+// boots and connects them; each part holds its own state.
+
+import { api, errorText } from '../lib/api.js';
+import { byId as $, el } from '../lib/dom.js';
+import { formatDate, formatPrice, titleCase } from '../lib/format.js';
+import { SeatCanvas } from '../seatmap/canvas.js';
+import { LiveFeed } from '../seatmap/feed.js';
+import { wireCanvas } from '../seatmap/input.js';
+import { SeatModel, deltaAction, seatClass } from '../seatmap/model.js';
+import { WaitingRoom } from '../queue/waiting-room.js';
+import { Booking } from '../booking/booking.js';
+import { CANCELLED, withToken } from '../booking/guest.js';
+
+const params = new URLSearchParams(location.search);
+const eventId = Number(params.get('event_id'));
+const transport = params.get('transport') === 'ws' ? 'ws' : 'sse';
+const canvas = $('seatmap');
+
+/** Everything this page built; filled in by boot(). */
+const page = {
+  event: null,
+  model: null, // SeatModel
+  view: null, // SeatCanvas
+  feed: null, // LiveFeed
+  booking: null, // Booking
+  legendFrame: 0, // a legend update is scheduled for the next frame
+};
+
+/** The waiting room exists from the start (switched off until the event says otherwise). */
+const room = new WaitingRoom(eventId, null, {
+  onChange: () => page.booking?.renderSelection(), message: setMessage, withToken, cancelled: CANCELLED,
+});
+
+// Test and debugging hooks.
+window.boxoffice = {
+  eventId,
+  transport,
+  get version() { return page.model?.version ?? null; },
+  get connected() { return page.feed?.connected ?? false; },
+  statusOf(seatId) {
+    const i = page.model?.index.get(Number(seatId));
+    return i === undefined ? null : page.model.statusName(i);
+  },
+  counts() {
+    const c = page.model?.counts ?? [0, 0, 0];
+    return { AVAILABLE: c[0], RESERVED: c[1], CONFIRMED: c[2] };
+  },
+  /** Where a seat is drawn, in CSS pixels relative to the canvas (null when off screen). */
+  seatPoint(seatId) {
+    const i = page.model?.index.get(Number(seatId));
+    return i === undefined || !page.view ? null : page.view.point(i);
+  },
+  get selected() { return page.booking ? [...page.booking.selected].map((i) => page.model.ids[i]) : []; },
+  get booking() { return page.booking?.hold ?? null; },
+  /** The waiting room as this page sees it. */
+  get queue() { return room.snapshot(); },
+};
+
+function setMessage(text, kind = '') {
+  const m = $('booking-message');
+  m.textContent = text;
+  m.className = `message ${kind}`;
+}
+
+function setConnState(state) {
+  const conn = $('conn');
+  const name = transport === 'ws' ? 'WebSocket' : 'SSE';
+  conn.dataset.state = state;
+  conn.textContent = {
+    connecting: 'Connecting…',
+    live: `Live · ${name}`,
+    reconnecting: 'Reconnecting…',
+    offline: 'Offline — retrying',
+  }[state] ?? state;
+}
+
+function updateLegend() {
+  if (page.legendFrame) return;
+  page.legendFrame = requestAnimationFrame(() => {
+    page.legendFrame = 0;
+    const [a, r, c] = page.model.counts;
+    $('count-available').textContent = a.toLocaleString();
+    $('count-reserved').textContent = r.toLocaleString();
+    $('count-confirmed').textContent = c.toLocaleString();
+    $('count-selected').textContent = String(page.booking.selected.size);
+    $('version').textContent = `v${page.model.version ?? '–'}`;
+  });
+}
+
+/** A snapshot or delta from the live feed. */
+function onMessage(msg) {
+  const { model, view, feed, booking } = page;
+  if (msg.event_id !== undefined && Number(msg.event_id) !== eventId) return;
+  if (msg.type === 'snapshot') {
+    if (!model.applySnapshot(msg)) { feed.resync(); return; }
+    view.redraw();
+    booking.dropTakenSelections([...booking.selected]);
+  } else {
+    const action = deltaAction(model.version, msg);
+    if (action === 'ignore') return;
+    if (action === 'resync') { feed.resync(); return; }
+    const changed = model.applyDelta(msg);
+    view.invalidate(changed);
+    booking.dropTakenSelections(changed.filter((i) => booking.selected.has(i)));
+  }
+  canvas.dataset.version = String(model.version);
+  if (feed.connected) setConnState('live');
+  updateLegend();
+}
+
+function announce(i) {
+  const { model, booking } = page;
+  const status = model.statusName(i);
+  const extra = booking.selected.has(i) ? ', selected' : booking.mine.has(i) ? ', held by you' : '';
+  $('seat-announce').textContent = `${model.label(i)}: ${titleCase(status ?? 'loading')}${extra}.`;
+}
+
+function showTooltip(i, x, y) {
+  const tip = $('tooltip');
+  if (i < 0) { tip.hidden = true; return; }
+  tip.textContent = `${page.model.shortLabel(i)} — ${titleCase(page.model.statusName(i) ?? 'loading')}`;
+  tip.style.left = `${x}px`;
+  tip.style.top = `${y}px`;
+  tip.hidden = false;
+}
+
+function showEvent(event) {
+  document.title = `${event.title} · boxoffice`;
+  $('event-title').textContent = event.title;
+  const meta = $('event-meta');
+  meta.replaceChildren(
+    el('time', { datetime: event.start_time }, formatDate(event.start_time)),
+    ` · ${event.venue_name ?? 'Venue'}, ${event.city} · ${formatPrice(event.price_cents)} per seat · `,
+    el('span', { class: 'chip' + (event.status === 'ON_SALE' ? ' on-sale' : '') }, titleCase(event.status)),
+  );
+  if (event.status !== 'ON_SALE') setMessage(`Tickets for this event are not on sale (${titleCase(event.status)}).`);
+}
+
+async function boot() {
+  setConnState('connecting');
+  if (!Number.isSafeInteger(eventId) || eventId <= 0) {
+    $('event-title').textContent = 'No event selected';
+    $('event-meta').replaceChildren('Pick an event from ', el('a', { href: '/' }, 'the list'), '.');
+    setConnState('offline');
+    return;
+  }
+  let event, layout;
+  try {
+    event = await api(`/events/${eventId}`);
+    page.event = event;
+    showEvent(event);
+    layout = await api(`/venues/${event.venue_id}/layout`);
+  } catch (e) {
+    $('event-title').textContent = 'This event could not be loaded';
+    $('event-meta').textContent = errorText(e);
+    setConnState('offline');
+    return;
+  }
+  const model = new SeatModel(layout);
+  page.model = model;
+  const classOf = (i) => seatClass(model.status[i], i, page.booking.selected, page.booking.mine);
+  const view = new SeatCanvas(canvas, model, classOf);
+  page.view = view;
+  room.event = event;
+  const booking = new Booking(eventId, event, model, view, room, { message: setMessage, legend: updateLegend, announce });
+  page.booking = booking;
+
+  view.resize();
+  let lastWidth = 0;
+  new ResizeObserver(() => {
+    const w = canvas.parentElement.clientWidth;
+    if (w !== lastWidth) { lastWidth = w; view.resize(); }
+  }).observe(canvas.parentElement);
+  matchMedia('(prefers-color-scheme: dark)').addEventListener('change', () => { view.readColors(); view.redraw(); });
+  wireCanvas(canvas, view, model, {
+    toggle: (i) => booking.toggleSeat(i),
+    announce,
+    tooltip: showTooltip,
+    zoom: { in: $('zoom-in'), out: $('zoom-out'), fit: $('zoom-fit') },
+  });
+
+  booking.wire();
+  $('queue-join').addEventListener('click', () => room.join());
+  if (event.queue_enabled) room.start();
+  booking.renderSelection();
+
+  const feed = new LiveFeed(eventId, transport, {
+    onMessage,
+    onState: setConnState,
+    version: () => model.version,
+  });
+  page.feed = feed;
+  feed.start();
+  window.addEventListener('online', () => feed.kick());
+  booking.restore();
+}
+
+boot();

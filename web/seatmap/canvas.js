@@ -1,0 +1,235 @@
+// The seat map's canvas renderer: fit-to-width view with zoom and pan, batched
+// full redraws and per-seat partial redraws for deltas, and hit testing.
+// Reads the model; `classOf(i)` says how seat i is drawn (seatmap/model.js).
+
+const PALETTE = ['available', 'reserved', 'confirmed', 'selected', 'mine', 'unknown'];
+const LABEL_SPACE = 18; // CSS px above the seats for the first row of section labels
+
+export class SeatCanvas {
+  constructor(canvas, model, classOf) {
+    this.canvas = canvas;
+    this.ctx = canvas.getContext('2d', { alpha: false });
+    this.model = model;
+    this.classOf = classOf;
+    this.cursor = -1;
+    this.dirty = new Set();
+    this.full = true;
+    this.frame = 0;
+    this.zoom = 1;
+    this.measure();
+    this.readColors();
+    this.fit();
+  }
+
+  /** Bounds, seat pitch and a grid index for hit testing. */
+  measure() {
+    const { xs, ys, n } = this.model;
+    let minX = Infinity, minY = Infinity, maxX = -Infinity, maxY = -Infinity, pitch = Infinity;
+    for (let i = 0; i < n; i++) {
+      minX = Math.min(minX, xs[i]); maxX = Math.max(maxX, xs[i]);
+      minY = Math.min(minY, ys[i]); maxY = Math.max(maxY, ys[i]);
+      if (i > 0 && this.model.rowOf[i] === this.model.rowOf[i - 1]) {
+        const dx = Math.abs(xs[i] - xs[i - 1]);
+        if (dx > 0) pitch = Math.min(pitch, dx);
+      }
+    }
+    if (!Number.isFinite(minX)) { minX = minY = 0; maxX = maxY = 1; }
+    this.pitch = Number.isFinite(pitch) ? pitch : 1;
+    Object.assign(this, { minX, minY, maxX, maxY });
+    this.grid = new Map();
+    for (let i = 0; i < n; i++) {
+      const key = this.gridKey(Math.round((xs[i] - minX) / this.pitch), Math.round((ys[i] - minY) / this.pitch));
+      if (!this.grid.has(key)) this.grid.set(key, i);
+    }
+  }
+
+  gridKey(gx, gy) { return gx * 1048576 + gy; }
+
+  readColors() {
+    const style = getComputedStyle(document.documentElement);
+    this.colors = PALETTE.map((name) => style.getPropertyValue(`--seat-${name}`).trim() || '#888');
+    this.bg = style.getPropertyValue('--map-bg').trim() || '#fff';
+    this.labelColor = style.getPropertyValue('--map-label').trim() || '#666';
+    this.focusColor = style.getPropertyValue('--text').trim() || '#000';
+  }
+
+  /** Sizes the backing store to the element; height follows the venue's shape. */
+  resize() {
+    const width = this.canvas.parentElement.clientWidth;
+    if (!width) return;
+    const spanX = this.maxX - this.minX + 2 * this.pitch;
+    const spanY = this.maxY - this.minY + 2 * this.pitch;
+    const top = LABEL_SPACE;
+    const height = Math.round(Math.min(window.innerHeight * 0.7, Math.max(260, (width * spanY) / spanX + top)));
+    const dpr = window.devicePixelRatio || 1;
+    this.W = width; this.H = height; this.dpr = dpr;
+    this.oy = (height + top) / 2; // screen y of the view centre, below the label strip
+    this.canvas.style.height = `${height}px`;
+    this.canvas.width = Math.round(width * dpr);
+    this.canvas.height = Math.round(height * dpr);
+    this.fitScale = Math.min(width / spanX, (height - top) / spanY);
+    this.clampView();
+    this.redraw();
+  }
+
+  fit() {
+    this.zoom = 1;
+    this.cx = (this.minX + this.maxX) / 2;
+    this.cy = (this.minY + this.maxY) / 2;
+    if (this.W) this.redraw();
+  }
+
+  get scale() { return this.fitScale * this.zoom; }
+  toScreenX(x) { return (x - this.cx) * this.scale + this.W / 2; }
+  toScreenY(y) { return (y - this.cy) * this.scale + this.oy; }
+  toWorldX(sx) { return (sx - this.W / 2) / this.scale + this.cx; }
+  toWorldY(sy) { return (sy - this.oy) / this.scale + this.cy; }
+
+  zoomBy(factor, sx = this.W / 2, sy = this.oy) {
+    const wx = this.toWorldX(sx), wy = this.toWorldY(sy);
+    this.zoom = Math.min(40, Math.max(1, this.zoom * factor));
+    this.cx = wx - (sx - this.W / 2) / this.scale;
+    this.cy = wy - (sy - this.oy) / this.scale;
+    this.clampView();
+    this.redraw();
+  }
+
+  panBy(dx, dy) {
+    this.cx -= dx / this.scale;
+    this.cy -= dy / this.scale;
+    this.clampView();
+    this.redraw();
+  }
+
+  clampView() {
+    if (this.zoom <= 1) { this.fit(); return; }
+    this.cx = Math.min(this.maxX, Math.max(this.minX, this.cx));
+    this.cy = Math.min(this.maxY, Math.max(this.minY, this.cy));
+  }
+
+  /** Keeps seat i on screen (keyboard navigation when zoomed in). */
+  reveal(i) {
+    const sx = this.toScreenX(this.model.xs[i]), sy = this.toScreenY(this.model.ys[i]);
+    const m = 20;
+    if (sx < m || sx > this.W - m || sy < m || sy > this.H - m) {
+      this.cx = this.model.xs[i];
+      this.cy = this.model.ys[i];
+      this.clampView();
+      this.redraw();
+    }
+  }
+
+  redraw() { this.full = true; this.schedule(); }
+  invalidate(indices) {
+    for (const i of indices) this.dirty.add(i);
+    this.schedule();
+  }
+
+  schedule() {
+    if (this.frame) return;
+    this.frame = requestAnimationFrame(() => {
+      this.frame = 0;
+      const cell = this.pitch * this.scale;
+      if (this.full || this.dirty.size > 4000 || cell < 3) this.drawAll();
+      else this.drawSeats(this.dirty);
+      this.full = false;
+      this.dirty.clear();
+    });
+  }
+
+  drawAll() {
+    const { ctx, model, W, H } = this;
+    if (!W) return;
+    ctx.setTransform(this.dpr, 0, 0, this.dpr, 0, 0);
+    ctx.fillStyle = this.bg;
+    ctx.fillRect(0, 0, W, H);
+    const cell = this.pitch * this.scale;
+    const size = Math.max(1, cell * 0.78);
+    const crisp = size >= 3;
+    const half = size / 2;
+    const { xs, ys, n } = model;
+    // Visible world window, for culling when zoomed in.
+    const x0 = this.toWorldX(-cell), x1 = this.toWorldX(W + cell);
+    const y0 = this.toWorldY(-cell), y1 = this.toWorldY(H + cell);
+    const classes = new Uint8Array(n);
+    for (let i = 0; i < n; i++) classes[i] = this.classOf(i);
+    for (let c = 0; c < PALETTE.length; c++) {
+      ctx.fillStyle = this.colors[c];
+      for (let i = 0; i < n; i++) {
+        if (classes[i] !== c) continue;
+        const x = xs[i], y = ys[i];
+        if (x < x0 || x > x1 || y < y0 || y > y1) continue;
+        let sx = this.toScreenX(x) - half, sy = this.toScreenY(y) - half;
+        if (crisp) { sx = Math.round(sx); sy = Math.round(sy); }
+        ctx.fillRect(sx, sy, crisp ? Math.round(size) : size, crisp ? Math.round(size) : size);
+      }
+    }
+    if (cell >= 2.5) this.drawLabels(cell);
+    if (this.cursor >= 0) this.drawCursor(this.cursor);
+  }
+
+  drawLabels(cell) {
+    const { ctx } = this;
+    ctx.fillStyle = this.labelColor;
+    ctx.font = `600 ${Math.round(Math.min(14, Math.max(10, cell * 1.4)))}px system-ui, sans-serif`;
+    ctx.textBaseline = 'bottom';
+    for (const s of this.model.sections) {
+      ctx.fillText(s.name, this.toScreenX(s.minX) - cell / 2, this.toScreenY(s.minY) - cell / 2 - 2);
+    }
+  }
+
+  /** Redraws single seats in place (cells do not overlap when cell >= 3px). */
+  drawSeats(indices) {
+    const { ctx, model } = this;
+    ctx.setTransform(this.dpr, 0, 0, this.dpr, 0, 0);
+    const cell = this.pitch * this.scale;
+    const size = Math.round(cell * 0.78);
+    for (const i of indices) {
+      const cx = this.toScreenX(model.xs[i]), cy = this.toScreenY(model.ys[i]);
+      if (cx < -cell || cx > this.W + cell || cy < -cell || cy > this.H + cell) continue;
+      ctx.fillStyle = this.bg;
+      ctx.fillRect(Math.floor(cx - cell / 2), Math.floor(cy - cell / 2), Math.ceil(cell), Math.ceil(cell));
+      ctx.fillStyle = this.colors[this.classOf(i)];
+      ctx.fillRect(Math.round(cx - size / 2), Math.round(cy - size / 2), size, size);
+      if (i === this.cursor) this.drawCursor(i);
+    }
+  }
+
+  drawCursor(i) {
+    const { ctx } = this;
+    const cell = Math.max(6, this.pitch * this.scale);
+    const cx = this.toScreenX(this.model.xs[i]), cy = this.toScreenY(this.model.ys[i]);
+    ctx.strokeStyle = this.focusColor;
+    ctx.lineWidth = 1.5;
+    ctx.strokeRect(cx - cell / 2 + 0.75, cy - cell / 2 + 0.75, cell - 1.5, cell - 1.5);
+  }
+
+  setCursor(i) {
+    const old = this.cursor;
+    this.cursor = i;
+    if (this.pitch * this.scale < 6) this.redraw(); // outline is wider than a cell
+    else this.invalidate([old, i].filter((x) => x >= 0));
+  }
+
+  /** The seat under a point in CSS pixels relative to the canvas, or -1. */
+  hit(sx, sy) {
+    const wx = this.toWorldX(sx), wy = this.toWorldY(sy);
+    const gx = Math.round((wx - this.minX) / this.pitch), gy = Math.round((wy - this.minY) / this.pitch);
+    let best = -1, bestD = (0.75 * this.pitch) ** 2;
+    for (let dx = -1; dx <= 1; dx++) {
+      for (let dy = -1; dy <= 1; dy++) {
+        const i = this.grid.get(this.gridKey(gx + dx, gy + dy));
+        if (i === undefined) continue;
+        const d = (this.model.xs[i] - wx) ** 2 + (this.model.ys[i] - wy) ** 2;
+        if (d < bestD) { best = i; bestD = d; }
+      }
+    }
+    return best;
+  }
+
+  /** Where seat i is drawn, in CSS pixels relative to the canvas, or null when off screen. */
+  point(i) {
+    const x = this.toScreenX(this.model.xs[i]), y = this.toScreenY(this.model.ys[i]);
+    return x >= 0 && x <= this.W && y >= 0 && y <= this.H ? { x, y } : null;
+  }
+}
