@@ -14,10 +14,8 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { chromium } from 'playwright-core';
+import { A, B, Browser, call, eventually, expectStatus, guest, waitUntil } from './support.mjs';
 
-const A = process.env.BOXOFFICE_A;
-const B = process.env.BOXOFFICE_B;
 const EVENT_ID = Number(process.env.BOXOFFICE_QUEUE_EVENT_ID || 4);
 const ADMIN_EMAIL = process.env.BOXOFFICE_ADMIN_EMAIL;
 const ADMIN_PASSWORD = process.env.BOXOFFICE_ADMIN_PASSWORD;
@@ -25,87 +23,13 @@ const LOAD_DEADLINE = 20_000; // page load + layout + first snapshot
 const ADMIT_DEADLINE = 20_000; // join -> admitted at 2 buyers per second
 const UI_DEADLINE = 10_000;
 
-const LAUNCH = {
-  executablePath: '/usr/bin/chromium',
-  headless: true,
-  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  timeout: 30_000,
-};
-
-// --- HTTP helpers (plain fetch, no browser) -------------------------------------
-
-async function call(base, method, path, { token, body, headers = {} } = {}) {
-  const h = { Accept: 'application/json', ...headers };
-  if (body !== undefined) h['Content-Type'] = 'application/json';
-  if (token) h.Authorization = `Bearer ${token}`;
-  const res = await fetch(base + path, {
-    method, headers: h, body: body === undefined ? undefined : JSON.stringify(body),
-    signal: AbortSignal.timeout(15_000),
-  });
-  const text = await res.text();
-  let json = null;
-  try { json = text ? JSON.parse(text) : null; } catch { json = text; }
-  return { status: res.status, body: json };
-}
-
-async function expectStatus(promise, status, what) {
-  const res = await promise;
-  assert.equal(res.status, status, `${what}: expected ${status}, got ${res.status} ${JSON.stringify(res.body)}`);
-  return res.body;
-}
-
-const guest = (base) => expectStatus(
-  call(base, 'POST', '/auth/guest', { body: { email: `e2e-${randomUUID()}@example.com` } }), 201, 'guest sign-in',
-).then((b) => b.token);
-
 const seatsOf = (base) => expectStatus(call(base, 'GET', `/events/${EVENT_ID}/seats`), 200, 'seat snapshot');
-
-/** Polls an async condition until it returns a truthy value, or fails after timeout ms. */
-async function eventually(condition, timeout, what) {
-  const deadline = Date.now() + timeout;
-  let last;
-  for (;;) {
-    last = await condition();
-    if (last) return last;
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeout} ms`);
-    await sleep(100);
-  }
-}
 
 // --- Browser helpers ---------------------------------------------------------------
 
-let browser;
+const browser = new Browser();
 let adminToken;
-const pageErrors = [];
-
-async function newPage(label) {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 1000 } });
-  const page = await context.newPage();
-  page.setDefaultTimeout(LOAD_DEADLINE);
-  page.on('pageerror', (e) => pageErrors.push(`[${label}] ${e.message}`));
-  page.on('console', (m) => {
-    // A page that names no icon (the ticket page) makes Chromium ask for /favicon.ico (404).
-    if (m.type() === 'error' && !/\/favicon\.ico$/.test(m.location()?.url ?? '')) {
-      pageErrors.push(`[${label}] console: ${m.text()} (${m.location()?.url ?? ''})`);
-    }
-  });
-  return page;
-}
-
-/** Polls a predicate in the page until it holds, or fails with the page's waiting-room state. */
-async function waitUntil(page, predicate, arg, timeout, what) {
-  try {
-    await page.waitForFunction(predicate, arg, { timeout, polling: 50 });
-  } catch (e) {
-    const state = await page.evaluate(() => window.boxoffice && {
-      version: window.boxoffice.version, connected: window.boxoffice.connected, queue: window.boxoffice.queue,
-      status: document.getElementById('queue-status')?.textContent,
-      message: document.getElementById('booking-message')?.textContent,
-    }).catch(() => null);
-    throw new Error(`${what}: not within ${timeout} ms (page state ${JSON.stringify(state)}): ${e.message.split('\n')[0]}`);
-  }
-}
+const newPage = (label) => browser.newPage(label, LOAD_DEADLINE);
 
 async function openEventPage(base, label) {
   const page = await newPage(label);
@@ -156,11 +80,11 @@ describe('waiting room', { timeout: 100_000 }, () => {
       body: { email: ADMIN_EMAIL, password: ADMIN_PASSWORD },
     }), 200, 'operator login');
     adminToken = login.token;
-    browser = await chromium.launch(LAUNCH);
+    await browser.launch();
   });
 
   after(async () => {
-    await browser?.close();
+    await browser.close();
   });
 
   test('two guests join through the page, wait their turn and hold seats with their queue tokens', { timeout: 60_000 }, async () => {
@@ -172,7 +96,7 @@ describe('waiting room', { timeout: 100_000 }, () => {
     assert.equal(report.admission_rate_per_sec, 2);
     for (const base of [A, B]) {
       await eventually(async () => (await call(base, 'GET', `/events/${EVENT_ID}`)).body?.queue_enabled === true,
-        5_000, `${base}: the event shows queue_enabled`);
+        5_000, `${base}: the event shows queue_enabled`, 100);
     }
 
     // Booking without a queue token is refused.
@@ -317,6 +241,6 @@ describe('waiting room', { timeout: 100_000 }, () => {
   });
 
   test('no page raised an error', () => {
-    assert.deepEqual(pageErrors, []);
+    assert.deepEqual(browser.errors, []);
   });
 });

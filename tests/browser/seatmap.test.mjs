@@ -13,51 +13,14 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import { A, B, Browser, call, eventually, expectStatus, guest, waitUntil } from './support.mjs';
 
-const A = process.env.BOXOFFICE_A;
-const B = process.env.BOXOFFICE_B;
 const EVENT_ID = Number(process.env.BOXOFFICE_EVENT_ID || 1);
 const SCREENSHOT = process.env.BOXOFFICE_SCREENSHOT
   || fileURLToPath(new URL('../../target/browser/seatmap.png', import.meta.url));
 const LIVE_DEADLINE = 5_000; // a change must reach every page within this
 const LOAD_DEADLINE = 20_000; // page load + layout + first snapshot
-
-const LAUNCH = {
-  executablePath: '/usr/bin/chromium',
-  headless: true,
-  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  timeout: 30_000,
-};
-
-// --- HTTP helpers (plain fetch, no browser) -------------------------------------
-
-async function call(base, method, path, { token, body, headers = {} } = {}) {
-  const h = { Accept: 'application/json', ...headers };
-  if (body !== undefined) h['Content-Type'] = 'application/json';
-  if (token) h.Authorization = `Bearer ${token}`;
-  const res = await fetch(base + path, {
-    method, headers: h, body: body === undefined ? undefined : JSON.stringify(body),
-    signal: AbortSignal.timeout(15_000),
-  });
-  const text = await res.text();
-  let json = null;
-  try { json = text ? JSON.parse(text) : null; } catch { json = text; }
-  return { status: res.status, body: json };
-}
-
-async function expectStatus(promise, status, what) {
-  const res = await promise;
-  assert.equal(res.status, status, `${what}: expected ${status}, got ${res.status} ${JSON.stringify(res.body)}`);
-  return res.body;
-}
-
-const guest = (base) => expectStatus(
-  call(base, 'POST', '/auth/guest', { body: { email: `e2e-${randomUUID()}@example.com` } }), 201, 'guest sign-in',
-).then((b) => b.token);
 
 const reserve = (token, seatIds) => expectStatus(
   call(A, 'POST', '/bookings', { token, body: { event_id: EVENT_ID, seat_ids: seatIds } }), 201, 'reserve',
@@ -65,33 +28,10 @@ const reserve = (token, seatIds) => expectStatus(
 
 const seatsOf = (base) => expectStatus(call(base, 'GET', `/events/${EVENT_ID}/seats`), 200, 'seat snapshot');
 
-/** Polls a condition in this process until it holds, or fails after timeout ms. */
-async function pollUntil(condition, timeout, what) {
-  const deadline = Date.now() + timeout;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`${what()}: not within ${timeout} ms`);
-    await sleep(25);
-  }
-}
-
 // --- Browser helpers ---------------------------------------------------------------
 
-let browser;
-const pageErrors = [];
-
-async function newPage(label) {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 1000 } });
-  const page = await context.newPage();
-  page.setDefaultTimeout(LOAD_DEADLINE);
-  page.on('pageerror', (e) => pageErrors.push(`[${label}] ${e.message}`));
-  page.on('console', (m) => {
-    // A page that names no icon (the ticket page) makes Chromium ask for /favicon.ico (404).
-    if (m.type() === 'error' && !/\/favicon\.ico$/.test(m.location()?.url ?? '')) {
-      pageErrors.push(`[${label}] console: ${m.text()} (${m.location()?.url ?? ''})`);
-    }
-  });
-  return page;
-}
+const browser = new Browser();
+const newPage = (label) => browser.newPage(label, LOAD_DEADLINE);
 
 const waitForSnapshot = (page, label) => waitUntil(page,
   () => window.boxoffice && window.boxoffice.version !== null && window.boxoffice.connected,
@@ -103,19 +43,6 @@ async function openSeatMap(base, query = '', { page, label } = {}) {
   await page.goto(`${base}/web/event.html?event_id=${EVENT_ID}${query}`);
   await waitForSnapshot(page, label);
   return page;
-}
-
-/** Polls a predicate in the page until it holds, or fails with the page's state. */
-async function waitUntil(page, predicate, arg, timeout, what) {
-  try {
-    await page.waitForFunction(predicate, arg, { timeout, polling: 50 });
-  } catch (e) {
-    const state = await page.evaluate(() => window.boxoffice && {
-      version: window.boxoffice.version, connected: window.boxoffice.connected,
-      transport: window.boxoffice.transport, counts: window.boxoffice.counts(),
-    }).catch(() => null);
-    throw new Error(`${what}: not within ${timeout} ms (page state ${JSON.stringify(state)}): ${e.message.split('\n')[0]}`);
-  }
 }
 
 function waitForStatus(page, seatIds, status, what) {
@@ -150,11 +77,11 @@ async function assertMatchesServer(page, server, label) {
 describe('live seat map', { timeout: 110_000 }, () => {
   before(async () => {
     assert.ok(A && B, 'set BOXOFFICE_A and BOXOFFICE_B to the base URLs of two nodes (see scripts/browser-test.sh)');
-    browser = await chromium.launch(LAUNCH);
+    await browser.launch();
   });
 
   after(async () => {
-    await browser?.close();
+    await browser.close();
   });
 
   test('changes made on node A reach SSE and WebSocket pages on node B', { timeout: 60_000 }, async () => {
@@ -273,7 +200,7 @@ describe('live seat map', { timeout: 110_000 }, () => {
     const available = (await seatsOf(A)).seats.filter((s) => s.status === 'AVAILABLE');
     const [x, y] = [available[0].seat_id, available[1].seat_id];
     await openSeatMap(A, '&transport=ws', { page, label: 'ws-gap' });
-    await pollUntil(() => first, LOAD_DEADLINE, () => 'the first snapshot through the proxy');
+    await eventually(() => first, LOAD_DEADLINE, 'the first snapshot through the proxy', 25);
     const v = first.version;
     const delta = (version, from, seat, status) => JSON.stringify(
       { type: 'delta', event_id: EVENT_ID, version, from_version: from, changes: [{ seat_id: seat, status }] });
@@ -287,7 +214,7 @@ describe('live seat map', { timeout: 110_000 }, () => {
 
     // A delta after missing versions is not applied: the page reconnects for a fresh snapshot.
     first.ws.send(delta(v + 7, v + 5, x, 'CONFIRMED'));
-    await pollUntil(() => urls.length >= 2, LIVE_DEADLINE, () => `a reconnect after the gap (connections: ${urls.length})`);
+    await eventually(() => urls.length >= 2, LIVE_DEADLINE, () => `a reconnect after the gap (connections: ${urls.length})`, 25);
     assert.ok(!urls[1].includes('last_event_id'), `a resync asks for a fresh snapshot: ${urls[1]}`);
     await waitForSnapshot(page, 'ws-gap');
     await assertMatchesServer(page, await seatsOf(A), 'ws-gap after resync'); // x and y AVAILABLE again
@@ -295,6 +222,6 @@ describe('live seat map', { timeout: 110_000 }, () => {
   });
 
   test('no page raised an error', () => {
-    assert.deepEqual(pageErrors, []);
+    assert.deepEqual(browser.errors, []);
   });
 });
