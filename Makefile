@@ -19,9 +19,12 @@ run: services
 	  echo "" && \
 	  exec ./target/debug/boxoffice serve
 
+# The browser test runs the server binary `cargo test --workspace` has just
+# built (BOXOFFICE_BIN), so the tree is compiled once, not twice.
 test: services
 	@$(ENV); BOXOFFICE_ENV=test cargo test --workspace
-	@scripts/browser-test.sh
+	@scripts/web-test.sh
+	@$(ENV); BOXOFFICE_BIN=target/debug/boxoffice scripts/browser-test.sh
 
 services:
 	@$(SERVICES) start

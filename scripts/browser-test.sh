@@ -6,10 +6,18 @@
 #
 #   scripts/browser-test.sh
 #
-# Installs chromium (apt-get) and the test's npm packages when missing, uses
-# the private PostgreSQL/Redis of scripts/services.sh, builds the debug server,
-# creates an operator account (random password per run), and always stops both
-# nodes on exit. Screenshot and server logs land in target/browser/.
+# Installs chromium and nodejs (apt-get) and the test's npm packages when
+# missing, uses the PostgreSQL/Redis named in the environment when they answer
+# (else starts the private ones of scripts/services.sh), builds the debug
+# server, creates an operator account (random password per run), and always
+# stops both nodes on exit. Each run has its own database, Redis key prefix
+# and free ports, so runs never collide. Screenshot and server logs land in
+# target/browser/.
+#
+# BOXOFFICE_BIN=target/debug/boxoffice skips the build and uses that binary:
+# `make test` passes the one `cargo test --workspace` has just built, so the
+# server is compiled once (a plain `cargo build` unifies features differently
+# and would compile much of the tree again).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -29,7 +37,11 @@ if [[ ! -x /usr/bin/chromium ]]; then
   as_root apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null
 fi
-command -v node >/dev/null || { log "node (20 or newer) is required"; exit 1; }
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+  log "installing nodejs and npm (apt-get)"
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+fi
 node_major=$(node -p 'process.versions.node.split(".")[0]')
 ((node_major >= 20)) || { log "node 20 or newer is required (found $(node --version))"; exit 1; }
 if [[ ! -d tests/browser/node_modules/playwright-core ]]; then
@@ -38,19 +50,48 @@ if [[ ! -d tests/browser/node_modules/playwright-core ]]; then
 fi
 
 # --- services, build, database ---------------------------------------------------
-scripts/services.sh start
-eval "$(scripts/services.sh env)"
-log "building the server (debug)"
-cargo build --bin boxoffice
-bin=$root/target/debug/boxoffice
+# The services named in the environment (the shared ones of a CI or a team
+# machine), or else this checkout's private ones.
+if ! { [[ -n ${BOXOFFICE_TEST_DATABASE_URL:-} && -n ${BOXOFFICE__REDIS__URL:-} ]] &&
+  psql "$BOXOFFICE_TEST_DATABASE_URL" -qAtc 'SELECT 1' >/dev/null 2>&1 &&
+  redis-cli -u "$BOXOFFICE__REDIS__URL" ping >/dev/null 2>&1; }; then
+  scripts/services.sh start
+  eval "$(scripts/services.sh env)"
+fi
+if [[ -n ${BOXOFFICE_BIN:-} ]]; then
+  bin=$(cd "$(dirname "$BOXOFFICE_BIN")" && pwd)/$(basename "$BOXOFFICE_BIN")
+  [[ -x $bin ]] || { log "BOXOFFICE_BIN=$BOXOFFICE_BIN is not an executable"; exit 1; }
+  log "using the server at $bin (not building)"
+else
+  log "building the server (debug)"
+  cargo build --bin boxoffice
+  bin=$root/target/debug/boxoffice
+fi
 
 out=$root/target/browser
 mkdir -p "$out"
 
-db=boxoffice_browser
+# Whatever happens next, stop the nodes and drop this run's data on exit.
+pids=()
+cleanup() {
+  local status=$?
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  # This run's database and Redis keys are of no use to anyone now.
+  [[ -n ${db:-} ]] && psql "$BOXOFFICE_TEST_DATABASE_URL" -qAt -c "SET client_min_messages = warning" \
+    -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
+  [[ -n ${prefix:-} ]] && redis-cli -u "$BOXOFFICE__REDIS__URL" --scan --pattern "${prefix}*" 2>/dev/null |
+    xargs -r redis-cli -u "$BOXOFFICE__REDIS__URL" DEL >/dev/null 2>&1 || true
+  exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# A database of this run's own, dropped on exit.
+db=boxoffice_browser_$$_$(od -An -N4 -tx1 /dev/urandom | tr -d ' \n')
 log "creating database $db"
 psql "$BOXOFFICE_TEST_DATABASE_URL" -qAt -v ON_ERROR_STOP=1 -c "SET client_min_messages = warning" \
-  -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" -c "CREATE DATABASE $db"
+  -c "CREATE DATABASE $db"
 export BOXOFFICE__DATABASE__URL=${BOXOFFICE_TEST_DATABASE_URL%/*}/$db
 prefix="browser-$$:"
 export BOXOFFICE__REDIS__KEY_PREFIX=$prefix
@@ -68,18 +109,6 @@ printf '%s\n' "$admin_password" |
   { cat "$out/admin.log" >&2; exit 1; }
 
 # --- two nodes --------------------------------------------------------------------
-pids=()
-cleanup() {
-  local status=$?
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-  # This run's Redis keys are of no use to anyone now.
-  redis-cli -u "$BOXOFFICE__REDIS__URL" --scan --pattern "${prefix}*" 2>/dev/null |
-    xargs -r redis-cli -u "$BOXOFFICE__REDIS__URL" DEL >/dev/null 2>&1 || true
-  exit "$status"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
 
 start_node() { # name port
   BOXOFFICE__SERVER__HOST=127.0.0.1 BOXOFFICE__SERVER__PORT=$2 \
@@ -95,14 +124,21 @@ wait_ready() { # name port
     sleep 0.2
   done
 }
-start_node a 18181
-start_node b 18182
-wait_ready a 18181
-wait_ready b 18182
-log "nodes ready on :18181 and :18182"
+# Two ports free right now (the kernel picks them), so parallel runs never meet.
+free_port() {
+  node -e 'const s = require("net").createServer().listen(0, "127.0.0.1", () => { console.log(s.address().port); s.close(); })'
+}
+port_a=$(free_port)
+port_b=$(free_port)
+while [[ $port_b == "$port_a" ]]; do port_b=$(free_port); done
+start_node a "$port_a"
+start_node b "$port_b"
+wait_ready a "$port_a"
+wait_ready b "$port_b"
+log "nodes ready on :$port_a and :$port_b"
 
-export BOXOFFICE_A=http://127.0.0.1:18181
-export BOXOFFICE_B=http://127.0.0.1:18182
+export BOXOFFICE_A=http://127.0.0.1:$port_a
+export BOXOFFICE_B=http://127.0.0.1:$port_b
 export BOXOFFICE_EVENT_ID=${BOXOFFICE_EVENT_ID:-1}
 # The waiting-room test switches the queue on for its own event (the club's
 # jazz night), never the seat-map test's.
@@ -112,7 +148,7 @@ export BOXOFFICE_SCREENSHOT=$out/seatmap.png
 
 # --- the test ---------------------------------------------------------------------
 set +e
-timeout 300 node --test tests/browser/
+timeout 300 node --test tests/browser/*.test.mjs
 status=$?
 set -e
 if ((status != 0)); then
