@@ -4,15 +4,14 @@
 // event in localStorage with its expiry and sent as X-Queue-Token when holding
 // seats. A dropped stream is reconnected after a GET of the standing (also a
 // sign of life); a stream that keeps failing degrades to polling that GET.
-// The rules (pass validity, texts, backoff) are in ./standing.js.
+// The rules (pass validity, texts, backoff) are in ./standing.js, the
+// drawing of the panel in ./panel.js.
 
 import { api, errorText } from '../lib/api.js';
-import { byId as $, el } from '../lib/dom.js';
-import { formatClock, formatDate } from '../lib/format.js';
+import { byId as $ } from '../lib/dom.js';
 import { session, tokenClaims } from '../lib/session.js';
-import {
-  etaText, joinErrorText, opensText, passAdmits, progressPercent, refusalText, retryDelay,
-} from './standing.js';
+import { renderOpens, renderPanel, showFairness } from './panel.js';
+import { joinErrorText, passAdmits, refusalText, retryDelay } from './standing.js';
 
 const STALL_MS = 7000; // positions come at least every 2 s
 const POLL_MS = 2000;
@@ -105,50 +104,12 @@ export class WaitingRoom {
   }
 
   render() {
-    const s = this.state;
-    $('queue-idle').hidden = !['idle', 'joining', 'expired', 'rejected'].includes(s);
-    $('queue-intro').hidden = s !== 'idle' && s !== 'joining';
-    $('queue-join').disabled = s === 'joining';
-    $('queue-join').classList.toggle('busy', s === 'joining');
-    $('queue-join').textContent = s === 'expired' || s === 'rejected' ? 'Join the waiting room again' : 'Join the waiting room';
-    $('queue-waiting').hidden = s !== 'waiting';
-    $('queue-admitted').hidden = s !== 'admitted';
-    $('queue-soldout').hidden = !(this.soldOut && (s === 'waiting' || s === 'admitted'));
-    $('queue-paused').hidden = !(this.paused && s === 'waiting');
-    const status = $('queue-status');
-    status.classList.toggle('turn', s === 'admitted');
-    if (s === 'admitted' && this.pass && !status.querySelector('time')) {
-      status.classList.remove('error');
-      status.replaceChildren("It's your turn — you have until ",
-        el('time', { datetime: this.pass.expires_at }, formatClock(this.pass.expires_at)), '.');
-    }
-    if (s !== 'waiting') return;
-    const presale = this.position === null;
-    const headline = presale ? 'You are in the waiting room. The sale has not opened yet.' : 'You are in the waiting room.';
-    if (status.textContent !== headline) status.textContent = headline;
-    $('queue-position').textContent = presale ? 'Drawn when the sale opens' : `#${this.position.toLocaleString()}`;
-    $('queue-position').classList.toggle('pending', presale);
-    const bar = $('queue-progress');
-    if (presale) {
-      bar.removeAttribute('value');
-    } else {
-      this.first = Math.max(this.first ?? 0, this.position);
-      bar.value = progressPercent(this.first, this.position);
-    }
-    $('queue-eta').hidden = presale;
-    $('queue-eta').textContent = presale ? '' : etaText(this);
-    this.renderOpens();
+    if (this.state === 'waiting' && this.position !== null) this.first = Math.max(this.first ?? 0, this.position);
+    renderPanel(this);
   }
 
   /** The presale line, counting down. */
-  renderOpens() {
-    const opens = $('queue-opens');
-    const at = this.opensAt ? Date.parse(this.opensAt) : NaN;
-    const waiting = this.state === 'waiting' && this.position === null;
-    opens.hidden = !waiting || Number.isNaN(at);
-    if (opens.hidden) return;
-    opens.textContent = opensText(this.opensAt, Date.now());
-  }
+  renderOpens() { renderOpens(this); }
 
   showPosition(body) {
     this.position = body.position ?? null;
@@ -381,12 +342,7 @@ export class WaitingRoom {
     try {
       const f = await api(`/events/${this.eventId}/queue/fairness`);
       this.fairness = f;
-      $('fair-opens').textContent = f.sale_opens_at
-        ? `${formatDate(f.sale_opens_at)}${Date.parse(f.sale_opens_at) <= Date.now() ? ' (open)' : ''}`
-        : 'Open now (no scheduled on-sale time)';
-      $('fair-hash').textContent = f.seed_sha256 ?? '–';
-      $('fair-seed').textContent = f.seed ?? 'revealed when the sale opens';
-      $('fair-rule').textContent = f.rule ? `Rule: ${f.rule}. The seed's hash is published before the sale, so the draw cannot be changed afterwards.` : '';
+      showFairness(f);
       if (f.sale_opens_at && !this.opensAt) { this.opensAt = f.sale_opens_at; this.renderOpens(); }
     } catch {
       // Informational only.
