@@ -14,7 +14,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { A, B, Browser, call, eventually, expectStatus, guest, waitUntil } from './support.mjs';
+import { A, B, Browser, call, clickSeat, eventually, expectStatus, guest, waitUntil } from './support.mjs';
 
 const EVENT_ID = Number(process.env.BOXOFFICE_QUEUE_EVENT_ID || 4);
 const ADMIN_EMAIL = process.env.BOXOFFICE_ADMIN_EMAIL;
@@ -50,24 +50,6 @@ async function openEventPage(base, label) {
     }).observe(panel, { subtree: true, childList: true, characterData: true, attributes: true });
   });
   return page;
-}
-
-/** Clicks an available seat drawn on the canvas, from the candidates, and returns its id. */
-async function clickSeat(page, candidates, label) {
-  const pick = await page.evaluate((ids) => {
-    for (const id of ids) {
-      const p = window.boxoffice.seatPoint(id);
-      if (p && window.boxoffice.statusOf(id) === 'AVAILABLE') return { id, ...p };
-    }
-    return null;
-  }, candidates);
-  assert.ok(pick, `${label}: an available seat on screen`);
-  const canvas = page.locator('#seatmap');
-  await canvas.scrollIntoViewIfNeeded();
-  const box = await canvas.boundingBox();
-  await page.mouse.click(box.x + pick.x, box.y + pick.y);
-  await waitUntil(page, (id) => window.boxoffice.selected.includes(id), pick.id, 2_000, `${label}: seat selected by a click`);
-  return pick.id;
 }
 
 // --- Tests ---------------------------------------------------------------------------

@@ -14,7 +14,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { A, B, Browser, call, eventually, expectStatus, guest, waitUntil } from './support.mjs';
+import { A, B, Browser, call, clickSeat, eventually, expectStatus, guest, waitUntil } from './support.mjs';
 
 const EVENT_ID = Number(process.env.BOXOFFICE_EVENT_ID || 1);
 const SCREENSHOT = process.env.BOXOFFICE_SCREENSHOT
@@ -131,23 +131,10 @@ describe('live seat map', { timeout: 110_000 }, () => {
     await waitForSnapshot(page, 'ui');
     assert.equal(await page.locator('#event-title').textContent(), event.title);
 
-    const canvas = page.locator('#seatmap');
-    await canvas.scrollIntoViewIfNeeded();
-
-    // An available seat that is drawn inside the viewport.
+    // An available seat that is drawn inside the viewport, clicked.
     const server = await seatsOf(A);
     const candidates = server.seats.filter((s) => s.status === 'AVAILABLE').slice(100, 400).map((s) => s.seat_id);
-    const pick = await page.evaluate((ids) => {
-      for (const id of ids) {
-        const p = window.boxoffice.seatPoint(id);
-        if (p && window.boxoffice.statusOf(id) === 'AVAILABLE') return { id, ...p };
-      }
-      return null;
-    }, candidates);
-    assert.ok(pick, 'an available seat on screen');
-    const box = await canvas.boundingBox();
-    await page.mouse.click(box.x + pick.x, box.y + pick.y);
-    await waitUntil(page, (id) => window.boxoffice.selected.includes(id), pick.id, 2_000, 'seat selected by a click');
+    const seat = await clickSeat(page, candidates, 'ui');
     assert.equal(await page.locator('#count-selected').textContent(), '1');
 
     // Hold: no token yet, so the page asks for an email first.
@@ -157,7 +144,7 @@ describe('live seat map', { timeout: 110_000 }, () => {
     await dialog.getByLabel('Email').fill(`fan-${randomUUID()}@example.com`);
     await dialog.getByRole('button', { name: 'Continue' }).click();
     await page.locator('#hold-view').waitFor({ state: 'visible', timeout: 10_000 });
-    await waitForStatus(page, [pick.id], 'RESERVED', 'held through the UI');
+    await waitForStatus(page, [seat], 'RESERVED', 'held through the UI');
     assert.match(await page.locator('#countdown').textContent(), /^\d\d:\d\d$/);
     assert.ok(await page.evaluate(() => localStorage.getItem('boxoffice.token')), 'token kept in localStorage');
 
@@ -169,7 +156,7 @@ describe('live seat map', { timeout: 110_000 }, () => {
     const href = await ticket.getAttribute('href');
     assert.match(href, /^\/tickets\/\S+$/);
     assert.ok((await page.locator('#confirmation').textContent()).trim(), 'confirmation number shown');
-    await waitForStatus(page, [pick.id], 'CONFIRMED', 'paid through the UI');
+    await waitForStatus(page, [seat], 'CONFIRMED', 'paid through the UI');
 
     await mkdir(dirname(SCREENSHOT), { recursive: true });
     await page.screenshot({ path: SCREENSHOT, fullPage: true });

@@ -102,3 +102,21 @@ export async function waitUntil(page, predicate, arg, timeout, what) {
     throw new Error(`${what}: not within ${timeout} ms (page state ${JSON.stringify(state)}): ${e.message.split('\n')[0]}`);
   }
 }
+
+/** Clicks an available seat drawn on the canvas, from the candidates, and returns its id. */
+export async function clickSeat(page, candidates, label) {
+  const pick = await page.evaluate((ids) => {
+    for (const id of ids) {
+      const p = window.boxoffice.seatPoint(id);
+      if (p && window.boxoffice.statusOf(id) === 'AVAILABLE') return { id, ...p };
+    }
+    return null;
+  }, candidates);
+  assert.ok(pick, `${label}: an available seat on screen`);
+  const canvas = page.locator('#seatmap');
+  await canvas.scrollIntoViewIfNeeded();
+  const box = await canvas.boundingBox();
+  await page.mouse.click(box.x + pick.x, box.y + pick.y);
+  await waitUntil(page, (id) => window.boxoffice.selected.includes(id), pick.id, 2_000, `${label}: seat selected by a click`);
+  return pick.id;
+}
