@@ -9,8 +9,7 @@ use rand::Rng;
 use rand::seq::SliceRandom;
 use serde_json::Value;
 
-use crate::bookings::{event_with_seats, eventually, seat_statuses};
-use crate::helpers::{TestApp, spawn_app, spawn_app_with};
+use crate::helpers::{TestApp, eventually, spawn_app, spawn_app_with};
 use crate::invariants;
 
 /// Sends `requests` reservations of 1–3 seats drawn from `hot`, spread over
@@ -84,7 +83,7 @@ async fn buyers(app: &TestApp, n: usize) -> Vec<String> {
 async fn hundreds_of_concurrent_reservations_on_two_nodes_sell_each_seat_once() {
     let a = spawn_app().await;
     let b = a.peer().await;
-    let (event_id, seats) = event_with_seats(&a, 40).await;
+    let (event_id, seats) = a.event_with_seats(40).await;
     let buyers = buyers(&a, 30).await;
 
     let mut winners = Vec::new();
@@ -106,7 +105,7 @@ async fn hundreds_of_concurrent_reservations_on_two_nodes_sell_each_seat_once() 
         })
         .collect();
     for node in [&a, &b] {
-        assert_eq!(seat_statuses(node, event_id).await.1, expected);
+        assert_eq!(node.seat_statuses(event_id).await.1, expected);
     }
     assert_eq!(a.count("bookings").await, winners.len() as i64);
     assert_eq!(
@@ -123,7 +122,7 @@ async fn the_checker_catches_a_double_sale_when_the_guards_are_off() {
     // The concurrency tests are only worth something if their checks can fail:
     // switch the database guards off and plant the double sale they exist to stop.
     let app = spawn_app().await;
-    let (event_id, seats) = event_with_seats(&app, 1).await;
+    let (event_id, seats) = app.event_with_seats(1).await;
     let alice = app.buyer_token().await;
     let held: Value = app
         .reserve(&alice, event_id, &seats)
@@ -238,7 +237,7 @@ async fn booking_stays_correct_and_available_when_redis_dies_and_recovers_when_i
     let url = redis.url();
     let app = spawn_app_with(|s| s.redis.url = secrecy::SecretString::from(url.clone())).await;
     eventually("the app connected to its redis", || ready(&app)).await;
-    let (event_id, seats) = event_with_seats(&app, 60).await;
+    let (event_id, seats) = app.event_with_seats(60).await;
     let buyers = buyers(&app, 20).await;
     let hot = &seats[..20];
 

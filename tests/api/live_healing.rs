@@ -7,9 +7,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::bookings::event_with_seats;
+use crate::helpers::SseClient;
 use crate::helpers::{TestApp, spawn_app, spawn_app_with};
-use crate::sse::SseClient;
 
 /// Seat statuses by id, as a subscriber sees them after each message.
 #[derive(Default)]
@@ -109,14 +108,6 @@ async fn release_unannounced(app: &TestApp, event_id: i64, booking: i64) -> i64 
     version
 }
 
-async fn redis(app: &TestApp) -> redis::aio::MultiplexedConnection {
-    redis::Client::open(app.redis_url())
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap()
-}
-
 async fn subscribed(app: &TestApp, event_id: i64) -> (SseClient, Seen) {
     let url = app.url(&format!("/events/{event_id}/seats/stream"));
     let mut stream = SseClient::connect(&url, None).await;
@@ -128,7 +119,7 @@ async fn subscribed(app: &TestApp, event_id: i64) -> (SseClient, Seen) {
 #[actix_web::test]
 async fn a_delta_lost_on_pub_sub_reaches_subscribers_without_a_later_commit() {
     let app = spawn_app().await;
-    let (event_id, seats) = event_with_seats(&app, 3).await;
+    let (event_id, seats) = app.event_with_seats(3).await;
     let (mut stream, mut seen) = subscribed(&app, event_id).await;
     let booking = held(&app, &mut stream, &mut seen, event_id, seats[1]).await;
 
@@ -137,7 +128,7 @@ async fn a_delta_lost_on_pub_sub_reaches_subscribers_without_a_later_commit() {
     let _: () = redis::cmd("SET")
         .arg(format!("{}version:{event_id}", app.redis_prefix))
         .arg(version)
-        .query_async(&mut redis(&app).await)
+        .query_async(&mut app.redis().await)
         .await
         .unwrap();
 
@@ -147,7 +138,7 @@ async fn a_delta_lost_on_pub_sub_reaches_subscribers_without_a_later_commit() {
 #[actix_web::test]
 async fn a_commit_whose_publish_failed_outright_reaches_subscribers_from_postgresql() {
     let app = spawn_app().await;
-    let (event_id, seats) = event_with_seats(&app, 3).await;
+    let (event_id, seats) = app.event_with_seats(3).await;
     let (mut stream, mut seen) = subscribed(&app, event_id).await;
     // A real commit first, so Redis knows a (soon outdated) version.
     let booking = held(&app, &mut stream, &mut seen, event_id, seats[2]).await;
@@ -161,7 +152,7 @@ async fn a_commit_whose_publish_failed_outright_reaches_subscribers_from_postgre
 #[actix_web::test]
 async fn a_delta_burst_beyond_the_hub_inbox_is_dropped_and_the_map_still_converges() {
     let app = spawn_app_with(|s| s.live.inbox_capacity = 4).await;
-    let (event_id, seats) = event_with_seats(&app, 3).await;
+    let (event_id, seats) = app.event_with_seats(3).await;
     let (mut stream, mut seen) = subscribed(&app, event_id).await;
     let booking = held(&app, &mut stream, &mut seen, event_id, seats[1]).await;
 
@@ -184,7 +175,7 @@ async fn a_delta_burst_beyond_the_hub_inbox_is_dropped_and_the_map_still_converg
         }
         pipe.publish(&channel, envelope(0, "CONFIRMED")).ignore();
     }
-    let _: () = pipe.query_async(&mut redis(&app).await).await.unwrap();
+    let _: () = pipe.query_async(&mut app.redis().await).await.unwrap();
 
     until_seen(&mut stream, &mut seen, seats[1], "AVAILABLE", version).await;
     // And the map is the database's, seat for seat.
@@ -204,7 +195,7 @@ async fn a_delta_burst_beyond_the_hub_inbox_is_dropped_and_the_map_still_converg
 async fn subscribers_arriving_around_an_idle_stop_always_get_a_live_map() {
     // Hubs stop after a second without subscribers.
     let app = spawn_app_with(|s| s.live.idle_seconds = 0).await;
-    let (event_id, seats) = event_with_seats(&app, 8).await;
+    let (event_id, seats) = app.event_with_seats(8).await;
     let buyer = app.buyer_token().await;
     // Gaps around the moment the hub stops: before, at, after.
     let gaps_ms = [900, 1050, 1100, 1150, 1500];

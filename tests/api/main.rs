@@ -17,4 +17,3 @@ mod ops;
 mod payments;
 mod queue;
 mod seats;
-mod sse;
