@@ -121,13 +121,8 @@ async fn a_position_stream_counts_down_and_ends_with_the_queue_token() {
         "{positions:?}"
     );
     let booked = app
-        .request(reqwest::Method::POST, "/bookings")
-        .bearer_auth(last)
-        .header("X-Queue-Token", token)
-        .json(&json!({"event_id": event_id, "seat_ids": [seats[0]]}))
-        .send()
-        .await
-        .unwrap();
+        .reserve_queued(last, event_id, &[seats[0]], Some(&token))
+        .await;
     assert_eq!(booked.status(), 201);
 }
 
@@ -146,27 +141,12 @@ async fn booking_an_event_with_a_waiting_room_needs_a_valid_queue_token() {
     }
     let mut tokens = HashMap::new();
     for event in [event_id, other_event] {
-        eventually("alice was admitted", || async {
-            app.queue_status(&alice.1, event).await["admitted"] == true
-        })
-        .await;
-        tokens.insert(
-            event,
-            app.queue_status(&alice.1, event).await["queue_token"]
-                .as_str()
-                .unwrap()
-                .to_owned(),
-        );
+        tokens.insert(event, app.queue_token(&alice.1, event).await);
     }
-    let book = |token: &str, queue_token: Option<String>| {
-        let mut request = app
-            .request(reqwest::Method::POST, "/bookings")
-            .bearer_auth(token)
-            .json(&json!({"event_id": event_id, "seat_ids": [seats[0]]}));
-        if let Some(q) = queue_token {
-            request = request.header("X-Queue-Token", q);
-        }
-        request.send()
+    let book = async |token: &str, queue_token: Option<String>| {
+        let queue_token = queue_token.as_deref();
+        app.reserve_queued(token, event_id, &[seats[0]], queue_token)
+            .await
     };
     let signer = boxoffice::auth::Signer::new(
         app.settings.auth.signing_secret.clone(),
@@ -179,40 +159,28 @@ async fn booking_an_event_with_a_waiting_room_needs_a_valid_queue_token() {
         chrono::Utc::now() - chrono::Duration::seconds(5),
     );
     let forged = tokens[&event_id].replacen(&format!(".{}.", alice.0), &format!(".{}.", bob.0), 1);
+    assert_problem(book(&alice.1, None).await, 403, "queue_token_required").await;
     assert_problem(
-        book(&alice.1, None).await.unwrap(),
+        book(&alice.1, Some("Q1.garbage".into())).await,
         403,
-        "queue_token_required",
+        "queue_token_invalid",
     )
     .await;
+    assert_problem(book(&bob.1, Some(forged)).await, 403, "queue_token_invalid").await;
     assert_problem(
-        book(&alice.1, Some("Q1.garbage".into())).await.unwrap(),
+        book(&bob.1, Some(tokens[&event_id].clone())).await,
         403,
         "queue_token_invalid",
     )
     .await;
     assert_problem(
-        book(&bob.1, Some(forged)).await.unwrap(),
+        book(&alice.1, Some(tokens[&other_event].clone())).await,
         403,
         "queue_token_invalid",
     )
     .await;
     assert_problem(
-        book(&bob.1, Some(tokens[&event_id].clone())).await.unwrap(),
-        403,
-        "queue_token_invalid",
-    )
-    .await;
-    assert_problem(
-        book(&alice.1, Some(tokens[&other_event].clone()))
-            .await
-            .unwrap(),
-        403,
-        "queue_token_invalid",
-    )
-    .await;
-    assert_problem(
-        book(&alice.1, Some(expired)).await.unwrap(),
+        book(&alice.1, Some(expired)).await,
         403,
         "queue_token_invalid",
     )
@@ -221,7 +189,6 @@ async fn booking_an_event_with_a_waiting_room_needs_a_valid_queue_token() {
     assert_eq!(
         book(&alice.1, Some(tokens[&event_id].clone()))
             .await
-            .unwrap()
             .status(),
         201
     );
@@ -246,16 +213,9 @@ async fn admission_follows_the_configured_rate_with_no_opening_burst_and_a_chang
     // the sale opens.
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let buyers = app.many_buyers(1800).await;
-    for chunk in buyers.chunks(100) {
-        join_all(chunk.iter().map(|(_, token)| app.joined(token, event_id))).await;
-    }
+    app.join_many(&buyers, event_id).await;
     assert_eq!(app.queue_report(&admin, event_id).await["waiting"], 1800);
-    app.configure_queue(&admin, event_id, 100, Some(&now()))
-        .await;
-    eventually("admission started", || async {
-        app.admitted_total(&admin, event_id).await > 0
-    })
-    .await;
+    app.open_sale(&admin, event_id, 100).await;
 
     let (start, at_start) = (Instant::now(), app.admitted_total(&admin, event_id).await);
     tokio::time::sleep(Duration::from_secs(10)).await;
@@ -298,14 +258,8 @@ async fn two_nodes_admit_at_the_configured_rate_and_one_takes_over_when_the_othe
     let (event_id, _) = a.event_with_seats(10).await;
     a.configure_queue(&admin, event_id, 50, Some(&in_an_hour()))
         .await;
-    for chunk in a.many_buyers(900).await.chunks(100) {
-        join_all(chunk.iter().map(|(_, token)| a.joined(token, event_id))).await;
-    }
-    a.configure_queue(&admin, event_id, 50, Some(&now())).await;
-    eventually("admission started", || async {
-        a.admitted_total(&admin, event_id).await > 0
-    })
-    .await;
+    a.join_many(&a.many_buyers(900).await, event_id).await;
+    a.open_sale(&admin, event_id, 50).await;
     let (start, at_start) = (Instant::now(), a.admitted_total(&admin, event_id).await);
     tokio::time::sleep(Duration::from_secs(5)).await;
     let rate = (a.admitted_total(&admin, event_id).await - at_start) as f64
@@ -320,16 +274,13 @@ async fn two_nodes_admit_at_the_configured_rate_and_one_takes_over_when_the_othe
         .as_str()
         .unwrap()
         .to_owned();
-    let id_of = async |node: &TestApp| {
-        node.get("/healthz").await.json::<Value>().await.unwrap()["node_id"].clone()
-    };
-    let (survivor, stopped) = if id_of(&a).await == holder {
+    let (survivor, stopped) = if a.node_id().await == holder {
         (&b, &a)
     } else {
         (&a, &b)
     };
     stopped.stop().await;
-    let survivor_id = id_of(survivor).await;
+    let survivor_id = survivor.node_id().await;
     eventually("the surviving node holds the lease", || async {
         survivor.queue_report(&admin, event_id).await["lease_holder"] == survivor_id
     })
@@ -362,12 +313,7 @@ async fn early_arrivals_are_shuffled_at_on_sale_verifiably_from_the_published_se
             "no position before the draw: {place}"
         );
     }
-    let before: Value = app
-        .get(&format!("/events/{event_id}/queue/fairness"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let before = app.fairness(event_id).await;
     let published = before["seed_sha256"].as_str().unwrap().to_owned();
     assert!(
         before["seed"].is_null(),
@@ -376,20 +322,10 @@ async fn early_arrivals_are_shuffled_at_on_sale_verifiably_from_the_published_se
 
     app.configure_queue(&admin, event_id, 1, Some(&now())).await;
     eventually("the draw happened", || async {
-        app.get(&format!("/events/{event_id}/queue/fairness"))
-            .await
-            .json::<Value>()
-            .await
-            .unwrap()["shuffled"]
-            == true
+        app.fairness(event_id).await["shuffled"] == true
     })
     .await;
-    let after: Value = app
-        .get(&format!("/events/{event_id}/queue/fairness"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let after = app.fairness(event_id).await;
     let seed = after["seed"].as_str().unwrap();
     assert_eq!(
         format!("{:x}", Sha256::digest(seed.as_bytes())),
@@ -431,22 +367,10 @@ async fn waiters_hear_sold_out_and_admission_resumes_when_holds_expire() {
     let buyers = app.many_buyers(2).await;
     let (first, second) = (&buyers[0], &buyers[1]);
     app.joined(&first.1, event_id).await;
-    eventually("the first buyer is admitted", || async {
-        app.queue_status(&first.1, event_id).await["admitted"] == true
-    })
-    .await;
-    let queue_token = app.queue_status(&first.1, event_id).await["queue_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let queue_token = app.queue_token(&first.1, event_id).await;
     let held = app
-        .request(reqwest::Method::POST, "/bookings")
-        .bearer_auth(&first.1)
-        .header("X-Queue-Token", queue_token)
-        .json(&json!({"event_id": event_id, "seat_ids": seats}))
-        .send()
-        .await
-        .unwrap();
+        .reserve_queued(&first.1, event_id, &seats, Some(&queue_token))
+        .await;
     assert_eq!(held.status(), 201);
 
     app.joined(&second.1, event_id).await;
@@ -520,12 +444,7 @@ async fn joining_needs_a_waiting_room_and_redis_and_issued_tokens_outlive_a_redi
     let (event_id, _) = app.event_with_seats(1).await;
     let buyer = app.buyer_token().await;
     assert_problem(
-        app.post_json(
-            &format!("/events/{event_id}/queue"),
-            Some(&buyer),
-            &json!({}),
-        )
-        .await,
+        app.join_queue(&buyer, event_id).await,
         409,
         "queue_not_enabled",
     )
@@ -540,27 +459,14 @@ async fn joining_needs_a_waiting_room_and_redis_and_issued_tokens_outlive_a_redi
 
     app.configure_queue(&admin, event_id, 10, None).await;
     app.joined(&buyer, event_id).await;
-    eventually("admitted", || async {
-        app.queue_status(&buyer, event_id).await["admitted"] == true
-    })
-    .await;
-    let queue_token = app.queue_status(&buyer, event_id).await["queue_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let queue_token = app.queue_token(&buyer, event_id).await;
 
     // A node that cannot reach Redis: joining is refused, issued tokens still book.
     let down = app
         .peer_with(|s| s.redis.url = secrecy::SecretString::from("redis://127.0.0.1:1/".to_owned()))
         .await;
     let other = app.buyer_token().await;
-    let refused = down
-        .post_json(
-            &format!("/events/{event_id}/queue"),
-            Some(&other),
-            &json!({}),
-        )
-        .await;
+    let refused = down.join_queue(&other, event_id).await;
     assert_eq!(refused.headers()["retry-after"], "2");
     assert_problem(refused, 503, "service_unavailable").await;
     let seat: i64 = sqlx::query_scalar("SELECT seat_id FROM seats WHERE event_id = $1 LIMIT 1")
@@ -569,13 +475,8 @@ async fn joining_needs_a_waiting_room_and_redis_and_issued_tokens_outlive_a_redi
         .await
         .unwrap();
     let booked = down
-        .request(reqwest::Method::POST, "/bookings")
-        .bearer_auth(&buyer)
-        .header("X-Queue-Token", queue_token)
-        .json(&json!({"event_id": event_id, "seat_ids": [seat]}))
-        .send()
-        .await
-        .unwrap();
+        .reserve_queued(&buyer, event_id, &[seat], Some(&queue_token))
+        .await;
     assert_eq!(booked.status(), 201, "an issued queue token needs no Redis");
 
     // Joins per client address are limited.
@@ -601,15 +502,12 @@ async fn turning_the_waiting_room_off_tells_waiters_to_book_directly() {
     assert_eq!(stream.next(Duration::from_secs(5)).await.event, "position");
 
     let off = app
-        .request(
-            reqwest::Method::PUT,
-            &format!("/admin/events/{event_id}/queue"),
+        .put_queue(
+            &admin,
+            event_id,
+            &json!({"enabled": false, "admission_rate_per_sec": 1, "onsale_at": null}),
         )
-        .bearer_auth(&admin)
-        .json(&json!({"enabled": false, "admission_rate_per_sec": 1, "onsale_at": null}))
-        .send()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(off.status(), 200);
     let off: Value = off.json().await.unwrap();
     assert!(
@@ -643,22 +541,10 @@ async fn after_a_sold_out_pause_admission_resumes_at_the_rate_without_a_burst() 
     let buyers = app.many_buyers(301).await;
     let (first, rest) = buyers.split_first().unwrap();
     app.joined(&first.1, event_id).await;
-    eventually("the first buyer is admitted", || async {
-        app.queue_status(&first.1, event_id).await["admitted"] == true
-    })
-    .await;
-    let queue_token = app.queue_status(&first.1, event_id).await["queue_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let queue_token = app.queue_token(&first.1, event_id).await;
     let held = app
-        .request(reqwest::Method::POST, "/bookings")
-        .bearer_auth(&first.1)
-        .header("X-Queue-Token", queue_token)
-        .json(&json!({"event_id": event_id, "seat_ids": seats}))
-        .send()
-        .await
-        .unwrap();
+        .reserve_queued(&first.1, event_id, &seats, Some(&queue_token))
+        .await;
     assert_eq!(held.status(), 201);
     let booking_id = held.json::<Value>().await.unwrap()["booking_id"]
         .as_i64()
@@ -667,9 +553,7 @@ async fn after_a_sold_out_pause_admission_resumes_at_the_rate_without_a_burst() 
         app.queue_report(&admin, event_id).await["sold_out"] == true
     })
     .await;
-    for chunk in rest.chunks(100) {
-        join_all(chunk.iter().map(|(_, token)| app.joined(token, event_id))).await;
-    }
+    app.join_many(rest, event_id).await;
 
     // Longer than a second of sold out: nobody is admitted, and no slots
     // build up for later.
@@ -749,14 +633,8 @@ async fn when_the_lease_changes_hands_the_old_and_the_new_holder_never_both_admi
     let (event_id, _) = a.event_with_seats(10).await;
     a.configure_queue(&admin, event_id, 50, Some(&in_an_hour()))
         .await;
-    for chunk in a.many_buyers(600).await.chunks(100) {
-        join_all(chunk.iter().map(|(_, token)| a.joined(token, event_id))).await;
-    }
-    a.configure_queue(&admin, event_id, 50, Some(&now())).await;
-    eventually("admission started", || async {
-        a.admitted_total(&admin, event_id).await > 0
-    })
-    .await;
+    a.join_many(&a.many_buyers(600).await, event_id).await;
+    a.open_sale(&admin, event_id, 50).await;
     assert_eq!(
         a.queue_report(&admin, event_id).await["lease_holder"],
         a.node_id().await
@@ -800,29 +678,19 @@ async fn an_operator_pauses_admission_with_rate_zero_and_waiters_keep_their_plac
     let (event_id, _) = app.event_with_seats(10).await;
     for rate in [-1, 100_001] {
         let refused = app
-            .request(
-                reqwest::Method::PUT,
-                &format!("/admin/events/{event_id}/queue"),
+            .put_queue(
+                &admin,
+                event_id,
+                &json!({ "enabled": true, "admission_rate_per_sec": rate }),
             )
-            .bearer_auth(&admin)
-            .json(&json!({ "enabled": true, "admission_rate_per_sec": rate }))
-            .send()
-            .await
-            .unwrap();
+            .await;
         assert_problem(refused, 400, "validation_failed").await;
     }
     app.configure_queue(&admin, event_id, 20, Some(&in_an_hour()))
         .await;
     let buyers = app.many_buyers(200).await;
-    for chunk in buyers.chunks(100) {
-        join_all(chunk.iter().map(|(_, token)| app.joined(token, event_id))).await;
-    }
-    app.configure_queue(&admin, event_id, 20, Some(&now()))
-        .await;
-    eventually("admission started", || async {
-        app.admitted_total(&admin, event_id).await > 0
-    })
-    .await;
+    app.join_many(&buyers, event_id).await;
+    app.open_sale(&admin, event_id, 20).await;
 
     // Pause: the room stays on, the operator sees rate 0 and no ETA.
     app.configure_queue(&admin, event_id, 0, None).await;

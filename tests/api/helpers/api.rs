@@ -259,6 +259,15 @@ impl TestApp {
             .expect("queue status json")
     }
 
+    /// `GET /events/{id}/queue/fairness`, as JSON.
+    pub async fn fairness(&self, event_id: i64) -> Value {
+        self.get(&format!("/events/{event_id}/queue/fairness"))
+            .await
+            .json()
+            .await
+            .expect("fairness json")
+    }
+
     /// `GET /events/{id}/queue/stream`, the raw answer.
     pub async fn open_queue_stream(&self, token: &str, event_id: i64) -> Response {
         self.request(Method::GET, &format!("/events/{event_id}/queue/stream"))

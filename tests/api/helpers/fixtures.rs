@@ -6,11 +6,13 @@ use std::time::Duration;
 
 use boxoffice::auth::{Role, Signer, hash_password};
 use boxoffice::store::users;
+use futures_util::future::join_all;
 use reqwest::Response;
 use serde_json::{Value, json};
 
 use super::app::TestApp;
 use super::asserts::assert_problem;
+use super::waits::eventually;
 
 /// A small layout: `sections` sections of `rows` rows of `seats` seats.
 pub fn layout(sections: usize, rows: usize, seats: u32) -> Value {
@@ -188,6 +190,36 @@ impl TestApp {
         let answer = self.join_queue(token, event_id).await;
         assert_eq!(answer.status(), 201);
         answer.json().await.unwrap()
+    }
+
+    /// Joins every buyer to the event's waiting room, a hundred at a time.
+    pub async fn join_many(&self, buyers: &[(i64, String)], event_id: i64) {
+        for chunk in buyers.chunks(100) {
+            join_all(chunk.iter().map(|(_, token)| self.joined(token, event_id))).await;
+        }
+    }
+
+    /// Opens the sale now at `rate` a second and waits until the waiting
+    /// room has admitted someone.
+    pub async fn open_sale(&self, admin: &str, event_id: i64, rate: i32) {
+        self.configure_queue(admin, event_id, rate, Some(&now()))
+            .await;
+        eventually("admission started", || async {
+            self.admitted_total(admin, event_id).await > 0
+        })
+        .await;
+    }
+
+    /// Waits until the waiter `token` is admitted; their queue token.
+    pub async fn queue_token(&self, token: &str, event_id: i64) -> String {
+        eventually("admitted", || async {
+            self.queue_status(token, event_id).await["admitted"] == true
+        })
+        .await;
+        self.queue_status(token, event_id).await["queue_token"]
+            .as_str()
+            .unwrap()
+            .to_owned()
     }
 
     /// How many the event's waiting room has admitted so far.
