@@ -1,8 +1,6 @@
 use serde_json::{Value, json};
-use sqlx::Connection;
 
-use crate::helpers::{assert_problem, eventually, spawn_app, spawn_app_with};
-use crate::invariants;
+use crate::helpers::{assert_problem, eventually, spawn_app, spawn_app_with, unlock};
 
 #[actix_web::test]
 async fn a_seat_held_by_one_user_cannot_be_reserved_by_another() {
@@ -35,7 +33,7 @@ async fn a_seat_held_by_one_user_cannot_be_reserved_by_another() {
     let (version, statuses) = app.seat_statuses(event_id).await;
     assert_eq!(version, 1);
     assert_eq!(statuses, vec!["RESERVED", "AVAILABLE", "AVAILABLE"]);
-    assert!(invariants::violations(&app.pool, event_id).await.is_empty());
+    app.assert_no_violations(event_id).await;
 }
 
 #[actix_web::test]
@@ -65,7 +63,7 @@ async fn a_multi_seat_request_gets_all_its_seats_or_none() {
         .await;
     assert_eq!(held.status(), 201);
     assert_eq!(app.count("bookings").await, 2);
-    assert!(invariants::violations(&app.pool, event_id).await.is_empty());
+    app.assert_no_violations(event_id).await;
 }
 
 #[actix_web::test]
@@ -73,13 +71,7 @@ async fn a_released_booking_frees_its_seats_at_once() {
     let app = spawn_app().await;
     let (event_id, seats) = app.event_with_seats(2).await;
     let (alice, bob) = (app.buyer_token().await, app.buyer_token().await);
-    let held: Value = app
-        .reserve(&alice, event_id, &seats)
-        .await
-        .json()
-        .await
-        .unwrap();
-    let booking = held["booking_id"].as_i64().unwrap();
+    let booking = app.hold(&alice, event_id, &seats).await;
 
     assert_problem(app.release(&bob, booking).await, 404, "not_found").await;
     let released = app.release(&alice, booking).await;
@@ -95,7 +87,7 @@ async fn a_released_booking_frees_its_seats_at_once() {
     // Releasing again changes nothing; the seats can be sold again.
     assert_eq!(app.release(&alice, booking).await.status(), 200);
     assert_eq!(app.reserve(&bob, event_id, &seats).await.status(), 201);
-    assert!(invariants::violations(&app.pool, event_id).await.is_empty());
+    app.assert_no_violations(event_id).await;
 }
 
 #[actix_web::test]
@@ -103,16 +95,9 @@ async fn an_expired_hold_is_released_by_itself() {
     let app = spawn_app_with(|s| s.booking.hold_seconds = 1).await;
     let (event_id, seats) = app.event_with_seats(1).await;
     let alice = app.buyer_token().await;
-    let held: Value = app
-        .reserve(&alice, event_id, &seats)
-        .await
-        .json()
-        .await
-        .unwrap();
-    let booking = held["booking_id"].as_i64().unwrap();
+    let booking = app.hold(&alice, event_id, &seats).await;
     // The hold's lock is the booking's and lives exactly as long as the hold.
-    let (lock, ttl) = app.seat_lock(event_id, seats[0]).await;
-    assert_eq!(lock, Some(app.lock_token_of(booking).await));
+    let ttl = app.hold_lock_ttl(event_id, seats[0], booking).await;
     assert!(
         (1..=1000).contains(&ttl),
         "lock ttl {ttl} ms for a 1 s hold"
@@ -127,7 +112,7 @@ async fn an_expired_hold_is_released_by_itself() {
     assert_eq!(app.seat_lock(event_id, seats[0]).await.0, None);
     let bob = app.buyer_token().await;
     assert_eq!(app.reserve(&bob, event_id, &seats).await.status(), 201);
-    assert!(invariants::violations(&app.pool, event_id).await.is_empty());
+    app.assert_no_violations(event_id).await;
 }
 
 #[actix_web::test]
@@ -137,15 +122,8 @@ async fn the_lock_goes_with_the_hold_when_the_sweeper_expires_it() {
     let app = spawn_app().await;
     let (event_id, seats) = app.event_with_seats(1).await;
     let alice = app.buyer_token().await;
-    let held: Value = app
-        .reserve(&alice, event_id, &seats)
-        .await
-        .json()
-        .await
-        .unwrap();
-    let booking = held["booking_id"].as_i64().unwrap();
-    let (lock, ttl) = app.seat_lock(event_id, seats[0]).await;
-    assert_eq!(lock, Some(app.lock_token_of(booking).await));
+    let booking = app.hold(&alice, event_id, &seats).await;
+    let ttl = app.hold_lock_ttl(event_id, seats[0], booking).await;
     assert!(
         (590_000..=600_000).contains(&ttl),
         "lock ttl {ttl} ms for a 600 s hold"
@@ -166,7 +144,7 @@ async fn the_lock_goes_with_the_hold_when_the_sweeper_expires_it() {
         },
     )
     .await;
-    assert!(invariants::violations(&app.pool, event_id).await.is_empty());
+    app.assert_no_violations(event_id).await;
 }
 
 #[actix_web::test]
@@ -174,12 +152,7 @@ async fn a_restarted_node_rebuilds_its_seat_state_from_postgres() {
     let first = spawn_app().await;
     let (event_id, seats) = first.event_with_seats(2).await;
     let (alice, bob) = (first.buyer_token().await, first.buyer_token().await);
-    let held: Value = first
-        .reserve(&alice, event_id, &[seats[0]])
-        .await
-        .json()
-        .await
-        .unwrap();
+    let booking = first.hold(&alice, event_id, &[seats[0]]).await;
 
     // Stop the node mid-hold and start a fresh one on the same stores.
     let second = first.peer().await;
@@ -190,15 +163,7 @@ async fn a_restarted_node_rebuilds_its_seat_state_from_postgres() {
     );
     // The refusal comes from the memory the new node rebuilt: it is answered
     // while every seat transaction of the event would wait for the event row.
-    let mut row = sqlx::PgConnection::connect(&second.database_url())
-        .await
-        .unwrap();
-    sqlx::query("BEGIN").execute(&mut row).await.unwrap();
-    sqlx::query("SELECT 1 FROM events WHERE event_id = $1 FOR UPDATE")
-        .bind(event_id)
-        .execute(&mut row)
-        .await
-        .unwrap();
+    let row = second.lock_event_row(event_id).await;
     let refused = tokio::time::timeout(
         std::time::Duration::from_secs(3),
         second.reserve(&bob, event_id, &[seats[0]]),
@@ -206,18 +171,13 @@ async fn a_restarted_node_rebuilds_its_seat_state_from_postgres() {
     .await
     .expect("refused from memory, without waiting for PostgreSQL");
     assert_problem(refused, 409, "seat_unavailable").await;
-    sqlx::query("ROLLBACK").execute(&mut row).await.unwrap();
-    let booking = held["booking_id"].as_i64().unwrap();
+    unlock(row).await;
     assert_eq!(second.release(&alice, booking).await.status(), 200);
     assert_eq!(
         second.reserve(&bob, event_id, &[seats[0]]).await.status(),
         201
     );
-    assert!(
-        invariants::violations(&second.pool, event_id)
-            .await
-            .is_empty()
-    );
+    second.assert_no_violations(event_id).await;
 }
 
 #[actix_web::test]
@@ -251,7 +211,7 @@ async fn a_seat_released_on_one_node_is_sold_at_once_on_another() {
             .unwrap();
         assert_eq!(b.release(&bob, booking).await.status(), 200);
     }
-    assert!(invariants::violations(&a.pool, event_id).await.is_empty());
+    a.assert_no_violations(event_id).await;
 }
 
 #[actix_web::test]
@@ -260,13 +220,7 @@ async fn bad_booking_requests_are_4xx_problems_that_change_nothing() {
     let (event_id, seats) = app.event_with_seats(10).await;
     let (other_event, other_seats) = app.event_with_seats(1).await;
     let (alice, bob) = (app.buyer_token().await, app.buyer_token().await);
-    let held: Value = app
-        .reserve(&alice, event_id, &[seats[0]])
-        .await
-        .json()
-        .await
-        .unwrap();
-    let booking = held["booking_id"].as_i64().unwrap();
+    let booking = app.hold(&alice, event_id, &[seats[0]]).await;
     let before = (
         app.count("bookings").await,
         app.seat_statuses(event_id).await,

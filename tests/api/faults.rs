@@ -58,10 +58,7 @@ async fn a_seat_freed_by_a_commit_whose_delta_was_lost_is_sold_within_seconds() 
         "healed only after {:?}",
         started.elapsed()
     );
-    assert_eq!(
-        invariants::violations(&app.pool, event_id).await,
-        Vec::<String>::new()
-    );
+    app.assert_no_violations(event_id).await;
 }
 
 #[actix_web::test]
@@ -97,10 +94,7 @@ async fn a_stale_redis_lock_never_blocks_a_seat_postgres_says_is_free() {
         .await
         .unwrap();
     assert_eq!(lock, Some(token), "the stale lock now belongs to the hold");
-    assert_eq!(
-        invariants::violations(&app.pool, event_id).await,
-        Vec::<String>::new()
-    );
+    app.assert_no_violations(event_id).await;
     assert_eq!(
         invariants::lock_disagreements(&app.pool, app.redis_url(), &app.redis_prefix, event_id)
             .await,
@@ -151,10 +145,7 @@ async fn a_request_the_actor_cannot_answer_in_time_gets_503_with_retry_after() {
     })
     .await;
     assert_eq!(app.reserve(&bob, event_id, &[seats[1]]).await.status(), 201);
-    assert_eq!(
-        invariants::violations(&app.pool, event_id).await,
-        Vec::<String>::new()
-    );
+    app.assert_no_violations(event_id).await;
 }
 
 #[actix_web::test]
@@ -188,10 +179,7 @@ async fn a_client_that_went_away_costs_no_hold() {
     .await
     .unwrap();
     assert_eq!(pending, 1, "only bob's first hold");
-    assert_eq!(
-        invariants::violations(&app.pool, event_id).await,
-        Vec::<String>::new()
-    );
+    app.assert_no_violations(event_id).await;
 }
 
 #[actix_web::test]
@@ -274,10 +262,7 @@ async fn a_batch_retry_that_fails_half_way_never_answers_503_for_a_committed_hol
         "every committed hold was answered 201, and only those"
     );
     assert!(created > 2, "some holds committed in the retry");
-    assert_eq!(
-        invariants::violations(&app.pool, event_id).await,
-        Vec::<String>::new()
-    );
+    app.assert_no_violations(event_id).await;
 }
 
 #[actix_web::test]
@@ -300,10 +285,7 @@ async fn a_release_the_actor_cannot_answer_in_time_gets_503_and_a_retry_finishes
         retried.status() == 200 && retried.json::<Value>().await.unwrap()["status"] == "RELEASED"
     })
     .await;
-    assert_eq!(
-        invariants::violations(&app.pool, event_id).await,
-        Vec::<String>::new()
-    );
+    app.assert_no_violations(event_id).await;
 }
 
 #[actix_web::test]
@@ -357,8 +339,5 @@ async fn a_burst_of_releases_on_one_event_leaves_the_pool_to_everyone_else() {
     .await
     .unwrap();
     assert_eq!(pending, 0);
-    assert_eq!(
-        invariants::violations(&app.pool, event_id).await,
-        Vec::<String>::new()
-    );
+    app.assert_no_violations(event_id).await;
 }

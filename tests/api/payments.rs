@@ -2,7 +2,6 @@ use futures_util::future::join_all;
 use serde_json::Value;
 
 use crate::helpers::{TestApp, assert_problem, eventually, spawn_app, spawn_app_with};
-use crate::invariants;
 
 async fn charges(app: &TestApp) -> (i64, i64) {
     sqlx::query_as(
@@ -58,7 +57,7 @@ async fn a_paid_booking_is_confirmed_with_one_ticket_per_seat() {
     let other = app.tickets_page(&bob, &number).await;
     assert_eq!(other.status(), 404, "someone else's tickets");
     assert_problem(app.release(&alice, booking).await, 409, "booking_confirmed").await;
-    assert!(invariants::violations(&app.pool, event_id).await.is_empty());
+    app.assert_no_violations(event_id).await;
 }
 
 #[actix_web::test]
@@ -215,7 +214,7 @@ async fn a_charge_that_lands_after_the_hold_confirms_if_the_seats_are_still_free
     assert_eq!(retried.status(), 200);
     assert_eq!(app.seat_statuses(event_id).await.1, vec!["CONFIRMED"]);
     assert_eq!(charges(&app).await, (1, 0));
-    assert!(invariants::violations(&app.pool, event_id).await.is_empty());
+    app.assert_no_violations(event_id).await;
 }
 
 #[actix_web::test]
@@ -248,7 +247,7 @@ async fn a_charge_that_lands_after_the_seats_were_resold_is_refunded() {
         vec!["RESERVED"],
         "bob keeps his seat"
     );
-    assert!(invariants::violations(&app.pool, event_id).await.is_empty());
+    app.assert_no_violations(event_id).await;
 }
 
 #[actix_web::test]
@@ -810,7 +809,7 @@ async fn a_charge_that_lands_after_the_buyer_released_the_hold_is_refunded() {
     assert_eq!(charges(&app).await, (1, 1));
     assert_eq!(refunds(&app).await, 1);
     assert_eq!(attempt_of(&app, booking).await.0, "REFUNDED");
-    assert!(invariants::violations(&app.pool, event_id).await.is_empty());
+    app.assert_no_violations(event_id).await;
 }
 
 #[actix_web::test]
@@ -834,7 +833,7 @@ async fn a_lost_answer_retried_after_the_buyer_released_is_refunded() {
     assert_eq!(app.booking_status(booking).await, "RELEASED");
     assert_eq!(app.seat_statuses(event_id).await.1, vec!["AVAILABLE"]);
     assert_eq!(charges(&app).await, (1, 1));
-    assert!(invariants::violations(&app.pool, event_id).await.is_empty());
+    app.assert_no_violations(event_id).await;
 }
 
 #[actix_web::test]

@@ -3,6 +3,8 @@
 use reqwest::Response;
 use serde_json::Value;
 
+use super::app::TestApp;
+
 /// Reads a problem response and checks its shape; returns the body.
 pub async fn assert_problem(response: Response, status: u16, code: &str) -> Value {
     assert_eq!(
@@ -36,4 +38,15 @@ pub async fn assert_limited(response: Response) {
         .unwrap();
     assert!(retry_after >= 1, "{retry_after}");
     assert_problem(response, 429, "too_many_requests").await;
+}
+
+impl TestApp {
+    /// Asserts that the event breaks none of the invariants of
+    /// `invariants.rs`, naming any it breaks.
+    pub async fn assert_no_violations(&self, event_id: i64) {
+        assert_eq!(
+            crate::invariants::violations(&self.pool, event_id).await,
+            Vec::<String>::new()
+        );
+    }
 }

@@ -30,6 +30,29 @@ impl TestApp {
         (value, ttl)
     }
 
+    /// The remaining time to live (ms) of `seat`'s Redis lock, after
+    /// asserting that the lock is `booking`'s.
+    pub async fn hold_lock_ttl(&self, event_id: i64, seat: i64, booking: i64) -> i64 {
+        let (lock, ttl) = self.seat_lock(event_id, seat).await;
+        assert_eq!(lock, Some(self.lock_token_of(booking).await));
+        ttl
+    }
+
+    /// A pending booking row of `user` for the event, written straight into
+    /// PostgreSQL (no seats yet, nothing told to any node); its id.
+    pub async fn insert_booking_row(&self, event_id: i64, user: i64, lock_token: &str) -> i64 {
+        sqlx::query_scalar(
+            "INSERT INTO bookings (event_id, user_id, amount_cents, expires_at, lock_token)
+             VALUES ($1, $2, 0, now() + interval '1 hour', $3) RETURNING booking_id",
+        )
+        .bind(event_id)
+        .bind(user)
+        .bind(lock_token)
+        .fetch_one(&self.pool)
+        .await
+        .unwrap()
+    }
+
     /// The lock token a booking's seats are locked with in Redis.
     pub async fn lock_token_of(&self, booking: i64) -> String {
         sqlx::query_scalar("SELECT lock_token FROM bookings WHERE booking_id = $1")
