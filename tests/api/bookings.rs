@@ -107,7 +107,7 @@ async fn an_expired_hold_is_released_by_itself() {
         app.seat_statuses(event_id).await.1 == vec!["AVAILABLE"]
     })
     .await;
-    let after: Value = app.get_booking(&alice, booking).await.json().await.unwrap();
+    let after = app.booking(&alice, booking).await;
     assert_eq!(after["status"], "EXPIRED");
     assert_eq!(app.seat_lock(event_id, seats[0]).await.0, None);
     let bob = app.buyer_token().await;

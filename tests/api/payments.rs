@@ -1,7 +1,7 @@
 use futures_util::future::join_all;
 use serde_json::Value;
 
-use crate::helpers::{TestApp, assert_problem, eventually, spawn_app, spawn_app_with};
+use crate::helpers::{Settings, TestApp, assert_problem, eventually, spawn_app, spawn_app_with};
 
 async fn charges(app: &TestApp) -> (i64, i64) {
     sqlx::query_as(
@@ -163,10 +163,7 @@ async fn a_declined_card_leaves_the_booking_payable_with_another() {
 #[actix_web::test]
 async fn a_key_reused_for_another_booking_is_refused() {
     let app = spawn_app().await;
-    let (event_id, seats) = app.event_with_seats(2).await;
-    let alice = app.buyer_token().await;
-    let first = app.hold(&alice, event_id, &seats[..1]).await;
-    let second = app.hold(&alice, event_id, &seats[1..]).await;
+    let (_, alice, [first, second]) = app.two_holds().await;
     assert_eq!(
         app.confirm(&alice, first, Some("same"), "tok_visa")
             .await
@@ -200,12 +197,7 @@ async fn a_charge_that_lands_after_the_hold_confirms_if_the_seats_are_still_free
     app.payment_timed_out(&alice, booking, "late", "tok_timeout")
         .await;
     eventually("the hold expired despite the lost answer", || async {
-        app.get_booking(&alice, booking)
-            .await
-            .json::<Value>()
-            .await
-            .unwrap()["status"]
-            == "EXPIRED"
+        app.booking(&alice, booking).await["status"] == "EXPIRED"
     })
     .await;
     let retried = app
@@ -258,12 +250,7 @@ async fn a_payment_abandoned_mid_flight_is_resolved_with_the_provider() {
     app.payment_timed_out(&alice, booking, "gone", "tok_timeout")
         .await;
     eventually("recovery confirmed the paid booking", || async {
-        app.get_booking(&alice, booking)
-            .await
-            .json::<Value>()
-            .await
-            .unwrap()["status"]
-            == "CONFIRMED"
+        app.booking(&alice, booking).await["status"] == "CONFIRMED"
     })
     .await;
     assert_eq!(charges(&app).await, (1, 0));
@@ -369,11 +356,21 @@ async fn refunds(app: &TestApp) -> i64 {
 
 /// Recovery every 100 ms, for attempts idle for any time at all.
 async fn eager_recovery() -> TestApp {
-    spawn_app_with(|s| {
-        s.payments.recovery_after_seconds = 0;
-        s.payments.recovery_interval_ms = 100;
-    })
-    .await
+    spawn_app_with(recover_eagerly).await
+}
+
+fn recover_eagerly(s: &mut Settings) {
+    s.payments.recovery_after_seconds = 0;
+    s.payments.recovery_interval_ms = 100;
+}
+
+/// A charge gives up after 1 s while a `tok_slow` card takes `slow_token_ms`
+/// to land; a started payment protects its hold for 5 s.
+fn slow_charges(s: &mut Settings, slow_token_ms: u64) {
+    s.payments.charge_timeout_seconds = 1;
+    s.payments.lease_seconds = 2;
+    s.booking.payment_window_seconds = 5;
+    s.payments.slow_token_ms = slow_token_ms;
 }
 
 /// Reproduces, in one transaction, the state a process leaves when it dies
@@ -509,12 +506,8 @@ async fn a_charge_still_in_flight_is_not_failed_on_an_empty_lookup() {
     // The charge reaches the provider but lands only after the request gave
     // up (504): recovery finds no record at first, and must keep asking.
     let app = spawn_app_with(|s| {
-        s.payments.recovery_after_seconds = 0;
-        s.payments.recovery_interval_ms = 100;
-        s.payments.charge_timeout_seconds = 1;
-        s.payments.lease_seconds = 2;
-        s.booking.payment_window_seconds = 5;
-        s.payments.slow_token_ms = 2500;
+        recover_eagerly(s);
+        slow_charges(s, 2500);
     })
     .await;
     let (_, alice, booking) = app.one_seat_held().await;
@@ -536,10 +529,7 @@ async fn a_charge_still_in_flight_is_not_failed_on_an_empty_lookup() {
 #[actix_web::test]
 async fn no_record_is_final_only_after_the_charge_window() {
     let app = eager_recovery().await;
-    let (event_id, seats) = app.event_with_seats(2).await;
-    let alice = app.buyer_token().await;
-    let old = app.hold(&alice, event_id, &seats[..1]).await;
-    let recent = app.hold(&alice, event_id, &seats[1..]).await;
+    let (_, _, [old, recent]) = app.two_holds().await;
     // Both attempts sent a charge the provider has no record of: one an hour
     // ago (past the 60 s window), one just now (it could still land).
     for (booking, sent_ago, key) in [(old, 3600.0, "old"), (recent, 0.0, "recent")] {
@@ -580,13 +570,7 @@ async fn no_record_is_final_only_after_the_charge_window() {
 
 #[actix_web::test]
 async fn an_invalid_token_on_a_resumed_attempt_is_looked_up_before_failing() {
-    let app = spawn_app_with(|s| {
-        s.payments.charge_timeout_seconds = 1;
-        s.payments.lease_seconds = 2;
-        s.booking.payment_window_seconds = 5;
-        s.payments.slow_token_ms = 2000;
-    })
-    .await;
+    let app = spawn_app_with(|s| slow_charges(s, 2000)).await;
     let (_, alice, booking) = app.one_seat_held().await;
     app.payment_timed_out(&alice, booking, "k", "tok_slow")
         .await;
@@ -615,10 +599,7 @@ async fn a_stale_lease_holder_can_neither_overwrite_the_answer_nor_clear_the_lea
     use std::time::Duration;
 
     let app = spawn_app().await;
-    let (event_id, seats) = app.event_with_seats(2).await;
-    let alice = app.buyer_token().await;
-    let booking = app.hold(&alice, event_id, &seats[..1]).await;
-    let other = app.hold(&alice, event_id, &seats[1..]).await;
+    let (_, _, [booking, other]) = app.two_holds().await;
     let view = store::get(&app.pool, actors::domain::BookingId(booking))
         .await
         .unwrap()
@@ -752,10 +733,7 @@ async fn a_stale_lease_holder_can_neither_overwrite_the_answer_nor_clear_the_lea
 #[actix_web::test]
 async fn a_key_reused_for_another_booking_takes_no_lease() {
     let app = spawn_app().await;
-    let (event_id, seats) = app.event_with_seats(2).await;
-    let alice = app.buyer_token().await;
-    let first = app.hold(&alice, event_id, &seats[..1]).await;
-    let second = app.hold(&alice, event_id, &seats[1..]).await;
+    let (_, alice, [first, second]) = app.two_holds().await;
     app.payment_timed_out(&alice, first, "same", "tok_timeout")
         .await;
     assert_problem(
@@ -929,10 +907,7 @@ async fn a_decided_refund_and_a_confirmation_exclude_each_other() {
 #[actix_web::test]
 async fn a_refused_retry_fails_the_attempt_only_once_no_earlier_charge_can_land() {
     let app = spawn_app().await;
-    let (event_id, seats) = app.event_with_seats(2).await;
-    let alice = app.buyer_token().await;
-    let old = app.hold(&alice, event_id, &seats[..1]).await;
-    let recent = app.hold(&alice, event_id, &seats[1..]).await;
+    let (_, alice, [old, recent]) = app.two_holds().await;
     // Each attempt sent a charge the provider has no record of, an hour ago
     // (past the 60 s window) or just now; the retry's token is refused.
     for (booking, sent_ago, key) in [(old, 3600.0, "old"), (recent, 0.0, "recent")] {

@@ -158,6 +158,15 @@ impl TestApp {
         self.get_as(token, &format!("/bookings/{booking_id}")).await
     }
 
+    /// `GET /bookings/{id}`, as JSON.
+    pub async fn booking(&self, token: &str, booking_id: i64) -> Value {
+        self.get_booking(token, booking_id)
+            .await
+            .json()
+            .await
+            .expect("booking json")
+    }
+
     /// `GET /admin/bookings/{id}`.
     pub async fn admin_booking(&self, token: &str, booking_id: i64) -> Response {
         self.get_as(token, &format!("/admin/bookings/{booking_id}"))

@@ -248,6 +248,16 @@ impl TestApp {
         (event_id, buyer, booking)
     }
 
+    /// An event of two seats, and one buyer who holds each seat in a
+    /// booking of its own: (event_id, the buyer's token, [booking, booking]).
+    pub async fn two_holds(&self) -> (i64, String, [i64; 2]) {
+        let (event_id, seats) = self.event_with_seats(2).await;
+        let buyer = self.buyer_token().await;
+        let first = self.hold(&buyer, event_id, &seats[..1]).await;
+        let second = self.hold(&buyer, event_id, &seats[1..]).await;
+        (event_id, buyer, [first, second])
+    }
+
     /// Pays for `booking` and loses the answer: the confirm gives up with
     /// `504 payment_timeout` while the charge may still land.
     pub async fn payment_timed_out(&self, token: &str, booking: i64, key: &str, card: &str) {

@@ -18,6 +18,7 @@ mod waits;
 
 pub use app::{TestApp, spawn_app, spawn_app_with};
 pub use asserts::{assert_limited, assert_problem};
+pub use boxoffice::config::Settings;
 pub use fixtures::{booking_id, in_an_hour, layout, now};
 pub use peek::unlock;
 pub use sse::SseClient;
