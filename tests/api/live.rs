@@ -169,12 +169,7 @@ async fn a_compact_snapshot_is_one_status_character_per_seat_in_layout_order() {
     let (event_id, seats) = a.event_with_seats(5).await;
     let alice = a.buyer_token().await;
     let booking = a.hold(&alice, event_id, &seats[1..2]).await;
-    assert_eq!(
-        a.confirm(&alice, booking, Some("k"), "tok_visa")
-            .await
-            .status(),
-        200
-    );
+    a.pays(&alice, booking, "k", "tok_visa").await;
     a.hold(&alice, event_id, &seats[3..4]).await;
     let mut stream = SseClient::connect(
         &format!("{}?format=compact", a.seat_stream_url(event_id)),

@@ -151,12 +151,7 @@ async fn a_declined_card_leaves_the_booking_payable_with_another() {
     )
     .await;
     assert_eq!(app.seat_statuses(event_id).await.1, vec!["RESERVED"]);
-    assert_eq!(
-        app.confirm(&alice, booking, Some("b"), "tok_visa")
-            .await
-            .status(),
-        200
-    );
+    app.pays(&alice, booking, "b", "tok_visa").await;
     assert_eq!(charges(&app).await, (1, 0));
 }
 
@@ -164,12 +159,7 @@ async fn a_declined_card_leaves_the_booking_payable_with_another() {
 async fn a_key_reused_for_another_booking_is_refused() {
     let app = spawn_app().await;
     let (_, alice, [first, second]) = app.two_holds().await;
-    assert_eq!(
-        app.confirm(&alice, first, Some("same"), "tok_visa")
-            .await
-            .status(),
-        200
-    );
+    app.pays(&alice, first, "same", "tok_visa").await;
     assert_problem(
         app.confirm(&alice, second, Some("same"), "tok_visa").await,
         422,
@@ -320,12 +310,7 @@ async fn a_second_key_cannot_pay_while_a_lost_answer_is_unresolved() {
     .await;
     assert_eq!(charges(&app).await, (1, 0), "only the lost charge exists");
     // Retrying the first attempt resolves it; the second key then finds it paid.
-    assert_eq!(
-        app.confirm(&alice, booking, Some("k1"), "tok_timeout")
-            .await
-            .status(),
-        200
-    );
+    app.pays(&alice, booking, "k1", "tok_timeout").await;
     assert_problem(
         app.confirm(&alice, booking, Some("k3"), "tok_visa").await,
         409,

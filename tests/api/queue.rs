@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::helpers::{
-    TestApp, assert_problem, eventually, in_an_hour, now, spawn_app, spawn_app_with,
+    Settings, TestApp, assert_problem, eventually, in_an_hour, now, spawn_app, spawn_app_with,
 };
 
 /// The time (unix ms) of every admission, oldest first: the log the
@@ -54,6 +54,11 @@ fn assert_no_burst(app: &TestApp, times: &[i64], rate: f64, when: &str) {
         "{when}: {worst:.1} admissions beyond {rate}/s in one window; one tick's worth (+1 carried, +2 ms) is {allowed:.1} ({} admissions logged)",
         times.len()
     );
+}
+
+/// Thousands of buyers join from the test's one address: no join limit.
+fn unlimited_joins(s: &mut Settings) {
+    s.queue.joins_per_second_per_client = 100_000;
 }
 
 #[actix_web::test]
@@ -196,7 +201,7 @@ async fn booking_an_event_with_a_waiting_room_needs_a_valid_queue_token() {
 
 #[actix_web::test]
 async fn admission_follows_the_configured_rate_with_no_opening_burst_and_a_change_applies_live() {
-    let app = spawn_app_with(|s| s.queue.joins_per_second_per_client = 100_000).await;
+    let app = spawn_app_with(unlimited_joins).await;
     let admin = app.admin_token().await;
     let (event_id, _) = app.event_with_seats(10).await;
     // The room is on with the sale open (a node admits for it; nobody waits
@@ -252,7 +257,7 @@ async fn admission_follows_the_configured_rate_with_no_opening_burst_and_a_chang
 
 #[actix_web::test]
 async fn two_nodes_admit_at_the_configured_rate_and_one_takes_over_when_the_other_stops() {
-    let a = spawn_app_with(|s| s.queue.joins_per_second_per_client = 100_000).await;
+    let a = spawn_app_with(unlimited_joins).await;
     let b = a.peer().await;
     let admin = a.admin_token().await;
     let (event_id, _) = a.event_with_seats(10).await;
@@ -534,7 +539,7 @@ async fn turning_the_waiting_room_off_tells_waiters_to_book_directly() {
 
 #[actix_web::test]
 async fn after_a_sold_out_pause_admission_resumes_at_the_rate_without_a_burst() {
-    let app = spawn_app_with(|s| s.queue.joins_per_second_per_client = 100_000).await;
+    let app = spawn_app_with(unlimited_joins).await;
     let admin = app.admin_token().await;
     let (event_id, seats) = app.event_with_seats(2).await;
     app.configure_queue(&admin, event_id, 100, None).await;
@@ -625,7 +630,7 @@ async fn when_the_lease_changes_hands_the_old_and_the_new_holder_never_both_admi
     // The first node renews its lease so rarely that it would go on believing
     // it holds it long after another node took it.
     let a = spawn_app_with(|s| {
-        s.queue.joins_per_second_per_client = 100_000;
+        unlimited_joins(s);
         s.queue.lease_ms = 600_000;
     })
     .await;
@@ -673,7 +678,7 @@ async fn when_the_lease_changes_hands_the_old_and_the_new_holder_never_both_admi
 #[actix_web::test]
 async fn an_operator_pauses_admission_with_rate_zero_and_waiters_keep_their_places_until_it_resumes()
  {
-    let app = spawn_app_with(|s| s.queue.joins_per_second_per_client = 100_000).await;
+    let app = spawn_app_with(unlimited_joins).await;
     let admin = app.admin_token().await;
     let (event_id, _) = app.event_with_seats(10).await;
     for rate in [-1, 100_001] {

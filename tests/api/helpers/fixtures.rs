@@ -157,12 +157,18 @@ impl TestApp {
         booking_id(held).await
     }
 
+    /// Pays for `booking` with `card` under idempotency key `key`, asserting
+    /// `200`; the confirmed booking.
+    pub async fn pays(&self, token: &str, booking: i64, key: &str, card: &str) -> Value {
+        let confirmed = self.confirm(token, booking, Some(key), card).await;
+        assert_eq!(confirmed.status(), 200);
+        confirmed.json().await.unwrap()
+    }
+
     /// Pays for `booking` with a good card (idempotency key `k`); the code of
     /// its first ticket.
     pub async fn paid_ticket_code(&self, token: &str, booking: i64) -> String {
-        let confirmed = self.confirm(token, booking, Some("k"), "tok_visa").await;
-        assert_eq!(confirmed.status(), 200);
-        let confirmed: Value = confirmed.json().await.unwrap();
+        let confirmed = self.pays(token, booking, "k", "tok_visa").await;
         let number = confirmed["confirmation_number"].as_str().unwrap();
         let tickets = self.tickets_json(token, number).await;
         tickets["tickets"][0]["code"].as_str().unwrap().to_owned()
