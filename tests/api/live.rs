@@ -1,69 +1,13 @@
 //! Live seat maps over SSE and WebSocket, across two nodes.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
 
-use crate::helpers::SseClient;
-use crate::helpers::{assert_problem, spawn_app, spawn_app_with};
+use crate::helpers::{LiveMap, SseClient, assert_problem, booking_id, spawn_app, spawn_app_with};
 
 const WAIT: Duration = Duration::from_secs(10);
-
-/// A client-side seat map that applies messages the way the contract says.
-#[derive(Default)]
-struct LiveMap {
-    version: i64,
-    statuses: HashMap<i64, String>,
-}
-
-impl LiveMap {
-    fn apply(&mut self, message: &Value) {
-        match message["type"].as_str() {
-            Some("snapshot") => {
-                self.version = message["version"].as_i64().unwrap();
-                self.statuses = message["seats"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|s| {
-                        (
-                            s["seat_id"].as_i64().unwrap(),
-                            s["status"].as_str().unwrap().to_owned(),
-                        )
-                    })
-                    .collect();
-            }
-            Some("delta") => {
-                let (from, to) = (
-                    message["from_version"].as_i64().unwrap(),
-                    message["version"].as_i64().unwrap(),
-                );
-                assert!(
-                    from <= self.version + 1,
-                    "gap: at {} got {from}..={to}",
-                    self.version
-                );
-                if to <= self.version {
-                    return;
-                }
-                for change in message["changes"].as_array().unwrap() {
-                    self.statuses.insert(
-                        change["seat_id"].as_i64().unwrap(),
-                        change["status"].as_str().unwrap().to_owned(),
-                    );
-                }
-                self.version = to;
-            }
-            other => panic!("unexpected message type {other:?}"),
-        }
-    }
-
-    fn in_order(&self, seats: &[i64]) -> Vec<String> {
-        seats.iter().map(|s| self.statuses[s].clone()).collect()
-    }
-}
 
 #[actix_web::test]
 async fn a_reservation_on_one_node_reaches_a_stream_on_another_as_a_delta() {
@@ -251,12 +195,7 @@ async fn snapshot_plus_deltas_always_reproduce_the_database_across_two_nodes() {
         let (node, token) = if i % 2 == 0 { (&a, &alice) } else { (&b, &bob) };
         let held = node.reserve(token, event_id, &[*seat]).await;
         if held.status() == 201 {
-            bookings.push((
-                i,
-                held.json::<Value>().await.unwrap()["booking_id"]
-                    .as_i64()
-                    .unwrap(),
-            ));
+            bookings.push((i, booking_id(held).await));
         }
     }
     // Release some, confirm some, let the rest expire (1 s holds).
