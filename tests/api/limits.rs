@@ -200,10 +200,7 @@ async fn one_client_cannot_hold_more_live_streams_than_its_cap_and_a_closed_one_
 #[actix_web::test]
 async fn one_client_cannot_hold_more_queue_streams_than_its_cap() {
     let app = spawn_app_with(|s| s.limits.queue_streams_per_client = 1).await;
-    let admin = app.admin_token().await;
-    let (event_id, _) = app.event_with_seats(2).await;
-    app.configure_queue(&admin, event_id, 1, Some("2099-01-01T00:00:00Z"))
-        .await;
+    let (_, event_id, _) = app.queued_event(2, 1, Some("2099-01-01T00:00:00Z")).await;
     let buyer = app.buyer_token().await;
     app.joined(&buyer, event_id).await;
     let first = app.open_queue_stream(&buyer, event_id).await;
@@ -221,10 +218,7 @@ async fn one_client_cannot_hold_more_queue_streams_than_its_cap() {
 #[actix_web::test]
 async fn queue_joins_beyond_the_client_rate_get_429_with_retry_after() {
     let app = spawn_app_with(|s| s.queue.joins_per_second_per_client = 1).await;
-    let admin = app.admin_token().await;
-    let (event_id, _) = app.event_with_seats(2).await;
-    app.configure_queue(&admin, event_id, 1, Some("2099-01-01T00:00:00Z"))
-        .await;
+    let (_, event_id, _) = app.queued_event(2, 1, Some("2099-01-01T00:00:00Z")).await;
     let buyer = app.buyer_token().await;
     // Burst: twice the rate.
     for _ in 0..2 {

@@ -339,6 +339,25 @@ async fn refunds(app: &TestApp) -> i64 {
     app.count("provider_refunds").await
 }
 
+/// An open attempt of `booking` under `key` whose charge was sent `sent_ago`
+/// seconds ago and that the provider has no record of; last touched `idle`
+/// seconds ago.
+async fn unrecorded_charge(app: &TestApp, booking: i64, key: &str, sent_ago: f64, idle: f64) {
+    sqlx::query(
+        "INSERT INTO payments (booking_id, user_id, idempotency_key, amount_cents, charge_sent_at, updated_at)
+         SELECT booking_id, user_id, $3, amount_cents, now() - make_interval(secs => $2),
+                now() - make_interval(secs => $4)
+         FROM bookings WHERE booking_id = $1",
+    )
+    .bind(booking)
+    .bind(sent_ago)
+    .bind(key)
+    .bind(idle)
+    .execute(&app.pool)
+    .await
+    .unwrap();
+}
+
 /// Recovery every 100 ms, for attempts idle for any time at all.
 async fn eager_recovery() -> TestApp {
     spawn_app_with(recover_eagerly).await
@@ -518,18 +537,7 @@ async fn no_record_is_final_only_after_the_charge_window() {
     // Both attempts sent a charge the provider has no record of: one an hour
     // ago (past the 60 s window), one just now (it could still land).
     for (booking, sent_ago, key) in [(old, 3600.0, "old"), (recent, 0.0, "recent")] {
-        sqlx::query(
-            "INSERT INTO payments (booking_id, user_id, idempotency_key, amount_cents, charge_sent_at, updated_at)
-             SELECT booking_id, user_id, $3, amount_cents, now() - make_interval(secs => $2),
-                    now() - interval '1 hour'
-             FROM bookings WHERE booking_id = $1",
-        )
-        .bind(booking)
-        .bind(sent_ago)
-        .bind(key)
-        .execute(&app.pool)
-        .await
-        .unwrap();
+        unrecorded_charge(&app, booking, key, sent_ago, 3600.0).await;
     }
     eventually("recovery looked at both attempts", || async {
         let seen: i64 = sqlx::query_scalar(
@@ -896,17 +904,7 @@ async fn a_refused_retry_fails_the_attempt_only_once_no_earlier_charge_can_land(
     // Each attempt sent a charge the provider has no record of, an hour ago
     // (past the 60 s window) or just now; the retry's token is refused.
     for (booking, sent_ago, key) in [(old, 3600.0, "old"), (recent, 0.0, "recent")] {
-        sqlx::query(
-            "INSERT INTO payments (booking_id, user_id, idempotency_key, amount_cents, charge_sent_at)
-             SELECT booking_id, user_id, $3, amount_cents, now() - make_interval(secs => $2)
-             FROM bookings WHERE booking_id = $1",
-        )
-        .bind(booking)
-        .bind(sent_ago)
-        .bind(key)
-        .execute(&app.pool)
-        .await
-        .unwrap();
+        unrecorded_charge(&app, booking, key, sent_ago, 0.0).await;
     }
     assert_problem(
         app.confirm(&alice, old, Some("old"), "tok_bogus").await,

@@ -64,9 +64,7 @@ fn unlimited_joins(s: &mut Settings) {
 #[actix_web::test]
 async fn waiters_are_admitted_first_come_first_served_and_joining_again_keeps_the_place() {
     let app = spawn_app().await;
-    let admin = app.admin_token().await;
-    let (event_id, _) = app.event_with_seats(10).await;
-    app.configure_queue(&admin, event_id, 5, None).await;
+    let (_, event_id, _) = app.queued_event(10, 5, None).await;
     let buyers = app.many_buyers(4).await;
     let mut places = Vec::new();
     for (_, token) in &buyers {
@@ -103,9 +101,7 @@ async fn waiters_are_admitted_first_come_first_served_and_joining_again_keeps_th
 #[actix_web::test]
 async fn a_position_stream_counts_down_and_ends_with_the_queue_token() {
     let app = spawn_app().await;
-    let admin = app.admin_token().await;
-    let (event_id, seats) = app.event_with_seats(10).await;
-    app.configure_queue(&admin, event_id, 2, None).await;
+    let (_, event_id, seats) = app.queued_event(10, 2, None).await;
     let buyers = app.many_buyers(4).await;
     for (_, token) in &buyers {
         app.joined(token, event_id).await;
@@ -259,10 +255,7 @@ async fn admission_follows_the_configured_rate_with_no_opening_burst_and_a_chang
 async fn two_nodes_admit_at_the_configured_rate_and_one_takes_over_when_the_other_stops() {
     let a = spawn_app_with(unlimited_joins).await;
     let b = a.peer().await;
-    let admin = a.admin_token().await;
-    let (event_id, _) = a.event_with_seats(10).await;
-    a.configure_queue(&admin, event_id, 50, Some(&in_an_hour()))
-        .await;
+    let (admin, event_id, _) = a.queued_event(10, 50, Some(&in_an_hour())).await;
     a.join_many(&a.many_buyers(900).await, event_id).await;
     a.open_sale(&admin, event_id, 50).await;
     let (start, at_start) = (Instant::now(), a.admitted_total(&admin, event_id).await);
@@ -306,10 +299,7 @@ async fn two_nodes_admit_at_the_configured_rate_and_one_takes_over_when_the_othe
 #[actix_web::test]
 async fn early_arrivals_are_shuffled_at_on_sale_verifiably_from_the_published_seed() {
     let app = spawn_app().await;
-    let admin = app.admin_token().await;
-    let (event_id, _) = app.event_with_seats(10).await;
-    app.configure_queue(&admin, event_id, 1, Some(&in_an_hour()))
-        .await;
+    let (admin, event_id, _) = app.queued_event(10, 1, Some(&in_an_hour())).await;
     let buyers = app.many_buyers(20).await;
     for (_, token) in &buyers {
         let place = app.joined(token, event_id).await;
@@ -366,9 +356,7 @@ async fn early_arrivals_are_shuffled_at_on_sale_verifiably_from_the_published_se
 #[actix_web::test]
 async fn waiters_hear_sold_out_and_admission_resumes_when_holds_expire() {
     let app = spawn_app_with(|s| s.booking.hold_seconds = 2).await;
-    let admin = app.admin_token().await;
-    let (event_id, seats) = app.event_with_seats(1).await;
-    app.configure_queue(&admin, event_id, 20, None).await;
+    let (_, event_id, seats) = app.queued_event(1, 20, None).await;
     let buyers = app.many_buyers(2).await;
     let (first, second) = (&buyers[0], &buyers[1]);
     app.joined(&first.1, event_id).await;
@@ -399,10 +387,7 @@ async fn waiters_hear_sold_out_and_admission_resumes_when_holds_expire() {
 #[actix_web::test]
 async fn a_silent_waiter_is_skipped_at_the_front_and_a_polling_one_is_not() {
     let app = spawn_app_with(|s| s.queue.grace_seconds = 2).await;
-    let admin = app.admin_token().await;
-    let (event_id, _) = app.event_with_seats(10).await;
-    app.configure_queue(&admin, event_id, 5, Some(&in_an_hour()))
-        .await;
+    let (admin, event_id, _) = app.queued_event(10, 5, Some(&in_an_hour())).await;
     let buyers = app.many_buyers(2).await;
     let (silent, polling) = (&buyers[0], &buyers[1]);
     app.joined(&silent.1, event_id).await;
@@ -497,10 +482,7 @@ async fn joining_needs_a_waiting_room_and_redis_and_issued_tokens_outlive_a_redi
 #[actix_web::test]
 async fn turning_the_waiting_room_off_tells_waiters_to_book_directly() {
     let app = spawn_app().await;
-    let admin = app.admin_token().await;
-    let (event_id, seats) = app.event_with_seats(2).await;
-    app.configure_queue(&admin, event_id, 1, Some(&in_an_hour()))
-        .await;
+    let (admin, event_id, seats) = app.queued_event(2, 1, Some(&in_an_hour())).await;
     let buyers = app.many_buyers(1).await;
     app.joined(&buyers[0].1, event_id).await;
     let mut stream = app.queue_events(&buyers[0].1, event_id).await;
@@ -540,9 +522,7 @@ async fn turning_the_waiting_room_off_tells_waiters_to_book_directly() {
 #[actix_web::test]
 async fn after_a_sold_out_pause_admission_resumes_at_the_rate_without_a_burst() {
     let app = spawn_app_with(unlimited_joins).await;
-    let admin = app.admin_token().await;
-    let (event_id, seats) = app.event_with_seats(2).await;
-    app.configure_queue(&admin, event_id, 100, None).await;
+    let (admin, event_id, seats) = app.queued_event(2, 100, None).await;
     let buyers = app.many_buyers(301).await;
     let (first, rest) = buyers.split_first().unwrap();
     app.joined(&first.1, event_id).await;
@@ -634,10 +614,7 @@ async fn when_the_lease_changes_hands_the_old_and_the_new_holder_never_both_admi
         s.queue.lease_ms = 600_000;
     })
     .await;
-    let admin = a.admin_token().await;
-    let (event_id, _) = a.event_with_seats(10).await;
-    a.configure_queue(&admin, event_id, 50, Some(&in_an_hour()))
-        .await;
+    let (admin, event_id, _) = a.queued_event(10, 50, Some(&in_an_hour())).await;
     a.join_many(&a.many_buyers(600).await, event_id).await;
     a.open_sale(&admin, event_id, 50).await;
     assert_eq!(

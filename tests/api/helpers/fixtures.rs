@@ -191,6 +191,21 @@ impl TestApp {
         assert_eq!(answer.status(), 200);
     }
 
+    /// An operator, and an event of `seats` seats with its waiting room on
+    /// (see [`TestApp::configure_queue`]): (admin token, event_id, seat ids).
+    pub async fn queued_event(
+        &self,
+        seats: u32,
+        rate: i32,
+        onsale_at: Option<&str>,
+    ) -> (String, i64, Vec<i64>) {
+        let admin = self.admin_token().await;
+        let (event_id, seats) = self.event_with_seats(seats).await;
+        self.configure_queue(&admin, event_id, rate, onsale_at)
+            .await;
+        (admin, event_id, seats)
+    }
+
     /// Joins the event's waiting room (asserting `201`); the place as JSON.
     pub async fn joined(&self, token: &str, event_id: i64) -> Value {
         let answer = self.join_queue(token, event_id).await;
