@@ -171,13 +171,7 @@ async fn a_client_that_went_away_costs_no_hold() {
         abandoned_hold_released(&app, event_id, seats[1])
     })
     .await;
-    let pending: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM bookings WHERE event_id = $1 AND status = 'PENDING'",
-    )
-    .bind(event_id)
-    .fetch_one(&app.pool)
-    .await
-    .unwrap();
+    let pending = app.pending_bookings(event_id).await;
     assert_eq!(pending, 1, "only bob's first hold");
     app.assert_no_violations(event_id).await;
 }
@@ -250,13 +244,7 @@ async fn a_batch_retry_that_fails_half_way_never_answers_503_for_a_committed_hol
         assert!(matches!(status, 201 | 409 | 503), "status {status}");
         created += usize::from(status == 201);
     }
-    let pending: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM bookings WHERE event_id = $1 AND status = 'PENDING'",
-    )
-    .bind(event_id)
-    .fetch_one(&app.pool)
-    .await
-    .unwrap();
+    let pending = app.pending_bookings(event_id).await;
     assert_eq!(
         pending as usize, created,
         "every committed hold was answered 201, and only those"
@@ -331,13 +319,7 @@ async fn a_burst_of_releases_on_one_event_leaves_the_pool_to_everyone_else() {
     for answer in released {
         assert_eq!(answer.status(), 200);
     }
-    let pending: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM bookings WHERE event_id = $1 AND status = 'PENDING'",
-    )
-    .bind(event_id)
-    .fetch_one(&app.pool)
-    .await
-    .unwrap();
+    let pending = app.pending_bookings(event_id).await;
     assert_eq!(pending, 0);
     app.assert_no_violations(event_id).await;
 }

@@ -359,12 +359,7 @@ async fn waiters_hear_sold_out_and_admission_resumes_when_holds_expire() {
     let (_, event_id, seats) = app.queued_event(1, 20, None).await;
     let buyers = app.many_buyers(2).await;
     let (first, second) = (&buyers[0], &buyers[1]);
-    app.joined(&first.1, event_id).await;
-    let queue_token = app.queue_token(&first.1, event_id).await;
-    let held = app
-        .reserve_queued(&first.1, event_id, &seats, Some(&queue_token))
-        .await;
-    assert_eq!(held.status(), 201);
+    app.hold_through_queue(&first.1, event_id, &seats).await;
 
     app.joined(&second.1, event_id).await;
     let mut stream = app.queue_events(&second.1, event_id).await;
@@ -525,15 +520,7 @@ async fn after_a_sold_out_pause_admission_resumes_at_the_rate_without_a_burst() 
     let (admin, event_id, seats) = app.queued_event(2, 100, None).await;
     let buyers = app.many_buyers(301).await;
     let (first, rest) = buyers.split_first().unwrap();
-    app.joined(&first.1, event_id).await;
-    let queue_token = app.queue_token(&first.1, event_id).await;
-    let held = app
-        .reserve_queued(&first.1, event_id, &seats, Some(&queue_token))
-        .await;
-    assert_eq!(held.status(), 201);
-    let booking_id = held.json::<Value>().await.unwrap()["booking_id"]
-        .as_i64()
-        .unwrap();
+    let booking_id = app.hold_through_queue(&first.1, event_id, &seats).await;
     eventually("the line stops: sold out", || async {
         app.queue_report(&admin, event_id).await["sold_out"] == true
     })

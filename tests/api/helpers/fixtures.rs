@@ -243,6 +243,18 @@ impl TestApp {
             .to_owned()
     }
 
+    /// Joins the event's waiting room, waits to be admitted and holds `seats`
+    /// with the queue token (asserting `201`); the booking id.
+    pub async fn hold_through_queue(&self, token: &str, event_id: i64, seats: &[i64]) -> i64 {
+        self.joined(token, event_id).await;
+        let queue_token = self.queue_token(token, event_id).await;
+        booking_id(
+            self.reserve_queued(token, event_id, seats, Some(&queue_token))
+                .await,
+        )
+        .await
+    }
+
     /// How many the event's waiting room has admitted so far.
     pub async fn admitted_total(&self, admin: &str, event_id: i64) -> u64 {
         self.queue_report(admin, event_id).await["admitted_total"]

@@ -71,6 +71,17 @@ impl TestApp {
             .unwrap()
     }
 
+    /// How many of the event's bookings are pending (holds).
+    pub async fn pending_bookings(&self, event_id: i64) -> i64 {
+        sqlx::query_scalar(
+            "SELECT count(*) FROM bookings WHERE event_id = $1 AND status = 'PENDING'",
+        )
+        .bind(event_id)
+        .fetch_one(&self.pool)
+        .await
+        .unwrap()
+    }
+
     /// The user a booking belongs to.
     pub async fn owner_of(&self, booking_id: i64) -> i64 {
         sqlx::query_scalar("SELECT user_id FROM bookings WHERE booking_id = $1")
