@@ -309,11 +309,6 @@ async fn bad_input_is_a_4xx_problem_and_changes_nothing() {
         after.push(app.count(table).await);
     }
     assert_eq!(before, after, "bad input wrote to {tables:?}");
-    let details: Value = app
-        .get(&format!("/events/{event_id}"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let details = app.event_details(event_id).await;
     assert_eq!(details["title"], "Show");
 }

@@ -1,66 +1,11 @@
 use serde_json::{Value, json};
-use sqlx::Connection;
 
-use crate::helpers::{TestApp, assert_problem, layout, spawn_app, spawn_app_with};
-use crate::invariants;
-
-/// An event with `seats` seats in one row; returns (event_id, seat ids in order).
-pub async fn event_with_seats(app: &TestApp, seats: u32) -> (i64, Vec<i64>) {
-    let admin = app.admin_token().await;
-    let (_, event_id) = app
-        .venue_and_event(&admin, "Oslo", layout(1, 1, seats))
-        .await;
-    let map: Value = app
-        .get(&format!("/events/{event_id}/seats"))
-        .await
-        .json()
-        .await
-        .unwrap();
-    let ids = map["seats"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["seat_id"].as_i64().unwrap())
-        .collect();
-    (event_id, ids)
-}
-
-pub async fn seat_statuses(app: &TestApp, event_id: i64) -> (i64, Vec<String>) {
-    let map: Value = app
-        .get(&format!("/events/{event_id}/seats"))
-        .await
-        .json()
-        .await
-        .unwrap();
-    let statuses = map["seats"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["status"].as_str().unwrap().to_owned())
-        .collect();
-    (map["version"].as_i64().unwrap(), statuses)
-}
-
-/// Waits (with a deadline) until `check` holds.
-pub async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
-    while !check().await {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "timed out waiting until {what}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-}
+use crate::helpers::{assert_problem, eventually, spawn_app, spawn_app_with, unlock};
 
 #[actix_web::test]
 async fn a_seat_held_by_one_user_cannot_be_reserved_by_another() {
     let app = spawn_app().await;
-    let (event_id, seats) = event_with_seats(&app, 3).await;
+    let (event_id, seats) = app.event_with_seats(3).await;
     let (alice, bob) = (app.buyer_token().await, app.buyer_token().await);
 
     let held = app.reserve(&alice, event_id, &[seats[0]]).await;
@@ -85,16 +30,16 @@ async fn a_seat_held_by_one_user_cannot_be_reserved_by_another() {
     .await;
     assert_eq!(refused["seat_ids"], json!([seats[0]]));
 
-    let (version, statuses) = seat_statuses(&app, event_id).await;
+    let (version, statuses) = app.seat_statuses(event_id).await;
     assert_eq!(version, 1);
     assert_eq!(statuses, vec!["RESERVED", "AVAILABLE", "AVAILABLE"]);
-    assert!(invariants::violations(&app.pool, event_id).await.is_empty());
+    app.assert_no_violations(event_id).await;
 }
 
 #[actix_web::test]
 async fn a_multi_seat_request_gets_all_its_seats_or_none() {
     let app = spawn_app().await;
-    let (event_id, seats) = event_with_seats(&app, 4).await;
+    let (event_id, seats) = app.event_with_seats(4).await;
     let (alice, bob) = (app.buyer_token().await, app.buyer_token().await);
     assert_eq!(
         app.reserve(&alice, event_id, &[seats[1]]).await.status(),
@@ -106,7 +51,7 @@ async fn a_multi_seat_request_gets_all_its_seats_or_none() {
         .await;
     let refused = assert_problem(refused, 409, "seat_unavailable").await;
     assert_eq!(refused["seat_ids"], json!([seats[1]]));
-    let (_, statuses) = seat_statuses(&app, event_id).await;
+    let (_, statuses) = app.seat_statuses(event_id).await;
     assert_eq!(
         statuses,
         vec!["AVAILABLE", "RESERVED", "AVAILABLE", "AVAILABLE"]
@@ -118,28 +63,22 @@ async fn a_multi_seat_request_gets_all_its_seats_or_none() {
         .await;
     assert_eq!(held.status(), 201);
     assert_eq!(app.count("bookings").await, 2);
-    assert!(invariants::violations(&app.pool, event_id).await.is_empty());
+    app.assert_no_violations(event_id).await;
 }
 
 #[actix_web::test]
 async fn a_released_booking_frees_its_seats_at_once() {
     let app = spawn_app().await;
-    let (event_id, seats) = event_with_seats(&app, 2).await;
+    let (event_id, seats) = app.event_with_seats(2).await;
     let (alice, bob) = (app.buyer_token().await, app.buyer_token().await);
-    let held: Value = app
-        .reserve(&alice, event_id, &seats)
-        .await
-        .json()
-        .await
-        .unwrap();
-    let booking = held["booking_id"].as_i64().unwrap();
+    let booking = app.hold(&alice, event_id, &seats).await;
 
     assert_problem(app.release(&bob, booking).await, 404, "not_found").await;
     let released = app.release(&alice, booking).await;
     assert_eq!(released.status(), 200);
     let released: Value = released.json().await.unwrap();
     assert_eq!(released["status"], "RELEASED");
-    let (version, statuses) = seat_statuses(&app, event_id).await;
+    let (version, statuses) = app.seat_statuses(event_id).await;
     assert_eq!(
         (version, statuses),
         (2, vec!["AVAILABLE".to_owned(), "AVAILABLE".to_owned()])
@@ -148,69 +87,32 @@ async fn a_released_booking_frees_its_seats_at_once() {
     // Releasing again changes nothing; the seats can be sold again.
     assert_eq!(app.release(&alice, booking).await.status(), 200);
     assert_eq!(app.reserve(&bob, event_id, &seats).await.status(), 201);
-    assert!(invariants::violations(&app.pool, event_id).await.is_empty());
-}
-
-/// The value of a seat's Redis lock and its remaining time to live in ms
-/// (`None`, -2 when there is no lock).
-pub async fn seat_lock(app: &TestApp, event_id: i64, seat: i64) -> (Option<String>, i64) {
-    let mut conn = redis::Client::open(app.redis_url())
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
-    let key = format!("{}seat:{event_id}:{seat}", app.redis_prefix);
-    let value: Option<String> = redis::cmd("GET")
-        .arg(&key)
-        .query_async(&mut conn)
-        .await
-        .unwrap();
-    let ttl: i64 = redis::cmd("PTTL")
-        .arg(&key)
-        .query_async(&mut conn)
-        .await
-        .unwrap();
-    (value, ttl)
-}
-
-async fn lock_token_of(app: &TestApp, booking: i64) -> String {
-    sqlx::query_scalar("SELECT lock_token FROM bookings WHERE booking_id = $1")
-        .bind(booking)
-        .fetch_one(&app.pool)
-        .await
-        .unwrap()
+    app.assert_no_violations(event_id).await;
 }
 
 #[actix_web::test]
 async fn an_expired_hold_is_released_by_itself() {
     let app = spawn_app_with(|s| s.booking.hold_seconds = 1).await;
-    let (event_id, seats) = event_with_seats(&app, 1).await;
+    let (event_id, seats) = app.event_with_seats(1).await;
     let alice = app.buyer_token().await;
-    let held: Value = app
-        .reserve(&alice, event_id, &seats)
-        .await
-        .json()
-        .await
-        .unwrap();
-    let booking = held["booking_id"].as_i64().unwrap();
+    let booking = app.hold(&alice, event_id, &seats).await;
     // The hold's lock is the booking's and lives exactly as long as the hold.
-    let (lock, ttl) = seat_lock(&app, event_id, seats[0]).await;
-    assert_eq!(lock, Some(lock_token_of(&app, booking).await));
+    let ttl = app.hold_lock_ttl(event_id, seats[0], booking).await;
     assert!(
         (1..=1000).contains(&ttl),
         "lock ttl {ttl} ms for a 1 s hold"
     );
 
     eventually("the sweeper released the seat", || async {
-        seat_statuses(&app, event_id).await.1 == vec!["AVAILABLE"]
+        app.seat_statuses(event_id).await.1 == vec!["AVAILABLE"]
     })
     .await;
-    let after: Value = app.get_booking(&alice, booking).await.json().await.unwrap();
+    let after = app.booking(&alice, booking).await;
     assert_eq!(after["status"], "EXPIRED");
-    assert_eq!(seat_lock(&app, event_id, seats[0]).await.0, None);
+    assert_eq!(app.seat_lock(event_id, seats[0]).await.0, None);
     let bob = app.buyer_token().await;
     assert_eq!(app.reserve(&bob, event_id, &seats).await.status(), 201);
-    assert!(invariants::violations(&app.pool, event_id).await.is_empty());
+    app.assert_no_violations(event_id).await;
 }
 
 #[actix_web::test]
@@ -218,17 +120,10 @@ async fn the_lock_goes_with_the_hold_when_the_sweeper_expires_it() {
     // A ten-minute hold whose time is made to run out in PostgreSQL: its
     // ten-minute lock can only be gone because the sweeper deleted it.
     let app = spawn_app().await;
-    let (event_id, seats) = event_with_seats(&app, 1).await;
+    let (event_id, seats) = app.event_with_seats(1).await;
     let alice = app.buyer_token().await;
-    let held: Value = app
-        .reserve(&alice, event_id, &seats)
-        .await
-        .json()
-        .await
-        .unwrap();
-    let booking = held["booking_id"].as_i64().unwrap();
-    let (lock, ttl) = seat_lock(&app, event_id, seats[0]).await;
-    assert_eq!(lock, Some(lock_token_of(&app, booking).await));
+    let booking = app.hold(&alice, event_id, &seats).await;
+    let ttl = app.hold_lock_ttl(event_id, seats[0], booking).await;
     assert!(
         (590_000..=600_000).contains(&ttl),
         "lock ttl {ttl} ms for a 600 s hold"
@@ -244,25 +139,20 @@ async fn the_lock_goes_with_the_hold_when_the_sweeper_expires_it() {
     eventually(
         "the sweeper expired the hold and deleted its lock",
         || async {
-            seat_statuses(&app, event_id).await.1 == vec!["AVAILABLE"]
-                && seat_lock(&app, event_id, seats[0]).await == (None, -2)
+            app.seat_statuses(event_id).await.1 == vec!["AVAILABLE"]
+                && app.seat_lock(event_id, seats[0]).await == (None, -2)
         },
     )
     .await;
-    assert!(invariants::violations(&app.pool, event_id).await.is_empty());
+    app.assert_no_violations(event_id).await;
 }
 
 #[actix_web::test]
 async fn a_restarted_node_rebuilds_its_seat_state_from_postgres() {
     let first = spawn_app().await;
-    let (event_id, seats) = event_with_seats(&first, 2).await;
+    let (event_id, seats) = first.event_with_seats(2).await;
     let (alice, bob) = (first.buyer_token().await, first.buyer_token().await);
-    let held: Value = first
-        .reserve(&alice, event_id, &[seats[0]])
-        .await
-        .json()
-        .await
-        .unwrap();
+    let booking = first.hold(&alice, event_id, &[seats[0]]).await;
 
     // Stop the node mid-hold and start a fresh one on the same stores.
     let second = first.peer().await;
@@ -273,15 +163,7 @@ async fn a_restarted_node_rebuilds_its_seat_state_from_postgres() {
     );
     // The refusal comes from the memory the new node rebuilt: it is answered
     // while every seat transaction of the event would wait for the event row.
-    let mut row = sqlx::PgConnection::connect(&second.database_url())
-        .await
-        .unwrap();
-    sqlx::query("BEGIN").execute(&mut row).await.unwrap();
-    sqlx::query("SELECT 1 FROM events WHERE event_id = $1 FOR UPDATE")
-        .bind(event_id)
-        .execute(&mut row)
-        .await
-        .unwrap();
+    let row = second.lock_event_row(event_id).await;
     let refused = tokio::time::timeout(
         std::time::Duration::from_secs(3),
         second.reserve(&bob, event_id, &[seats[0]]),
@@ -289,25 +171,20 @@ async fn a_restarted_node_rebuilds_its_seat_state_from_postgres() {
     .await
     .expect("refused from memory, without waiting for PostgreSQL");
     assert_problem(refused, 409, "seat_unavailable").await;
-    sqlx::query("ROLLBACK").execute(&mut row).await.unwrap();
-    let booking = held["booking_id"].as_i64().unwrap();
+    unlock(row).await;
     assert_eq!(second.release(&alice, booking).await.status(), 200);
     assert_eq!(
         second.reserve(&bob, event_id, &[seats[0]]).await.status(),
         201
     );
-    assert!(
-        invariants::violations(&second.pool, event_id)
-            .await
-            .is_empty()
-    );
+    second.assert_no_violations(event_id).await;
 }
 
 #[actix_web::test]
 async fn a_seat_released_on_one_node_is_sold_at_once_on_another() {
     let a = spawn_app().await;
     let b = a.peer().await;
-    let (event_id, seats) = event_with_seats(&a, 1).await;
+    let (event_id, seats) = a.event_with_seats(1).await;
     let (alice, bob) = (a.buyer_token().await, a.buyer_token().await);
     for round in 0..5 {
         // Both nodes have an actor for the event that has seen the hold.
@@ -334,25 +211,19 @@ async fn a_seat_released_on_one_node_is_sold_at_once_on_another() {
             .unwrap();
         assert_eq!(b.release(&bob, booking).await.status(), 200);
     }
-    assert!(invariants::violations(&a.pool, event_id).await.is_empty());
+    a.assert_no_violations(event_id).await;
 }
 
 #[actix_web::test]
 async fn bad_booking_requests_are_4xx_problems_that_change_nothing() {
     let app = spawn_app().await;
-    let (event_id, seats) = event_with_seats(&app, 10).await;
-    let (other_event, other_seats) = event_with_seats(&app, 1).await;
+    let (event_id, seats) = app.event_with_seats(10).await;
+    let (other_event, other_seats) = app.event_with_seats(1).await;
     let (alice, bob) = (app.buyer_token().await, app.buyer_token().await);
-    let held: Value = app
-        .reserve(&alice, event_id, &[seats[0]])
-        .await
-        .json()
-        .await
-        .unwrap();
-    let booking = held["booking_id"].as_i64().unwrap();
+    let booking = app.hold(&alice, event_id, &[seats[0]]).await;
     let before = (
         app.count("bookings").await,
-        seat_statuses(&app, event_id).await,
+        app.seat_statuses(event_id).await,
     );
 
     let cases: Vec<(&str, reqwest::Response, u16, &str)> = vec![
@@ -454,7 +325,7 @@ async fn bad_booking_requests_are_4xx_problems_that_change_nothing() {
     let _ = other_event;
     let after = (
         app.count("bookings").await,
-        seat_statuses(&app, event_id).await,
+        app.seat_statuses(event_id).await,
     );
     assert_eq!(before, after);
     let provider_charges = app.count("provider_charges").await;

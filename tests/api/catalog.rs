@@ -36,6 +36,9 @@ async fn venue(app: &crate::helpers::TestApp, token: &str, city: &str) -> i64 {
     body["venue_id"].as_i64().unwrap()
 }
 
+/// The start time most events of these tests share.
+const JAN_1: &str = "2030-01-01T20:00:00Z";
+
 fn titles(page: &Value) -> Vec<String> {
     page["events"]
         .as_array()
@@ -50,15 +53,7 @@ async fn creating_an_event_creates_one_available_seat_per_venue_seat() {
     let app = spawn_app().await;
     let admin = app.admin_token().await;
     let venue_id = venue(&app, &admin, "Oslo").await;
-    let event_id = event(
-        &app,
-        &admin,
-        venue_id,
-        "Show",
-        "concert",
-        "2030-01-01T20:00:00Z",
-    )
-    .await;
+    let event_id = event(&app, &admin, venue_id, "Show", "concert", JAN_1).await;
     let available: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM seats WHERE event_id = $1 AND status = 'AVAILABLE'",
     )
@@ -67,12 +62,7 @@ async fn creating_an_event_creates_one_available_seat_per_venue_seat() {
     .await
     .unwrap();
     assert_eq!(available, 24);
-    let details: Value = app
-        .get(&format!("/events/{event_id}"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let details = app.event_details(event_id).await;
     assert_eq!(details["city"], "Oslo");
     assert_eq!(details["venue_id"], venue_id);
     assert_eq!(details["status"], "ON_SALE");
@@ -101,15 +91,7 @@ async fn listings_filter_by_city_category_dates_and_text() {
     let admin = app.admin_token().await;
     let oslo = venue(&app, &admin, "Oslo").await;
     let bergen = venue(&app, &admin, "Bergen").await;
-    event(
-        &app,
-        &admin,
-        oslo,
-        "Rock Night",
-        "concert",
-        "2030-01-01T20:00:00Z",
-    )
-    .await;
+    event(&app, &admin, oslo, "Rock Night", "concert", JAN_1).await;
     event(
         &app,
         &admin,
@@ -180,15 +162,7 @@ async fn a_patched_event_is_never_served_stale_from_the_cache() {
     let app = spawn_app().await;
     let admin = app.admin_token().await;
     let venue_id = venue(&app, &admin, "Oslo").await;
-    let event_id = event(
-        &app,
-        &admin,
-        venue_id,
-        "Old Title",
-        "concert",
-        "2030-01-01T20:00:00Z",
-    )
-    .await;
+    let event_id = event(&app, &admin, venue_id, "Old Title", "concert", JAN_1).await;
     let detail = format!("/events/{event_id}");
 
     // Warm both caches and see them hit.
@@ -222,15 +196,7 @@ async fn browse_falls_back_to_postgres_when_redis_is_down() {
     .await;
     let admin = app.admin_token().await;
     let venue_id = venue(&app, &admin, "Oslo").await;
-    let event_id = event(
-        &app,
-        &admin,
-        venue_id,
-        "Show",
-        "concert",
-        "2030-01-01T20:00:00Z",
-    )
-    .await;
+    let event_id = event(&app, &admin, venue_id, "Show", "concert", JAN_1).await;
     for path in [
         format!("/events/{event_id}"),
         "/events".to_owned(),
@@ -243,12 +209,7 @@ async fn browse_falls_back_to_postgres_when_redis_is_down() {
         .patch_event(&admin, event_id, &json!({"title": "Renamed"}))
         .await;
     assert_eq!(patched.status(), 200);
-    let details: Value = app
-        .get(&format!("/events/{event_id}"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let details = app.event_details(event_id).await;
     assert_eq!(details["title"], "Renamed");
 }
 
@@ -297,24 +258,11 @@ async fn patching_an_unknown_event_is_a_404_and_changing_its_venue_is_refused() 
     .await;
     let venue_id = venue(&app, &admin, "Oslo").await;
     let other = venue(&app, &admin, "Oslo").await;
-    let event_id = event(
-        &app,
-        &admin,
-        venue_id,
-        "Show",
-        "concert",
-        "2030-01-01T20:00:00Z",
-    )
-    .await;
+    let event_id = event(&app, &admin, venue_id, "Show", "concert", JAN_1).await;
     let response = app
         .patch_event(&admin, event_id, &json!({"title": "X", "venue_id": other}))
         .await;
     assert_problem(response, 400, "validation_failed").await;
-    let details: Value = app
-        .get(&format!("/events/{event_id}"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let details = app.event_details(event_id).await;
     assert_eq!(details["title"], "Show");
 }

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::helpers::spawn_app;
+use crate::helpers::{TestApp, spawn_app};
 
 fn boxoffice(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_boxoffice"));
@@ -161,60 +161,45 @@ fn every_command_documents_itself() {
     }
 }
 
-#[actix_web::test]
-async fn admin_create_makes_an_operator_who_can_log_in() {
-    let app = spawn_app().await;
-    let url = app.database_url();
-    let output = boxoffice(
-        &[
-            "admin",
-            "create",
-            "--email",
-            "ops@example.com",
-            "--password",
-            "a long operator password",
-        ],
-        &[("BOXOFFICE__DATABASE__URL", &url)],
-    );
+/// `boxoffice admin create [extra…] --email EMAIL --password PASSWORD`
+/// against the test's database.
+fn admin_create(app: &TestApp, extra: &[&str], email: &str, password: &str) -> Output {
+    let mut args = vec!["admin", "create"];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&["--email", email, "--password", password]);
+    boxoffice(&args, &[("BOXOFFICE__DATABASE__URL", &app.database_url())])
+}
+
+/// Runs [`admin_create`], asserts it succeeded and logs the new account
+/// in; the session.
+async fn created_and_logged_in(
+    app: &TestApp,
+    extra: &[&str],
+    email: &str,
+    password: &str,
+) -> Value {
+    let output = admin_create(app, extra, email, password);
     assert!(
         output.status.success(),
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let session: Value = app
-        .login("ops@example.com", "a long operator password")
-        .await
-        .json()
-        .await
-        .unwrap();
+    app.login(email, password).await.json().await.unwrap()
+}
+
+#[actix_web::test]
+async fn admin_create_makes_an_operator_who_can_log_in() {
+    let app = spawn_app().await;
+    let (email, password) = ("ops@example.com", "a long operator password");
+    let session = created_and_logged_in(&app, &[], email, password).await;
     assert_eq!(session["role"], "admin");
 
-    let again = boxoffice(
-        &[
-            "admin",
-            "create",
-            "--email",
-            "ops@example.com",
-            "--password",
-            "a long operator password",
-        ],
-        &[("BOXOFFICE__DATABASE__URL", &url)],
-    );
+    let again = admin_create(&app, &[], email, password);
     assert!(
         !again.status.success(),
         "a second account with the same email"
     );
-    let weak = boxoffice(
-        &[
-            "admin",
-            "create",
-            "--email",
-            "weak@example.com",
-            "--password",
-            "short",
-        ],
-        &[("BOXOFFICE__DATABASE__URL", &url)],
-    );
+    let weak = admin_create(&app, &[], "weak@example.com", "short");
     assert!(!weak.status.success(), "a weak operator password");
 }
 
@@ -247,31 +232,8 @@ async fn demo_data_loads_once_with_an_arena_of_at_least_20000_seats() {
 #[actix_web::test]
 async fn admin_create_with_the_door_role_makes_door_staff() {
     let app = spawn_app().await;
-    let url = app.database_url();
-    let output = boxoffice(
-        &[
-            "admin",
-            "create",
-            "--role",
-            "door",
-            "--email",
-            "door@example.com",
-            "--password",
-            "a long door-staff password",
-        ],
-        &[("BOXOFFICE__DATABASE__URL", &url)],
-    );
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let session: Value = app
-        .login("door@example.com", "a long door-staff password")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let (email, password) = ("door@example.com", "a long door-staff password");
+    let session = created_and_logged_in(&app, &["--role", "door"], email, password).await;
     assert_eq!(session["role"], "door");
 }
 

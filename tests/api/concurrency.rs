@@ -9,8 +9,7 @@ use rand::Rng;
 use rand::seq::SliceRandom;
 use serde_json::Value;
 
-use crate::bookings::{event_with_seats, eventually, seat_statuses};
-use crate::helpers::{TestApp, spawn_app, spawn_app_with};
+use crate::helpers::{TestApp, eventually, spawn_app, spawn_app_with};
 use crate::invariants;
 
 /// Sends `requests` reservations of 1–3 seats drawn from `hot`, spread over
@@ -84,7 +83,7 @@ async fn buyers(app: &TestApp, n: usize) -> Vec<String> {
 async fn hundreds_of_concurrent_reservations_on_two_nodes_sell_each_seat_once() {
     let a = spawn_app().await;
     let b = a.peer().await;
-    let (event_id, seats) = event_with_seats(&a, 40).await;
+    let (event_id, seats) = a.event_with_seats(40).await;
     let buyers = buyers(&a, 30).await;
 
     let mut winners = Vec::new();
@@ -106,13 +105,10 @@ async fn hundreds_of_concurrent_reservations_on_two_nodes_sell_each_seat_once() 
         })
         .collect();
     for node in [&a, &b] {
-        assert_eq!(seat_statuses(node, event_id).await.1, expected);
+        assert_eq!(node.seat_statuses(event_id).await.1, expected);
     }
     assert_eq!(a.count("bookings").await, winners.len() as i64);
-    assert_eq!(
-        invariants::violations(&a.pool, event_id).await,
-        Vec::<String>::new()
-    );
+    a.assert_no_violations(event_id).await;
     let locks =
         invariants::lock_disagreements(&a.pool, a.redis_url(), &a.redis_prefix, event_id).await;
     assert_eq!(locks, Vec::<String>::new());
@@ -123,15 +119,10 @@ async fn the_checker_catches_a_double_sale_when_the_guards_are_off() {
     // The concurrency tests are only worth something if their checks can fail:
     // switch the database guards off and plant the double sale they exist to stop.
     let app = spawn_app().await;
-    let (event_id, seats) = event_with_seats(&app, 1).await;
+    let (event_id, seats) = app.event_with_seats(1).await;
     let alice = app.buyer_token().await;
-    let held: Value = app
-        .reserve(&alice, event_id, &seats)
-        .await
-        .json()
-        .await
-        .unwrap();
-    assert!(invariants::violations(&app.pool, event_id).await.is_empty());
+    let booking = app.hold(&alice, event_id, &seats).await;
+    app.assert_no_violations(event_id).await;
 
     sqlx::query("DROP INDEX booking_seats_active_seat_key")
         .execute(&app.pool)
@@ -141,15 +132,7 @@ async fn the_checker_catches_a_double_sale_when_the_guards_are_off() {
         .fetch_one(&app.pool)
         .await
         .unwrap();
-    let second: i64 = sqlx::query_scalar(
-        "INSERT INTO bookings (event_id, user_id, amount_cents, expires_at, lock_token)
-         VALUES ($1, $2, 0, now() + interval '1 hour', 'x') RETURNING booking_id",
-    )
-    .bind(event_id)
-    .bind(user)
-    .fetch_one(&app.pool)
-    .await
-    .unwrap();
+    let second = app.insert_booking_row(event_id, user, "x").await;
     sqlx::query("INSERT INTO booking_seats (booking_id, event_id, seat_id) VALUES ($1, $2, $3)")
         .bind(second)
         .bind(event_id)
@@ -163,10 +146,7 @@ async fn the_checker_catches_a_double_sale_when_the_guards_are_off() {
         found.iter().any(|v| v.contains("in 2 active bookings")),
         "{found:?}"
     );
-    let winners = vec![
-        (held["booking_id"].as_i64().unwrap(), seats.clone()),
-        (second, seats.clone()),
-    ];
+    let winners = vec![(booking, seats.clone()), (second, seats.clone())];
     let caught = std::panic::catch_unwind(|| assert_one_winner_per_seat(&winners));
     assert!(
         caught.is_err(),
@@ -238,7 +218,7 @@ async fn booking_stays_correct_and_available_when_redis_dies_and_recovers_when_i
     let url = redis.url();
     let app = spawn_app_with(|s| s.redis.url = secrecy::SecretString::from(url.clone())).await;
     eventually("the app connected to its redis", || ready(&app)).await;
-    let (event_id, seats) = event_with_seats(&app, 60).await;
+    let (event_id, seats) = app.event_with_seats(60).await;
     let buyers = buyers(&app, 20).await;
     let hot = &seats[..20];
 
@@ -287,10 +267,7 @@ async fn booking_stays_correct_and_available_when_redis_dies_and_recovers_when_i
     winners.extend(during);
     winners.extend(storm(&[&app], &buyers, event_id, hot, 150).await);
     assert_one_winner_per_seat(&winners);
-    assert_eq!(
-        invariants::violations(&app.pool, event_id).await,
-        Vec::<String>::new()
-    );
+    app.assert_no_violations(event_id).await;
 
     // With Redis down, booking keeps working on PostgreSQL alone.
     assert_eq!(
@@ -328,8 +305,5 @@ async fn booking_stays_correct_and_available_when_redis_dies_and_recovers_when_i
         value.is_some()
     })
     .await;
-    assert_eq!(
-        invariants::violations(&app.pool, event_id).await,
-        Vec::<String>::new()
-    );
+    app.assert_no_violations(event_id).await;
 }

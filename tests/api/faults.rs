@@ -6,46 +6,9 @@ use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
 use serde_json::Value;
-use sqlx::{Connection, PgConnection};
 
-use crate::bookings::{event_with_seats, eventually};
-use crate::helpers::{TestApp, spawn_app, spawn_app_with};
+use crate::helpers::{TestApp, booking_id, eventually, spawn_app, spawn_app_with, unlock};
 use crate::invariants;
-
-async fn redis(app: &TestApp) -> redis::aio::MultiplexedConnection {
-    redis::Client::open(app.redis_url())
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap()
-}
-
-fn lock_key(app: &TestApp, event_id: i64, seat: i64) -> String {
-    format!("{}seat:{event_id}:{seat}", app.redis_prefix)
-}
-
-async fn booking_id(response: reqwest::Response) -> i64 {
-    assert_eq!(response.status(), 201);
-    let body: Value = response.json().await.unwrap();
-    body["booking_id"].as_i64().unwrap()
-}
-
-/// Holds the event's row lock (as a long seat transaction would) until the
-/// returned connection's transaction ends.
-async fn lock_event_row(app: &TestApp, event_id: i64) -> PgConnection {
-    let mut conn = PgConnection::connect(&app.database_url()).await.unwrap();
-    sqlx::query("BEGIN").execute(&mut conn).await.unwrap();
-    sqlx::query("SELECT 1 FROM events WHERE event_id = $1 FOR UPDATE")
-        .bind(event_id)
-        .execute(&mut conn)
-        .await
-        .unwrap();
-    conn
-}
-
-async fn unlock(mut conn: PgConnection) {
-    sqlx::query("ROLLBACK").execute(&mut conn).await.unwrap();
-}
 
 /// Releases a booking straight in PostgreSQL, as another node does when its
 /// delta and its published version are then lost on the way.
@@ -71,7 +34,7 @@ async fn release_elsewhere_unpublished(app: &TestApp, event_id: i64, booking: i6
 #[actix_web::test]
 async fn a_seat_freed_by_a_commit_whose_delta_was_lost_is_sold_within_seconds() {
     let app = spawn_app().await;
-    let (event_id, seats) = event_with_seats(&app, 2).await;
+    let (event_id, seats) = app.event_with_seats(2).await;
     let (alice, bob) = (app.buyer_token().await, app.buyer_token().await);
     let held = booking_id(app.reserve(&alice, event_id, &[seats[0]]).await).await;
     assert_eq!(app.reserve(&bob, event_id, &[seats[0]]).await.status(), 409);
@@ -80,8 +43,8 @@ async fn a_seat_freed_by_a_commit_whose_delta_was_lost_is_sold_within_seconds() 
     // hears of it, and nothing else ever commits on this event.
     release_elsewhere_unpublished(&app, event_id, held).await;
     let _: () = redis::cmd("DEL")
-        .arg(lock_key(&app, event_id, seats[0]))
-        .query_async(&mut redis(&app).await)
+        .arg(app.lock_key(event_id, seats[0]))
+        .query_async(&mut app.redis().await)
         .await
         .unwrap();
 
@@ -95,22 +58,19 @@ async fn a_seat_freed_by_a_commit_whose_delta_was_lost_is_sold_within_seconds() 
         "healed only after {:?}",
         started.elapsed()
     );
-    assert_eq!(
-        invariants::violations(&app.pool, event_id).await,
-        Vec::<String>::new()
-    );
+    app.assert_no_violations(event_id).await;
 }
 
 #[actix_web::test]
 async fn a_stale_redis_lock_never_blocks_a_seat_postgres_says_is_free() {
     let app = spawn_app().await;
-    let (event_id, seats) = event_with_seats(&app, 2).await;
+    let (event_id, seats) = app.event_with_seats(2).await;
     let bob = app.buyer_token().await;
     // Warm the actor up, then leave a lock behind as a node that crashed
     // between locking and committing would.
     assert_eq!(app.reserve(&bob, event_id, &[seats[1]]).await.status(), 201);
-    let key = lock_key(&app, event_id, seats[0]);
-    let mut conn = redis(&app).await;
+    let key = app.lock_key(event_id, seats[0]);
+    let mut conn = app.redis().await;
     let _: () = redis::cmd("SET")
         .arg(&key)
         .arg("token-of-a-crashed-node")
@@ -134,10 +94,7 @@ async fn a_stale_redis_lock_never_blocks_a_seat_postgres_says_is_free() {
         .await
         .unwrap();
     assert_eq!(lock, Some(token), "the stale lock now belongs to the hold");
-    assert_eq!(
-        invariants::violations(&app.pool, event_id).await,
-        Vec::<String>::new()
-    );
+    app.assert_no_violations(event_id).await;
     assert_eq!(
         invariants::lock_disagreements(&app.pool, app.redis_url(), &app.redis_prefix, event_id)
             .await,
@@ -158,8 +115,8 @@ async fn abandoned_hold_released(app: &TestApp, event_id: i64, seat: i64) -> boo
     .await
     .unwrap();
     let lock: Option<String> = redis::cmd("GET")
-        .arg(lock_key(app, event_id, seat))
-        .query_async(&mut redis(app).await)
+        .arg(app.lock_key(event_id, seat))
+        .query_async(&mut app.redis().await)
         .await
         .unwrap();
     status == "AVAILABLE" && released == 1 && lock.is_none()
@@ -168,11 +125,11 @@ async fn abandoned_hold_released(app: &TestApp, event_id: i64, seat: i64) -> boo
 #[actix_web::test]
 async fn a_request_the_actor_cannot_answer_in_time_gets_503_with_retry_after() {
     let app = spawn_app_with(|s| s.booking.actor_timeout_ms = 500).await;
-    let (event_id, seats) = event_with_seats(&app, 2).await;
+    let (event_id, seats) = app.event_with_seats(2).await;
     let bob = app.buyer_token().await;
     assert_eq!(app.reserve(&bob, event_id, &[seats[0]]).await.status(), 201);
 
-    let row = lock_event_row(&app, event_id).await;
+    let row = app.lock_event_row(event_id).await;
     let started = Instant::now();
     let answer = app.reserve(&bob, event_id, &[seats[1]]).await;
     let waited = started.elapsed();
@@ -188,20 +145,17 @@ async fn a_request_the_actor_cannot_answer_in_time_gets_503_with_retry_after() {
     })
     .await;
     assert_eq!(app.reserve(&bob, event_id, &[seats[1]]).await.status(), 201);
-    assert_eq!(
-        invariants::violations(&app.pool, event_id).await,
-        Vec::<String>::new()
-    );
+    app.assert_no_violations(event_id).await;
 }
 
 #[actix_web::test]
 async fn a_client_that_went_away_costs_no_hold() {
     let app = spawn_app_with(|s| s.booking.actor_timeout_ms = 1000).await;
-    let (event_id, seats) = event_with_seats(&app, 2).await;
+    let (event_id, seats) = app.event_with_seats(2).await;
     let (alice, bob) = (app.buyer_token().await, app.buyer_token().await);
     assert_eq!(app.reserve(&bob, event_id, &[seats[0]]).await.status(), 201);
 
-    let row = lock_event_row(&app, event_id).await;
+    let row = app.lock_event_row(event_id).await;
     let impatient = app
         .request(reqwest::Method::POST, "/bookings")
         .bearer_auth(&alice)
@@ -217,24 +171,15 @@ async fn a_client_that_went_away_costs_no_hold() {
         abandoned_hold_released(&app, event_id, seats[1])
     })
     .await;
-    let pending: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM bookings WHERE event_id = $1 AND status = 'PENDING'",
-    )
-    .bind(event_id)
-    .fetch_one(&app.pool)
-    .await
-    .unwrap();
+    let pending = app.pending_bookings(event_id).await;
     assert_eq!(pending, 1, "only bob's first hold");
-    assert_eq!(
-        invariants::violations(&app.pool, event_id).await,
-        Vec::<String>::new()
-    );
+    app.assert_no_violations(event_id).await;
 }
 
 #[actix_web::test]
 async fn a_batch_retry_that_fails_half_way_never_answers_503_for_a_committed_hold() {
     let app = spawn_app().await;
-    let (event_id, seats) = event_with_seats(&app, 14).await;
+    let (event_id, seats) = app.event_with_seats(14).await;
     let buyer = app.buyer_token().await;
     // A conflict the batch did not foresee on seat 12, and a database error
     // on seat 13: the batch conflicts, the retry commits plans one by one
@@ -271,7 +216,7 @@ async fn a_batch_retry_that_fails_half_way_never_answers_503_for_a_committed_hol
 
     // One request waits on the event row; the others queue behind it and go
     // as one batch, the failing one last.
-    let row = lock_event_row(&app, event_id).await;
+    let row = app.lock_event_row(event_id).await;
     let blocker_seat = [seats[1]];
     let blocker = app.reserve(&buyer, event_id, &blocker_seat);
     let others = async {
@@ -299,32 +244,23 @@ async fn a_batch_retry_that_fails_half_way_never_answers_503_for_a_committed_hol
         assert!(matches!(status, 201 | 409 | 503), "status {status}");
         created += usize::from(status == 201);
     }
-    let pending: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM bookings WHERE event_id = $1 AND status = 'PENDING'",
-    )
-    .bind(event_id)
-    .fetch_one(&app.pool)
-    .await
-    .unwrap();
+    let pending = app.pending_bookings(event_id).await;
     assert_eq!(
         pending as usize, created,
         "every committed hold was answered 201, and only those"
     );
     assert!(created > 2, "some holds committed in the retry");
-    assert_eq!(
-        invariants::violations(&app.pool, event_id).await,
-        Vec::<String>::new()
-    );
+    app.assert_no_violations(event_id).await;
 }
 
 #[actix_web::test]
 async fn a_release_the_actor_cannot_answer_in_time_gets_503_and_a_retry_finishes_it() {
     let app = spawn_app_with(|s| s.booking.actor_timeout_ms = 500).await;
-    let (event_id, seats) = event_with_seats(&app, 1).await;
+    let (event_id, seats) = app.event_with_seats(1).await;
     let alice = app.buyer_token().await;
     let booking = booking_id(app.reserve(&alice, event_id, &seats).await).await;
 
-    let row = lock_event_row(&app, event_id).await;
+    let row = app.lock_event_row(event_id).await;
     let started = Instant::now();
     let answer = app.release(&alice, booking).await;
     assert_eq!(answer.status(), 503);
@@ -337,10 +273,7 @@ async fn a_release_the_actor_cannot_answer_in_time_gets_503_and_a_retry_finishes
         retried.status() == 200 && retried.json::<Value>().await.unwrap()["status"] == "RELEASED"
     })
     .await;
-    assert_eq!(
-        invariants::violations(&app.pool, event_id).await,
-        Vec::<String>::new()
-    );
+    app.assert_no_violations(event_id).await;
 }
 
 #[actix_web::test]
@@ -350,7 +283,7 @@ async fn a_burst_of_releases_on_one_event_leaves_the_pool_to_everyone_else() {
         s.booking.actor_timeout_ms = 15_000;
     })
     .await;
-    let (event_id, seats) = event_with_seats(&app, 20).await;
+    let (event_id, seats) = app.event_with_seats(20).await;
     let mut holds = Vec::new();
     for pair in seats.chunks(2) {
         let buyer = app.buyer_token().await;
@@ -363,7 +296,7 @@ async fn a_burst_of_releases_on_one_event_leaves_the_pool_to_everyone_else() {
     }
 
     // Twenty releases pile up behind a long transaction on the event row.
-    let row = lock_event_row(&app, event_id).await;
+    let row = app.lock_event_row(event_id).await;
     let releases = join_all(
         holds
             .iter()
@@ -386,16 +319,7 @@ async fn a_burst_of_releases_on_one_event_leaves_the_pool_to_everyone_else() {
     for answer in released {
         assert_eq!(answer.status(), 200);
     }
-    let pending: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM bookings WHERE event_id = $1 AND status = 'PENDING'",
-    )
-    .bind(event_id)
-    .fetch_one(&app.pool)
-    .await
-    .unwrap();
+    let pending = app.pending_bookings(event_id).await;
     assert_eq!(pending, 0);
-    assert_eq!(
-        invariants::violations(&app.pool, event_id).await,
-        Vec::<String>::new()
-    );
+    app.assert_no_violations(event_id).await;
 }

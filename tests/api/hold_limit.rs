@@ -10,15 +10,7 @@ use boxoffice::store::ledger::PgLedger;
 use futures_util::future::join_all;
 use serde_json::Value;
 
-use crate::bookings::{event_with_seats, seat_statuses};
 use crate::helpers::{TestApp, assert_problem, spawn_app};
-
-async fn booking_id(app: &TestApp, token: &str, event_id: i64, seats: &[i64]) -> i64 {
-    let held = app.reserve(token, event_id, seats).await;
-    assert_eq!(held.status(), 201, "{seats:?} should be held");
-    let held: Value = held.json().await.unwrap();
-    held["booking_id"].as_i64().unwrap()
-}
 
 async fn seats_held_by(app: &TestApp, user_id: i64, event_id: i64) -> i64 {
     sqlx::query_scalar(
@@ -32,19 +24,11 @@ async fn seats_held_by(app: &TestApp, user_id: i64, event_id: i64) -> i64 {
     .unwrap()
 }
 
-async fn owner_of(app: &TestApp, booking_id: i64) -> i64 {
-    sqlx::query_scalar("SELECT user_id FROM bookings WHERE booking_id = $1")
-        .bind(booking_id)
-        .fetch_one(&app.pool)
-        .await
-        .unwrap()
-}
-
 #[actix_web::test]
 async fn a_buyer_holding_the_most_seats_allowed_cannot_hold_one_more() {
     let app = spawn_app().await;
     assert_eq!(app.settings.booking.max_active_seats_per_buyer, 8);
-    let (event_id, seats) = event_with_seats(&app, 12).await;
+    let (event_id, seats) = app.event_with_seats(12).await;
     let (alice, bob) = (app.buyer_token().await, app.buyer_token().await);
 
     // Nine in one request is a bad request already.
@@ -57,7 +41,7 @@ async fn a_buyer_holding_the_most_seats_allowed_cannot_hold_one_more() {
 
     let mut bookings = Vec::new();
     for pair in seats[..8].chunks(2) {
-        bookings.push(booking_id(&app, &alice, event_id, pair).await);
+        bookings.push(app.hold(&alice, event_id, pair).await);
     }
     let refused = assert_problem(
         app.reserve(&alice, event_id, &[seats[8]]).await,
@@ -66,17 +50,17 @@ async fn a_buyer_holding_the_most_seats_allowed_cannot_hold_one_more() {
     )
     .await;
     assert_eq!(refused["limit"], 8);
-    let alice_id = owner_of(&app, bookings[0]).await;
+    let alice_id = app.owner_of(bookings[0]).await;
     assert_eq!(seats_held_by(&app, alice_id, event_id).await, 8);
 
     // The refused seat is free, in PostgreSQL and in Redis (its lock went
     // with the refusal), so another buyer gets it; their own cap is untouched.
-    assert_eq!(seat_statuses(&app, event_id).await.1[8], "AVAILABLE");
-    booking_id(&app, &bob, event_id, &[seats[8], seats[9]]).await;
+    assert_eq!(app.seat_statuses(event_id).await.1[8], "AVAILABLE");
+    app.hold(&bob, event_id, &[seats[8], seats[9]]).await;
 
     // After a release the buyer may hold again, up to the cap.
     assert_eq!(app.release(&alice, bookings[0]).await.status(), 200);
-    booking_id(&app, &alice, event_id, &[seats[0], seats[10]]).await;
+    app.hold(&alice, event_id, &[seats[0], seats[10]]).await;
     assert_problem(
         app.reserve(&alice, event_id, &[seats[11]]).await,
         409,
@@ -90,7 +74,7 @@ async fn a_buyer_holding_the_most_seats_allowed_cannot_hold_one_more() {
 async fn concurrent_holds_of_one_buyer_through_two_nodes_never_exceed_the_cap() {
     let a = spawn_app().await;
     let b = a.peer().await;
-    let (event_id, seats) = event_with_seats(&a, 60).await;
+    let (event_id, seats) = a.event_with_seats(60).await;
     for round in 0..3 {
         let buyer = a.buyer_token().await;
         let hot = &seats[round * 20..round * 20 + 20];
@@ -113,7 +97,7 @@ async fn concurrent_holds_of_one_buyer_through_two_nodes_never_exceed_the_cap() 
             }
         }
         assert_eq!(held.len(), 4, "round {round}: exactly the cap is held");
-        let user = owner_of(&a, held[0]["booking_id"].as_i64().unwrap()).await;
+        let user = a.owner_of(held[0]["booking_id"].as_i64().unwrap()).await;
         assert_eq!(seats_held_by(&a, user, event_id).await, 8);
     }
 }
@@ -121,14 +105,14 @@ async fn concurrent_holds_of_one_buyer_through_two_nodes_never_exceed_the_cap() 
 #[actix_web::test]
 async fn plans_of_one_buyer_in_the_same_batch_are_counted_together() {
     let app = spawn_app().await;
-    let (event_id, seats) = event_with_seats(&app, 12).await;
+    let (event_id, seats) = app.event_with_seats(12).await;
     let alice = app.buyer_token().await;
-    let first = booking_id(&app, &alice, event_id, &[seats[0]]).await;
-    let alice_id = UserId(owner_of(&app, first).await);
+    let first = app.hold(&alice, event_id, &[seats[0]]).await;
+    let alice_id = UserId(app.owner_of(first).await);
     let bob_id = UserId(
-        owner_of(&app, {
+        app.owner_of({
             let bob = app.buyer_token().await;
-            booking_id(&app, &bob, event_id, &[seats[1]]).await
+            app.hold(&bob, event_id, &[seats[1]]).await
         })
         .await,
     );

@@ -163,33 +163,13 @@ async fn forwarded_proto_from_an_untrusted_peer_does_not_make_the_cookie_secure(
 #[actix_web::test]
 async fn door_staff_check_tickets_in_and_can_do_nothing_else() {
     let app = spawn_app().await;
-    let (event_id, seats) = crate::bookings::event_with_seats(&app, 1).await;
+    let (event_id, seats) = app.event_with_seats(1).await;
     let buyer = app.buyer_token().await;
-    let held: Value = app
-        .reserve(&buyer, event_id, &seats)
-        .await
-        .json()
-        .await
-        .unwrap();
-    let booking = held["booking_id"].as_i64().unwrap();
-    let confirmed: Value = app
-        .confirm(&buyer, booking, Some("k"), "tok_visa")
-        .await
-        .json()
-        .await
-        .unwrap();
-    let number = confirmed["confirmation_number"].as_str().unwrap();
-    let tickets = app.tickets_json(&buyer, number).await;
-    let code = tickets["tickets"][0]["code"].as_str().unwrap().to_owned();
+    let booking = app.hold(&buyer, event_id, &seats).await;
+    let code = app.paid_ticket_code(&buyer, booking).await;
     let door = app.door_token().await;
 
-    let admitted = app
-        .post_json(
-            &format!("/admin/events/{event_id}/checkin"),
-            Some(&door),
-            &json!({ "ticket_code": code }),
-        )
-        .await;
+    let admitted = app.check_in(&door, event_id, &code).await;
     assert_eq!(admitted.status(), 200);
     let admitted: Value = admitted.json().await.unwrap();
     assert_eq!(admitted["status"], "ADMITTED");
@@ -202,35 +182,12 @@ async fn door_staff_check_tickets_in_and_can_do_nothing_else() {
         "forbidden",
     )
     .await;
-    let booking_view = app
-        .request(reqwest::Method::GET, &format!("/admin/bookings/{booking}"))
-        .bearer_auth(&door)
-        .send()
-        .await
-        .unwrap();
+    let booking_view = app.admin_booking(&door, booking).await;
     assert_problem(booking_view, 403, "forbidden").await;
-    let queue = app
-        .request(
-            reqwest::Method::PUT,
-            &format!("/admin/events/{event_id}/queue"),
-        )
-        .bearer_auth(&door)
-        .json(&json!({"enabled": true, "admission_rate_per_sec": 1}))
-        .send()
-        .await
-        .unwrap();
+    let queue_on = json!({"enabled": true, "admission_rate_per_sec": 1});
+    let queue = app.put_queue(&door, event_id, &queue_on).await;
     assert_problem(queue, 403, "forbidden").await;
     assert_problem(app.reserve(&door, event_id, &seats).await, 403, "forbidden").await;
     // And a buyer cannot check tickets in.
-    assert_problem(
-        app.post_json(
-            &format!("/admin/events/{event_id}/checkin"),
-            Some(&buyer),
-            &json!({ "ticket_code": "x" }),
-        )
-        .await,
-        403,
-        "forbidden",
-    )
-    .await;
+    assert_problem(app.check_in(&buyer, event_id, "x").await, 403, "forbidden").await;
 }

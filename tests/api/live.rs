@@ -1,89 +1,20 @@
 //! Live seat maps over SSE and WebSocket, across two nodes.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
 
-use crate::bookings::{event_with_seats, seat_statuses};
-use crate::helpers::{TestApp, assert_problem, spawn_app, spawn_app_with};
-use crate::sse::SseClient;
+use crate::helpers::{LiveMap, SseClient, assert_problem, booking_id, spawn_app, spawn_app_with};
 
 const WAIT: Duration = Duration::from_secs(10);
-
-/// A client-side seat map that applies messages the way the contract says.
-#[derive(Default)]
-struct LiveMap {
-    version: i64,
-    statuses: HashMap<i64, String>,
-}
-
-impl LiveMap {
-    fn apply(&mut self, message: &Value) {
-        match message["type"].as_str() {
-            Some("snapshot") => {
-                self.version = message["version"].as_i64().unwrap();
-                self.statuses = message["seats"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|s| {
-                        (
-                            s["seat_id"].as_i64().unwrap(),
-                            s["status"].as_str().unwrap().to_owned(),
-                        )
-                    })
-                    .collect();
-            }
-            Some("delta") => {
-                let (from, to) = (
-                    message["from_version"].as_i64().unwrap(),
-                    message["version"].as_i64().unwrap(),
-                );
-                assert!(
-                    from <= self.version + 1,
-                    "gap: at {} got {from}..={to}",
-                    self.version
-                );
-                if to <= self.version {
-                    return;
-                }
-                for change in message["changes"].as_array().unwrap() {
-                    self.statuses.insert(
-                        change["seat_id"].as_i64().unwrap(),
-                        change["status"].as_str().unwrap().to_owned(),
-                    );
-                }
-                self.version = to;
-            }
-            other => panic!("unexpected message type {other:?}"),
-        }
-    }
-
-    fn in_order(&self, seats: &[i64]) -> Vec<String> {
-        seats.iter().map(|s| self.statuses[s].clone()).collect()
-    }
-}
-
-fn stream_url(app: &TestApp, event_id: i64) -> String {
-    app.url(&format!("/events/{event_id}/seats/stream"))
-}
-
-async fn hold(app: &TestApp, token: &str, event_id: i64, seats: &[i64]) -> i64 {
-    let held = app.reserve(token, event_id, seats).await;
-    assert_eq!(held.status(), 201);
-    held.json::<Value>().await.unwrap()["booking_id"]
-        .as_i64()
-        .unwrap()
-}
 
 #[actix_web::test]
 async fn a_reservation_on_one_node_reaches_a_stream_on_another_as_a_delta() {
     let a = spawn_app().await;
     let b = a.peer().await;
-    let (event_id, seats) = event_with_seats(&a, 3).await;
-    let mut stream = SseClient::connect(&stream_url(&b, event_id), None).await;
+    let (event_id, seats) = a.event_with_seats(3).await;
+    let mut stream = b.seat_events(event_id).await;
     let snapshot = stream.next(WAIT).await;
     assert_eq!(
         (snapshot.event.as_str(), snapshot.id.as_deref()),
@@ -92,7 +23,7 @@ async fn a_reservation_on_one_node_reaches_a_stream_on_another_as_a_delta() {
     assert_eq!(snapshot.data["seats"].as_array().unwrap().len(), 3);
 
     let alice = a.buyer_token().await;
-    hold(&a, &alice, event_id, &seats[1..2]).await;
+    a.hold(&alice, event_id, &seats[1..2]).await;
     let delta = stream.next(WAIT).await;
     assert_eq!(
         (delta.event.as_str(), delta.id.as_deref()),
@@ -108,18 +39,18 @@ async fn a_reservation_on_one_node_reaches_a_stream_on_another_as_a_delta() {
 #[actix_web::test]
 async fn a_reconnect_with_last_event_id_gets_exactly_the_missed_deltas() {
     let a = spawn_app().await;
-    let (event_id, seats) = event_with_seats(&a, 4).await;
+    let (event_id, seats) = a.event_with_seats(4).await;
     let alice = a.buyer_token().await;
-    let mut stream = SseClient::connect(&stream_url(&a, event_id), None).await;
+    let mut stream = a.seat_events(event_id).await;
     stream.next(WAIT).await;
-    hold(&a, &alice, event_id, &seats[0..1]).await;
+    a.hold(&alice, event_id, &seats[0..1]).await;
     assert_eq!(stream.next(WAIT).await.id.as_deref(), Some("1"));
     drop(stream);
 
     // Missed while away: versions 2 and 3.
-    hold(&a, &alice, event_id, &seats[1..2]).await;
-    hold(&a, &alice, event_id, &seats[2..3]).await;
-    let mut resumed = SseClient::connect(&stream_url(&a, event_id), Some("1")).await;
+    a.hold(&alice, event_id, &seats[1..2]).await;
+    a.hold(&alice, event_id, &seats[2..3]).await;
+    let mut resumed = SseClient::connect(&a.seat_stream_url(event_id), Some("1")).await;
     let first = resumed.next(WAIT).await;
     assert_eq!(
         first.event, "delta",
@@ -145,23 +76,23 @@ async fn a_reconnect_with_last_event_id_gets_exactly_the_missed_deltas() {
     );
 
     // Up to date: nothing to send until the next change.
-    let mut current = SseClient::connect(&stream_url(&a, event_id), Some("3")).await;
+    let mut current = SseClient::connect(&a.seat_stream_url(event_id), Some("3")).await;
     assert!(current.try_next(Duration::from_millis(300)).await.is_none());
-    hold(&a, &alice, event_id, &seats[3..4]).await;
+    a.hold(&alice, event_id, &seats[3..4]).await;
     assert_eq!(current.next(WAIT).await.id.as_deref(), Some("4"));
 }
 
 #[actix_web::test]
 async fn a_reconnect_too_old_for_the_ring_gets_a_fresh_snapshot() {
     let a = spawn_app_with(|s| s.live.ring_size = 1).await;
-    let (event_id, seats) = event_with_seats(&a, 3).await;
+    let (event_id, seats) = a.event_with_seats(3).await;
     let alice = a.buyer_token().await;
-    let mut stream = SseClient::connect(&stream_url(&a, event_id), None).await;
+    let mut stream = a.seat_events(event_id).await;
     stream.next(WAIT).await;
     for seat in &seats {
-        hold(&a, &alice, event_id, &[*seat]).await;
+        a.hold(&alice, event_id, &[*seat]).await;
     }
-    let mut resumed = SseClient::connect(&stream_url(&a, event_id), Some("0")).await;
+    let mut resumed = SseClient::connect(&a.seat_stream_url(event_id), Some("0")).await;
     let first = resumed.next(WAIT).await;
     assert_eq!(
         (first.event.as_str(), first.id.as_deref()),
@@ -179,18 +110,13 @@ async fn a_reconnect_too_old_for_the_ring_gets_a_fresh_snapshot() {
 #[actix_web::test]
 async fn a_compact_snapshot_is_one_status_character_per_seat_in_layout_order() {
     let a = spawn_app().await;
-    let (event_id, seats) = event_with_seats(&a, 5).await;
+    let (event_id, seats) = a.event_with_seats(5).await;
     let alice = a.buyer_token().await;
-    let booking = hold(&a, &alice, event_id, &seats[1..2]).await;
-    assert_eq!(
-        a.confirm(&alice, booking, Some("k"), "tok_visa")
-            .await
-            .status(),
-        200
-    );
-    hold(&a, &alice, event_id, &seats[3..4]).await;
+    let booking = a.hold(&alice, event_id, &seats[1..2]).await;
+    a.pays(&alice, booking, "k", "tok_visa").await;
+    a.hold(&alice, event_id, &seats[3..4]).await;
     let mut stream = SseClient::connect(
-        &format!("{}?format=compact", stream_url(&a, event_id)),
+        &format!("{}?format=compact", a.seat_stream_url(event_id)),
         None,
     )
     .await;
@@ -204,7 +130,7 @@ async fn a_compact_snapshot_is_one_status_character_per_seat_in_layout_order() {
 async fn a_websocket_carries_the_same_snapshot_and_deltas() {
     let a = spawn_app().await;
     let b = a.peer().await;
-    let (event_id, seats) = event_with_seats(&a, 2).await;
+    let (event_id, seats) = a.event_with_seats(2).await;
     let url = b
         .url(&format!("/events/{event_id}/seats/ws"))
         .replacen("http://", "ws://", 1);
@@ -229,7 +155,7 @@ async fn a_websocket_carries_the_same_snapshot_and_deltas() {
         (Some("snapshot"), Some(0))
     );
     let alice = a.buyer_token().await;
-    hold(&a, &alice, event_id, &seats[..1]).await;
+    a.hold(&alice, event_id, &seats[..1]).await;
     let delta = next_text().await;
     assert_eq!(delta["type"], "delta");
     assert_eq!(
@@ -258,8 +184,8 @@ async fn a_websocket_carries_the_same_snapshot_and_deltas() {
 async fn snapshot_plus_deltas_always_reproduce_the_database_across_two_nodes() {
     let a = spawn_app_with(|s| s.booking.hold_seconds = 1).await;
     let b = a.peer().await;
-    let (event_id, seats) = event_with_seats(&a, 12).await;
-    let mut stream = SseClient::connect(&stream_url(&b, event_id), None).await;
+    let (event_id, seats) = a.event_with_seats(12).await;
+    let mut stream = b.seat_events(event_id).await;
     let mut map = LiveMap::default();
     map.apply(&stream.next(WAIT).await.data);
 
@@ -269,12 +195,7 @@ async fn snapshot_plus_deltas_always_reproduce_the_database_across_two_nodes() {
         let (node, token) = if i % 2 == 0 { (&a, &alice) } else { (&b, &bob) };
         let held = node.reserve(token, event_id, &[*seat]).await;
         if held.status() == 201 {
-            bookings.push((
-                i,
-                held.json::<Value>().await.unwrap()["booking_id"]
-                    .as_i64()
-                    .unwrap(),
-            ));
+            bookings.push((i, booking_id(held).await));
         }
     }
     // Release some, confirm some, let the rest expire (1 s holds).
@@ -293,7 +214,7 @@ async fn snapshot_plus_deltas_always_reproduce_the_database_across_two_nodes() {
     }
     let deadline = std::time::Instant::now() + Duration::from_secs(15);
     loop {
-        let (version, statuses) = seat_statuses(&a, event_id).await;
+        let (version, statuses) = a.seat_statuses(event_id).await;
         if map.version == version && !statuses.contains(&"RESERVED".to_owned()) {
             assert_eq!(
                 map.in_order(&seats),
@@ -316,8 +237,8 @@ async fn snapshot_plus_deltas_always_reproduce_the_database_across_two_nodes() {
 #[actix_web::test]
 async fn beyond_the_subscriber_cap_a_node_answers_503_with_retry_after() {
     let a = spawn_app_with(|s| s.live.max_subscribers = 1).await;
-    let (event_id, _) = event_with_seats(&a, 1).await;
-    let _first = SseClient::connect(&stream_url(&a, event_id), None).await;
+    let (event_id, _) = a.event_with_seats(1).await;
+    let _first = a.seat_events(event_id).await;
     let second = a.get(&format!("/events/{event_id}/seats/stream")).await;
     assert_eq!(second.headers()["retry-after"], "2");
     assert_problem(second, 503, "too_many_subscribers").await;
@@ -326,7 +247,7 @@ async fn beyond_the_subscriber_cap_a_node_answers_503_with_retry_after() {
 #[actix_web::test]
 async fn bad_stream_requests_are_problems() {
     let a = spawn_app().await;
-    let (event_id, _) = event_with_seats(&a, 1).await;
+    let (event_id, _) = a.event_with_seats(1).await;
     assert_problem(a.get("/events/999999/seats/stream").await, 404, "not_found").await;
     assert_problem(
         a.get(&format!("/events/{event_id}/seats/stream?format=tiny"))
@@ -353,7 +274,7 @@ async fn a_subscriber_that_stops_reading_is_dropped_while_others_keep_receiving(
     use boxoffice::live::hub::Hubs;
 
     let app = spawn_app().await;
-    let (event_id, seats) = event_with_seats(&app, 20).await;
+    let (event_id, seats) = app.event_with_seats(20).await;
     let mut settings = app.settings.live.clone();
     settings.channel_capacity = 2;
     settings.flush_ms = 5;

@@ -3,83 +3,24 @@
 //! hub's subscribers; a burst of deltas beyond a hub's inbox is dropped and
 //! the hub still converges to the database.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::json;
 
-use crate::bookings::event_with_seats;
-use crate::helpers::{TestApp, spawn_app, spawn_app_with};
-use crate::sse::SseClient;
-
-/// Seat statuses by id, as a subscriber sees them after each message.
-#[derive(Default)]
-struct Seen {
-    version: i64,
-    statuses: std::collections::HashMap<i64, String>,
-}
-
-impl Seen {
-    fn apply(&mut self, message: &Value) {
-        if message["type"] == "snapshot" {
-            self.statuses.clear();
-            for seat in message["seats"].as_array().unwrap() {
-                self.statuses.insert(
-                    seat["seat_id"].as_i64().unwrap(),
-                    seat["status"].as_str().unwrap().to_owned(),
-                );
-            }
-        } else {
-            for change in message["changes"].as_array().unwrap() {
-                self.statuses.insert(
-                    change["seat_id"].as_i64().unwrap(),
-                    change["status"].as_str().unwrap().to_owned(),
-                );
-            }
-        }
-        self.version = message["version"].as_i64().unwrap();
-    }
-}
-
-/// Reads the stream until `seat` shows `status` at `version`, or panics at
-/// the deadline.
-async fn until_seen(
-    stream: &mut SseClient,
-    seen: &mut Seen,
-    seat: i64,
-    status: &str,
-    version: i64,
-) {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while !(seen.version >= version && seen.statuses.get(&seat).map(String::as_str) == Some(status))
-    {
-        let left = deadline.saturating_duration_since(Instant::now());
-        assert!(
-            !left.is_zero(),
-            "the subscriber never saw seat {seat} {status} at version {version} (at {})",
-            seen.version
-        );
-        if let Some(event) = stream.try_next(left.min(Duration::from_millis(500))).await {
-            seen.apply(&event.data);
-        }
-    }
-}
+use crate::helpers::{LiveMap, SseClient, TestApp, spawn_app, spawn_app_with};
 
 /// Holds `seat` through the API and waits until the subscriber sees it.
 async fn held(
     app: &TestApp,
     stream: &mut SseClient,
-    seen: &mut Seen,
+    seen: &mut LiveMap,
     event_id: i64,
     seat: i64,
 ) -> i64 {
     let buyer = app.buyer_token().await;
-    let answer = app.reserve(&buyer, event_id, &[seat]).await;
-    assert_eq!(answer.status(), 201);
-    let booking = answer.json::<Value>().await.unwrap()["booking_id"]
-        .as_i64()
-        .unwrap();
+    let booking = app.hold(&buyer, event_id, &[seat]).await;
     let version = seen.version + 1;
-    until_seen(stream, seen, seat, "RESERVED", version).await;
+    seen.observe_until(stream, seat, "RESERVED", version).await;
     booking
 }
 
@@ -109,26 +50,17 @@ async fn release_unannounced(app: &TestApp, event_id: i64, booking: i64) -> i64 
     version
 }
 
-async fn redis(app: &TestApp) -> redis::aio::MultiplexedConnection {
-    redis::Client::open(app.redis_url())
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap()
-}
-
-async fn subscribed(app: &TestApp, event_id: i64) -> (SseClient, Seen) {
-    let url = app.url(&format!("/events/{event_id}/seats/stream"));
-    let mut stream = SseClient::connect(&url, None).await;
-    let mut seen = Seen::default();
-    seen.apply(&stream.next(Duration::from_secs(10)).await.data);
+async fn subscribed(app: &TestApp, event_id: i64) -> (SseClient, LiveMap) {
+    let mut stream = app.seat_events(event_id).await;
+    let mut seen = LiveMap::default();
+    seen.observe(&stream.next(Duration::from_secs(10)).await.data);
     (stream, seen)
 }
 
 #[actix_web::test]
 async fn a_delta_lost_on_pub_sub_reaches_subscribers_without_a_later_commit() {
     let app = spawn_app().await;
-    let (event_id, seats) = event_with_seats(&app, 3).await;
+    let (event_id, seats) = app.event_with_seats(3).await;
     let (mut stream, mut seen) = subscribed(&app, event_id).await;
     let booking = held(&app, &mut stream, &mut seen, event_id, seats[1]).await;
 
@@ -137,17 +69,18 @@ async fn a_delta_lost_on_pub_sub_reaches_subscribers_without_a_later_commit() {
     let _: () = redis::cmd("SET")
         .arg(format!("{}version:{event_id}", app.redis_prefix))
         .arg(version)
-        .query_async(&mut redis(&app).await)
+        .query_async(&mut app.redis().await)
         .await
         .unwrap();
 
-    until_seen(&mut stream, &mut seen, seats[1], "AVAILABLE", version).await;
+    seen.observe_until(&mut stream, seats[1], "AVAILABLE", version)
+        .await;
 }
 
 #[actix_web::test]
 async fn a_commit_whose_publish_failed_outright_reaches_subscribers_from_postgresql() {
     let app = spawn_app().await;
-    let (event_id, seats) = event_with_seats(&app, 3).await;
+    let (event_id, seats) = app.event_with_seats(3).await;
     let (mut stream, mut seen) = subscribed(&app, event_id).await;
     // A real commit first, so Redis knows a (soon outdated) version.
     let booking = held(&app, &mut stream, &mut seen, event_id, seats[2]).await;
@@ -155,13 +88,14 @@ async fn a_commit_whose_publish_failed_outright_reaches_subscribers_from_postgre
     // Neither the message nor the version reached Redis.
     let version = release_unannounced(&app, event_id, booking).await;
 
-    until_seen(&mut stream, &mut seen, seats[2], "AVAILABLE", version).await;
+    seen.observe_until(&mut stream, seats[2], "AVAILABLE", version)
+        .await;
 }
 
 #[actix_web::test]
 async fn a_delta_burst_beyond_the_hub_inbox_is_dropped_and_the_map_still_converges() {
     let app = spawn_app_with(|s| s.live.inbox_capacity = 4).await;
-    let (event_id, seats) = event_with_seats(&app, 3).await;
+    let (event_id, seats) = app.event_with_seats(3).await;
     let (mut stream, mut seen) = subscribed(&app, event_id).await;
     let booking = held(&app, &mut stream, &mut seen, event_id, seats[1]).await;
 
@@ -184,16 +118,12 @@ async fn a_delta_burst_beyond_the_hub_inbox_is_dropped_and_the_map_still_converg
         }
         pipe.publish(&channel, envelope(0, "CONFIRMED")).ignore();
     }
-    let _: () = pipe.query_async(&mut redis(&app).await).await.unwrap();
+    let _: () = pipe.query_async(&mut app.redis().await).await.unwrap();
 
-    until_seen(&mut stream, &mut seen, seats[1], "AVAILABLE", version).await;
+    seen.observe_until(&mut stream, seats[1], "AVAILABLE", version)
+        .await;
     // And the map is the database's, seat for seat.
-    let map: Value = app
-        .get(&format!("/events/{event_id}/seats"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let map = app.seat_map(event_id).await;
     for seat in map["seats"].as_array().unwrap() {
         let id = seat["seat_id"].as_i64().unwrap();
         assert_eq!(seen.statuses[&id], seat["status"].as_str().unwrap());
@@ -204,7 +134,7 @@ async fn a_delta_burst_beyond_the_hub_inbox_is_dropped_and_the_map_still_converg
 async fn subscribers_arriving_around_an_idle_stop_always_get_a_live_map() {
     // Hubs stop after a second without subscribers.
     let app = spawn_app_with(|s| s.live.idle_seconds = 0).await;
-    let (event_id, seats) = event_with_seats(&app, 8).await;
+    let (event_id, seats) = app.event_with_seats(8).await;
     let buyer = app.buyer_token().await;
     // Gaps around the moment the hub stops: before, at, after.
     let gaps_ms = [900, 1050, 1100, 1150, 1500];
@@ -213,7 +143,8 @@ async fn subscribers_arriving_around_an_idle_stop_always_get_a_live_map() {
         let answer = app.reserve(&buyer, event_id, &[*seat]).await;
         assert_eq!(answer.status(), 201);
         let version = seen.version + 1;
-        until_seen(&mut stream, &mut seen, *seat, "RESERVED", version).await;
+        seen.observe_until(&mut stream, *seat, "RESERVED", version)
+            .await;
         drop(stream);
         // Spacing, not waiting for a condition: the next subscriber arrives
         // `gap` after this one left, around the hub's idle stop.

@@ -17,5 +17,4 @@ mod ops;
 mod payments;
 mod queue;
 mod seats;
-mod sse;
 mod web_client;

@@ -1,17 +1,7 @@
 use futures_util::future::join_all;
 use serde_json::Value;
 
-use crate::bookings::{event_with_seats, eventually, seat_statuses};
-use crate::helpers::{TestApp, assert_problem, spawn_app, spawn_app_with};
-use crate::invariants;
-
-async fn hold(app: &TestApp, token: &str, event_id: i64, seats: &[i64]) -> i64 {
-    let held = app.reserve(token, event_id, seats).await;
-    assert_eq!(held.status(), 201);
-    held.json::<Value>().await.unwrap()["booking_id"]
-        .as_i64()
-        .unwrap()
-}
+use crate::helpers::{Settings, TestApp, assert_problem, eventually, spawn_app, spawn_app_with};
 
 async fn charges(app: &TestApp) -> (i64, i64) {
     sqlx::query_as(
@@ -26,9 +16,9 @@ async fn charges(app: &TestApp) -> (i64, i64) {
 #[actix_web::test]
 async fn a_paid_booking_is_confirmed_with_one_ticket_per_seat() {
     let app = spawn_app().await;
-    let (event_id, seats) = event_with_seats(&app, 3).await;
+    let (event_id, seats) = app.event_with_seats(3).await;
     let alice = app.buyer_token().await;
-    let booking = hold(&app, &alice, event_id, &seats[..2]).await;
+    let booking = app.hold(&alice, event_id, &seats[..2]).await;
 
     let confirmed = app
         .confirm(&alice, booking, Some("pay-1"), "tok_visa")
@@ -42,7 +32,7 @@ async fn a_paid_booking_is_confirmed_with_one_ticket_per_seat() {
         .to_owned();
     assert_eq!(confirmed["ticket_url"], format!("/tickets/{number}"));
 
-    let (_, statuses) = seat_statuses(&app, event_id).await;
+    let (_, statuses) = app.seat_statuses(event_id).await;
     assert_eq!(statuses, vec!["CONFIRMED", "CONFIRMED", "AVAILABLE"]);
     let tickets: Value = app.tickets_json(&alice, &number).await;
     let tickets = tickets["tickets"].as_array().unwrap().clone();
@@ -53,12 +43,7 @@ async fn a_paid_booking_is_confirmed_with_one_ticket_per_seat() {
             .all(|t| t["code"].as_str().unwrap().starts_with("T1."))
     );
 
-    let page = app
-        .request(reqwest::Method::GET, &format!("/tickets/{number}"))
-        .bearer_auth(&alice)
-        .send()
-        .await
-        .unwrap();
+    let page = app.tickets_page(&alice, &number).await;
     assert!(
         page.headers()["content-type"]
             .to_str()
@@ -69,23 +54,16 @@ async fn a_paid_booking_is_confirmed_with_one_ticket_per_seat() {
     assert_eq!(html.matches("<svg").count(), 2, "one QR code per seat");
 
     let bob = app.buyer_token().await;
-    let other = app
-        .request(reqwest::Method::GET, &format!("/tickets/{number}"))
-        .bearer_auth(&bob)
-        .send()
-        .await
-        .unwrap();
+    let other = app.tickets_page(&bob, &number).await;
     assert_eq!(other.status(), 404, "someone else's tickets");
     assert_problem(app.release(&alice, booking).await, 409, "booking_confirmed").await;
-    assert!(invariants::violations(&app.pool, event_id).await.is_empty());
+    app.assert_no_violations(event_id).await;
 }
 
 #[actix_web::test]
 async fn twenty_concurrent_confirms_with_one_key_charge_once() {
     let app = spawn_app().await;
-    let (event_id, seats) = event_with_seats(&app, 1).await;
-    let alice = app.buyer_token().await;
-    let booking = hold(&app, &alice, event_id, &seats).await;
+    let (_, alice, booking) = app.one_seat_held().await;
 
     let answers =
         join_all((0..20).map(|_| app.confirm(&alice, booking, Some("double-click"), "tok_slow")))
@@ -126,25 +104,17 @@ async fn twenty_concurrent_confirms_with_one_key_charge_once() {
 #[actix_web::test]
 async fn a_lost_answer_retried_with_the_same_key_charges_once() {
     let app = spawn_app().await;
-    let (event_id, seats) = event_with_seats(&app, 1).await;
-    let alice = app.buyer_token().await;
-    let booking = hold(&app, &alice, event_id, &seats).await;
+    let (_, alice, booking) = app.one_seat_held().await;
 
-    assert_problem(
-        app.confirm(&alice, booking, Some("k"), "tok_timeout").await,
-        504,
-        "payment_timeout",
-    )
-    .await;
+    app.payment_timed_out(&alice, booking, "k", "tok_timeout")
+        .await;
     let retried = app.confirm(&alice, booking, Some("k"), "tok_timeout").await;
     assert_eq!(retried.status(), 200);
     assert_eq!(charges(&app).await, (1, 0));
+    let admin = app.admin_token().await;
     let view: Value = app
-        .request(reqwest::Method::GET, &format!("/admin/bookings/{booking}"))
-        .bearer_auth(app.admin_token().await)
-        .send()
+        .admin_booking(&admin, booking)
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -164,9 +134,7 @@ async fn a_lost_answer_retried_with_the_same_key_charges_once() {
 #[actix_web::test]
 async fn a_declined_card_leaves_the_booking_payable_with_another() {
     let app = spawn_app().await;
-    let (event_id, seats) = event_with_seats(&app, 1).await;
-    let alice = app.buyer_token().await;
-    let booking = hold(&app, &alice, event_id, &seats).await;
+    let (event_id, alice, booking) = app.one_seat_held().await;
 
     assert_problem(
         app.confirm(&alice, booking, Some("a"), "tok_chargeDeclined")
@@ -182,29 +150,16 @@ async fn a_declined_card_leaves_the_booking_payable_with_another() {
         "payment_declined",
     )
     .await;
-    assert_eq!(seat_statuses(&app, event_id).await.1, vec!["RESERVED"]);
-    assert_eq!(
-        app.confirm(&alice, booking, Some("b"), "tok_visa")
-            .await
-            .status(),
-        200
-    );
+    assert_eq!(app.seat_statuses(event_id).await.1, vec!["RESERVED"]);
+    app.pays(&alice, booking, "b", "tok_visa").await;
     assert_eq!(charges(&app).await, (1, 0));
 }
 
 #[actix_web::test]
 async fn a_key_reused_for_another_booking_is_refused() {
     let app = spawn_app().await;
-    let (event_id, seats) = event_with_seats(&app, 2).await;
-    let alice = app.buyer_token().await;
-    let first = hold(&app, &alice, event_id, &seats[..1]).await;
-    let second = hold(&app, &alice, event_id, &seats[1..]).await;
-    assert_eq!(
-        app.confirm(&alice, first, Some("same"), "tok_visa")
-            .await
-            .status(),
-        200
-    );
+    let (_, alice, [first, second]) = app.two_holds().await;
+    app.pays(&alice, first, "same", "tok_visa").await;
     assert_problem(
         app.confirm(&alice, second, Some("same"), "tok_visa").await,
         422,
@@ -228,47 +183,30 @@ async fn short_holds() -> TestApp {
 #[actix_web::test]
 async fn a_charge_that_lands_after_the_hold_confirms_if_the_seats_are_still_free() {
     let app = short_holds().await;
-    let (event_id, seats) = event_with_seats(&app, 1).await;
-    let alice = app.buyer_token().await;
-    let booking = hold(&app, &alice, event_id, &seats).await;
-    assert_problem(
-        app.confirm(&alice, booking, Some("late"), "tok_timeout")
-            .await,
-        504,
-        "payment_timeout",
-    )
-    .await;
+    let (event_id, alice, booking) = app.one_seat_held().await;
+    app.payment_timed_out(&alice, booking, "late", "tok_timeout")
+        .await;
     eventually("the hold expired despite the lost answer", || async {
-        app.get_booking(&alice, booking)
-            .await
-            .json::<Value>()
-            .await
-            .unwrap()["status"]
-            == "EXPIRED"
+        app.booking(&alice, booking).await["status"] == "EXPIRED"
     })
     .await;
     let retried = app
         .confirm(&alice, booking, Some("late"), "tok_timeout")
         .await;
     assert_eq!(retried.status(), 200);
-    assert_eq!(seat_statuses(&app, event_id).await.1, vec!["CONFIRMED"]);
+    assert_eq!(app.seat_statuses(event_id).await.1, vec!["CONFIRMED"]);
     assert_eq!(charges(&app).await, (1, 0));
-    assert!(invariants::violations(&app.pool, event_id).await.is_empty());
+    app.assert_no_violations(event_id).await;
 }
 
 #[actix_web::test]
 async fn a_charge_that_lands_after_the_seats_were_resold_is_refunded() {
     let app = short_holds().await;
-    let (event_id, seats) = event_with_seats(&app, 1).await;
+    let (event_id, seats) = app.event_with_seats(1).await;
     let (alice, bob) = (app.buyer_token().await, app.buyer_token().await);
-    let booking = hold(&app, &alice, event_id, &seats).await;
-    assert_problem(
-        app.confirm(&alice, booking, Some("late"), "tok_timeout")
-            .await,
-        504,
-        "payment_timeout",
-    )
-    .await;
+    let booking = app.hold(&alice, event_id, &seats).await;
+    app.payment_timed_out(&alice, booking, "late", "tok_timeout")
+        .await;
     eventually("the seat was resold", || async {
         app.reserve(&bob, event_id, &seats).await.status() == 201
     })
@@ -287,34 +225,22 @@ async fn a_charge_that_lands_after_the_seats_were_resold_is_refunded() {
     );
     assert_eq!(charges(&app).await, (1, 1), "charged once, refunded once");
     assert_eq!(
-        seat_statuses(&app, event_id).await.1,
+        app.seat_statuses(event_id).await.1,
         vec!["RESERVED"],
         "bob keeps his seat"
     );
-    assert!(invariants::violations(&app.pool, event_id).await.is_empty());
+    app.assert_no_violations(event_id).await;
 }
 
 #[actix_web::test]
 async fn a_payment_abandoned_mid_flight_is_resolved_with_the_provider() {
     let app = spawn_app_with(|s| s.payments.recovery_after_seconds = 0).await;
-    let (event_id, seats) = event_with_seats(&app, 1).await;
-    let alice = app.buyer_token().await;
-    let booking = hold(&app, &alice, event_id, &seats).await;
+    let (_, alice, booking) = app.one_seat_held().await;
     // The answer is lost and the client never comes back (as after a crash).
-    assert_problem(
-        app.confirm(&alice, booking, Some("gone"), "tok_timeout")
-            .await,
-        504,
-        "payment_timeout",
-    )
-    .await;
+    app.payment_timed_out(&alice, booking, "gone", "tok_timeout")
+        .await;
     eventually("recovery confirmed the paid booking", || async {
-        app.get_booking(&alice, booking)
-            .await
-            .json::<Value>()
-            .await
-            .unwrap()["status"]
-            == "CONFIRMED"
+        app.booking(&alice, booking).await["status"] == "CONFIRMED"
     })
     .await;
     assert_eq!(charges(&app).await, (1, 0));
@@ -331,31 +257,15 @@ async fn a_payment_abandoned_mid_flight_is_resolved_with_the_provider() {
 #[actix_web::test]
 async fn a_ticket_is_admitted_once_and_forged_codes_are_refused() {
     let app = spawn_app().await;
-    let (event_id, seats) = event_with_seats(&app, 1).await;
-    let (_, other_seats) = event_with_seats(&app, 1).await;
+    let (event_id, seats) = app.event_with_seats(1).await;
+    let (_, other_seats) = app.event_with_seats(1).await;
     let alice = app.buyer_token().await;
     let admin = app.admin_token().await;
-    let booking = hold(&app, &alice, event_id, &seats).await;
-    let confirmed: Value = app
-        .confirm(&alice, booking, Some("k"), "tok_visa")
-        .await
-        .json()
-        .await
-        .unwrap();
-    let number = confirmed["confirmation_number"].as_str().unwrap();
-    let tickets: Value = app.tickets_json(&alice, number).await;
-    let code = tickets["tickets"][0]["code"].as_str().unwrap().to_owned();
+    let booking = app.hold(&alice, event_id, &seats).await;
+    let code = app.paid_ticket_code(&alice, booking).await;
     let check_in = |event: i64, code: String| {
-        let admin = admin.clone();
-        let app = &app;
-        async move {
-            app.post_json(
-                &format!("/admin/events/{event}/checkin"),
-                Some(&admin),
-                &serde_json::json!({ "ticket_code": code }),
-            )
-            .await
-        }
+        let (admin, app) = (admin.clone(), &app);
+        async move { app.check_in(&admin, event, &code).await }
     };
 
     let first = check_in(event_id, code.clone()).await;
@@ -381,30 +291,16 @@ async fn a_ticket_is_admitted_once_and_forged_codes_are_refused() {
     .await;
     let _ = other_seats;
     assert_problem(check_in(event_id + 1, code).await, 409, "wrong_event").await;
-    let buyer = app
-        .post_json(
-            &format!("/admin/events/{event_id}/checkin"),
-            Some(&alice),
-            &serde_json::json!({"ticket_code": "x"}),
-        )
-        .await;
-    assert_problem(buyer, 403, "forbidden").await;
+    assert_problem(app.check_in(&alice, event_id, "x").await, 403, "forbidden").await;
 }
 
 #[actix_web::test]
 async fn a_second_key_cannot_pay_while_a_lost_answer_is_unresolved() {
     let app = spawn_app().await;
-    let (event_id, seats) = event_with_seats(&app, 1).await;
-    let alice = app.buyer_token().await;
-    let booking = hold(&app, &alice, event_id, &seats).await;
+    let (_, alice, booking) = app.one_seat_held().await;
 
-    assert_problem(
-        app.confirm(&alice, booking, Some("k1"), "tok_timeout")
-            .await,
-        504,
-        "payment_timeout",
-    )
-    .await;
+    app.payment_timed_out(&alice, booking, "k1", "tok_timeout")
+        .await;
     // A reload of the page pays again with a new key: refused, nothing charged.
     assert_problem(
         app.confirm(&alice, booking, Some("k2"), "tok_visa").await,
@@ -414,12 +310,7 @@ async fn a_second_key_cannot_pay_while_a_lost_answer_is_unresolved() {
     .await;
     assert_eq!(charges(&app).await, (1, 0), "only the lost charge exists");
     // Retrying the first attempt resolves it; the second key then finds it paid.
-    assert_eq!(
-        app.confirm(&alice, booking, Some("k1"), "tok_timeout")
-            .await
-            .status(),
-        200
-    );
+    app.pays(&alice, booking, "k1", "tok_timeout").await;
     assert_problem(
         app.confirm(&alice, booking, Some("k3"), "tok_visa").await,
         409,
@@ -448,21 +339,42 @@ async fn refunds(app: &TestApp) -> i64 {
     app.count("provider_refunds").await
 }
 
-async fn booking_status(app: &TestApp, booking: i64) -> String {
-    sqlx::query_scalar("SELECT status FROM bookings WHERE booking_id = $1")
-        .bind(booking)
-        .fetch_one(&app.pool)
-        .await
-        .unwrap()
+/// An open attempt of `booking` under `key` whose charge was sent `sent_ago`
+/// seconds ago and that the provider has no record of; last touched `idle`
+/// seconds ago.
+async fn unrecorded_charge(app: &TestApp, booking: i64, key: &str, sent_ago: f64, idle: f64) {
+    sqlx::query(
+        "INSERT INTO payments (booking_id, user_id, idempotency_key, amount_cents, charge_sent_at, updated_at)
+         SELECT booking_id, user_id, $3, amount_cents, now() - make_interval(secs => $2),
+                now() - make_interval(secs => $4)
+         FROM bookings WHERE booking_id = $1",
+    )
+    .bind(booking)
+    .bind(sent_ago)
+    .bind(key)
+    .bind(idle)
+    .execute(&app.pool)
+    .await
+    .unwrap();
 }
 
 /// Recovery every 100 ms, for attempts idle for any time at all.
 async fn eager_recovery() -> TestApp {
-    spawn_app_with(|s| {
-        s.payments.recovery_after_seconds = 0;
-        s.payments.recovery_interval_ms = 100;
-    })
-    .await
+    spawn_app_with(recover_eagerly).await
+}
+
+fn recover_eagerly(s: &mut Settings) {
+    s.payments.recovery_after_seconds = 0;
+    s.payments.recovery_interval_ms = 100;
+}
+
+/// A charge gives up after 1 s while a `tok_slow` card takes `slow_token_ms`
+/// to land; a started payment protects its hold for 5 s.
+fn slow_charges(s: &mut Settings, slow_token_ms: u64) {
+    s.payments.charge_timeout_seconds = 1;
+    s.payments.lease_seconds = 2;
+    s.booking.payment_window_seconds = 5;
+    s.payments.slow_token_ms = slow_token_ms;
 }
 
 /// Reproduces, in one transaction, the state a process leaves when it dies
@@ -522,9 +434,7 @@ async fn a_charge_refunded_before_a_crash_never_confirms_the_booking() {
     // The process refunded at the provider and died before recording it
     // (the attempt still says PROCESSING): recovery must see the refund.
     let app = eager_recovery().await;
-    let (event_id, seats) = event_with_seats(&app, 1).await;
-    let alice = app.buyer_token().await;
-    let booking = hold(&app, &alice, event_id, &seats).await;
+    let (event_id, alice, booking) = app.one_seat_held().await;
     crashed_attempt(&app, booking, "PROCESSING", true).await;
 
     eventually("recovery finished the attempt", || async {
@@ -535,11 +445,11 @@ async fn a_charge_refunded_before_a_crash_never_confirms_the_booking() {
     assert_eq!(status, "REFUNDED");
     assert_eq!(code.as_deref(), Some("payment_refunded"));
     assert_eq!(
-        booking_status(&app, booking).await,
+        app.booking_status(booking).await,
         "PENDING",
         "not confirmed"
     );
-    assert_eq!(seat_statuses(&app, event_id).await.1, vec!["RESERVED"]);
+    assert_eq!(app.seat_statuses(event_id).await.1, vec!["RESERVED"]);
     assert_eq!(charges(&app).await, (1, 1));
     assert_eq!(refunds(&app).await, 1, "exactly one refund");
     assert_eq!(app.count("tickets").await, 0);
@@ -559,13 +469,13 @@ async fn a_charge_refunded_before_a_crash_never_confirms_the_booking() {
 #[actix_web::test]
 async fn an_interrupted_refund_is_finished_by_refunding_again_never_by_confirming() {
     let app = eager_recovery().await;
-    let (event_id, seats) = event_with_seats(&app, 2).await;
+    let (event_id, seats) = app.event_with_seats(2).await;
     let alice = app.buyer_token().await;
     // Died after the provider refunded, before recording it.
-    let refunded = hold(&app, &alice, event_id, &seats[..1]).await;
+    let refunded = app.hold(&alice, event_id, &seats[..1]).await;
     crashed_attempt(&app, refunded, "REFUNDING", true).await;
     // Died after recording the intent, before the provider refunded.
-    let intended = hold(&app, &alice, event_id, &seats[1..]).await;
+    let intended = app.hold(&alice, event_id, &seats[1..]).await;
     let intended_payment = crashed_attempt(&app, intended, "REFUNDING", false).await;
     assert_eq!(refunds(&app).await, 1);
 
@@ -577,7 +487,7 @@ async fn an_interrupted_refund_is_finished_by_refunding_again_never_by_confirmin
         let (status, answer, _) = attempt_of(&app, booking).await;
         assert_eq!((status.as_str(), answer), ("REFUNDED", Some(409)));
         assert_eq!(
-            booking_status(&app, booking).await,
+            app.booking_status(booking).await,
             "PENDING",
             "not confirmed"
         );
@@ -600,26 +510,16 @@ async fn a_charge_still_in_flight_is_not_failed_on_an_empty_lookup() {
     // The charge reaches the provider but lands only after the request gave
     // up (504): recovery finds no record at first, and must keep asking.
     let app = spawn_app_with(|s| {
-        s.payments.recovery_after_seconds = 0;
-        s.payments.recovery_interval_ms = 100;
-        s.payments.charge_timeout_seconds = 1;
-        s.payments.lease_seconds = 2;
-        s.booking.payment_window_seconds = 5;
-        s.payments.slow_token_ms = 2500;
+        recover_eagerly(s);
+        slow_charges(s, 2500);
     })
     .await;
-    let (event_id, seats) = event_with_seats(&app, 1).await;
-    let alice = app.buyer_token().await;
-    let booking = hold(&app, &alice, event_id, &seats).await;
-    assert_problem(
-        app.confirm(&alice, booking, Some("slow"), "tok_slow").await,
-        504,
-        "payment_timeout",
-    )
-    .await;
+    let (_, alice, booking) = app.one_seat_held().await;
+    app.payment_timed_out(&alice, booking, "slow", "tok_slow")
+        .await;
     assert_eq!(charges(&app).await, (0, 0), "not landed yet");
     eventually("the late charge confirmed the booking", || async {
-        booking_status(&app, booking).await == "CONFIRMED"
+        app.booking_status(booking).await == "CONFIRMED"
     })
     .await;
     eventually("the attempt recorded its answer", || async {
@@ -633,25 +533,11 @@ async fn a_charge_still_in_flight_is_not_failed_on_an_empty_lookup() {
 #[actix_web::test]
 async fn no_record_is_final_only_after_the_charge_window() {
     let app = eager_recovery().await;
-    let (event_id, seats) = event_with_seats(&app, 2).await;
-    let alice = app.buyer_token().await;
-    let old = hold(&app, &alice, event_id, &seats[..1]).await;
-    let recent = hold(&app, &alice, event_id, &seats[1..]).await;
+    let (_, _, [old, recent]) = app.two_holds().await;
     // Both attempts sent a charge the provider has no record of: one an hour
     // ago (past the 60 s window), one just now (it could still land).
     for (booking, sent_ago, key) in [(old, 3600.0, "old"), (recent, 0.0, "recent")] {
-        sqlx::query(
-            "INSERT INTO payments (booking_id, user_id, idempotency_key, amount_cents, charge_sent_at, updated_at)
-             SELECT booking_id, user_id, $3, amount_cents, now() - make_interval(secs => $2),
-                    now() - interval '1 hour'
-             FROM bookings WHERE booking_id = $1",
-        )
-        .bind(booking)
-        .bind(sent_ago)
-        .bind(key)
-        .execute(&app.pool)
-        .await
-        .unwrap();
+        unrecorded_charge(&app, booking, key, sent_ago, 3600.0).await;
     }
     eventually("recovery looked at both attempts", || async {
         let seen: i64 = sqlx::query_scalar(
@@ -677,22 +563,10 @@ async fn no_record_is_final_only_after_the_charge_window() {
 
 #[actix_web::test]
 async fn an_invalid_token_on_a_resumed_attempt_is_looked_up_before_failing() {
-    let app = spawn_app_with(|s| {
-        s.payments.charge_timeout_seconds = 1;
-        s.payments.lease_seconds = 2;
-        s.booking.payment_window_seconds = 5;
-        s.payments.slow_token_ms = 2000;
-    })
-    .await;
-    let (event_id, seats) = event_with_seats(&app, 1).await;
-    let alice = app.buyer_token().await;
-    let booking = hold(&app, &alice, event_id, &seats).await;
-    assert_problem(
-        app.confirm(&alice, booking, Some("k"), "tok_slow").await,
-        504,
-        "payment_timeout",
-    )
-    .await;
+    let app = spawn_app_with(|s| slow_charges(s, 2000)).await;
+    let (_, alice, booking) = app.one_seat_held().await;
+    app.payment_timed_out(&alice, booking, "k", "tok_slow")
+        .await;
     // The retry carries a token the provider refuses, while the first
     // request's charge is still on its way: not a failure.
     assert_problem(
@@ -708,7 +582,7 @@ async fn an_invalid_token_on_a_resumed_attempt_is_looked_up_before_failing() {
     .await;
     let retried = app.confirm(&alice, booking, Some("k"), "tok_bogus").await;
     assert_eq!(retried.status(), 200, "the landed charge confirms");
-    assert_eq!(booking_status(&app, booking).await, "CONFIRMED");
+    assert_eq!(app.booking_status(booking).await, "CONFIRMED");
     assert_eq!(charges(&app).await, (1, 0));
 }
 
@@ -718,10 +592,7 @@ async fn a_stale_lease_holder_can_neither_overwrite_the_answer_nor_clear_the_lea
     use std::time::Duration;
 
     let app = spawn_app().await;
-    let (event_id, seats) = event_with_seats(&app, 2).await;
-    let alice = app.buyer_token().await;
-    let booking = hold(&app, &alice, event_id, &seats[..1]).await;
-    let other = hold(&app, &alice, event_id, &seats[1..]).await;
+    let (_, _, [booking, other]) = app.two_holds().await;
     let view = store::get(&app.pool, actors::domain::BookingId(booking))
         .await
         .unwrap()
@@ -855,17 +726,9 @@ async fn a_stale_lease_holder_can_neither_overwrite_the_answer_nor_clear_the_lea
 #[actix_web::test]
 async fn a_key_reused_for_another_booking_takes_no_lease() {
     let app = spawn_app().await;
-    let (event_id, seats) = event_with_seats(&app, 2).await;
-    let alice = app.buyer_token().await;
-    let first = hold(&app, &alice, event_id, &seats[..1]).await;
-    let second = hold(&app, &alice, event_id, &seats[1..]).await;
-    assert_problem(
-        app.confirm(&alice, first, Some("same"), "tok_timeout")
-            .await,
-        504,
-        "payment_timeout",
-    )
-    .await;
+    let (_, alice, [first, second]) = app.two_holds().await;
+    app.payment_timed_out(&alice, first, "same", "tok_timeout")
+        .await;
     assert_problem(
         app.confirm(&alice, second, Some("same"), "tok_visa").await,
         422,
@@ -888,9 +751,7 @@ async fn a_key_reused_for_another_booking_takes_no_lease() {
 #[actix_web::test]
 async fn a_charge_that_lands_after_the_buyer_released_the_hold_is_refunded() {
     let app = spawn_app_with(|s| s.payments.slow_token_ms = 1500).await;
-    let (event_id, seats) = event_with_seats(&app, 1).await;
-    let alice = app.buyer_token().await;
-    let booking = hold(&app, &alice, event_id, &seats).await;
+    let (event_id, alice, booking) = app.one_seat_held().await;
 
     let paying = app.confirm(&alice, booking, Some("slow"), "tok_slow");
     let releasing = async {
@@ -914,27 +775,20 @@ async fn a_charge_that_lands_after_the_buyer_released_the_hold_is_refunded() {
     );
     let body = assert_problem(paid, 409, "booking_released").await;
     assert!(body["detail"].as_str().unwrap().contains("refunded"));
-    assert_eq!(booking_status(&app, booking).await, "RELEASED");
-    assert_eq!(seat_statuses(&app, event_id).await.1, vec!["AVAILABLE"]);
+    assert_eq!(app.booking_status(booking).await, "RELEASED");
+    assert_eq!(app.seat_statuses(event_id).await.1, vec!["AVAILABLE"]);
     assert_eq!(charges(&app).await, (1, 1));
     assert_eq!(refunds(&app).await, 1);
     assert_eq!(attempt_of(&app, booking).await.0, "REFUNDED");
-    assert!(invariants::violations(&app.pool, event_id).await.is_empty());
+    app.assert_no_violations(event_id).await;
 }
 
 #[actix_web::test]
 async fn a_lost_answer_retried_after_the_buyer_released_is_refunded() {
     let app = short_holds().await;
-    let (event_id, seats) = event_with_seats(&app, 1).await;
-    let alice = app.buyer_token().await;
-    let booking = hold(&app, &alice, event_id, &seats).await;
-    assert_problem(
-        app.confirm(&alice, booking, Some("late"), "tok_timeout")
-            .await,
-        504,
-        "payment_timeout",
-    )
-    .await;
+    let (event_id, alice, booking) = app.one_seat_held().await;
+    app.payment_timed_out(&alice, booking, "late", "tok_timeout")
+        .await;
     eventually("the buyer released the booking", || async {
         app.release(&alice, booking).await.status() == 200
     })
@@ -947,29 +801,21 @@ async fn a_lost_answer_retried_after_the_buyer_released_is_refunded() {
         "booking_released",
     )
     .await;
-    assert_eq!(booking_status(&app, booking).await, "RELEASED");
-    assert_eq!(seat_statuses(&app, event_id).await.1, vec!["AVAILABLE"]);
+    assert_eq!(app.booking_status(booking).await, "RELEASED");
+    assert_eq!(app.seat_statuses(event_id).await.1, vec!["AVAILABLE"]);
     assert_eq!(charges(&app).await, (1, 1));
-    assert!(invariants::violations(&app.pool, event_id).await.is_empty());
+    app.assert_no_violations(event_id).await;
 }
 
 #[actix_web::test]
 async fn a_ticket_scanned_at_twenty_doors_of_two_nodes_at_once_is_admitted_once() {
     let app = spawn_app().await;
     let other_node = app.peer().await;
-    let (event_id, seats) = event_with_seats(&app, 1).await;
+    let (event_id, seats) = app.event_with_seats(1).await;
     let alice = app.buyer_token().await;
     let admin = app.admin_token().await;
-    let booking = hold(&app, &alice, event_id, &seats).await;
-    let confirmed: Value = app
-        .confirm(&alice, booking, Some("k"), "tok_visa")
-        .await
-        .json()
-        .await
-        .unwrap();
-    let number = confirmed["confirmation_number"].as_str().unwrap();
-    let tickets: Value = app.tickets_json(&alice, number).await;
-    let code = tickets["tickets"][0]["code"].as_str().unwrap().to_owned();
+    let booking = app.hold(&alice, event_id, &seats).await;
+    let code = app.paid_ticket_code(&alice, booking).await;
 
     let path = format!("/admin/events/{event_id}/checkin");
     let body = serde_json::json!({ "ticket_code": code });
@@ -1005,7 +851,7 @@ async fn a_decided_refund_and_a_confirmation_exclude_each_other() {
 
     // Recovery stays away: this test plays a stale holder by hand.
     let app = spawn_app_with(|s| s.payments.recovery_after_seconds = 3600).await;
-    let (event_id, seats) = event_with_seats(&app, 2).await;
+    let (event_id, seats) = app.event_with_seats(2).await;
     let alice = app.buyer_token().await;
     let ledger = PgLedger::new(
         app.pool.clone(),
@@ -1018,7 +864,7 @@ async fn a_decided_refund_and_a_confirmation_exclude_each_other() {
 
     // The refund is decided (REFUNDING): a holder that still has the charge
     // in hand cannot confirm with it, though the seats are held for it.
-    let refunding = hold(&app, &alice, event_id, &seats[..1]).await;
+    let refunding = app.hold(&alice, event_id, &seats[..1]).await;
     let payment = crashed_attempt(&app, refunding, "REFUNDING", false).await;
     let outcome = ledger
         .confirm(EventId(event_id), BookingId(refunding), payment)
@@ -1026,11 +872,11 @@ async fn a_decided_refund_and_a_confirmation_exclude_each_other() {
         .unwrap()
         .outcome;
     assert_eq!(outcome, ConfirmOutcome::AttemptClosed);
-    assert_eq!(booking_status(&app, refunding).await, "PENDING");
+    assert_eq!(app.booking_status(refunding).await, "PENDING");
 
     // Confirmed first: the attempt is SUCCEEDED in the same transaction, so
     // its refund can no longer be decided.
-    let paid = hold(&app, &alice, event_id, &seats[1..]).await;
+    let paid = app.hold(&alice, event_id, &seats[1..]).await;
     let payment = crashed_attempt(&app, paid, "PROCESSING", false).await;
     sqlx::query("UPDATE payments SET lease_owner = 'me' WHERE payment_id = $1")
         .bind(payment)
@@ -1054,24 +900,11 @@ async fn a_decided_refund_and_a_confirmation_exclude_each_other() {
 #[actix_web::test]
 async fn a_refused_retry_fails_the_attempt_only_once_no_earlier_charge_can_land() {
     let app = spawn_app().await;
-    let (event_id, seats) = event_with_seats(&app, 2).await;
-    let alice = app.buyer_token().await;
-    let old = hold(&app, &alice, event_id, &seats[..1]).await;
-    let recent = hold(&app, &alice, event_id, &seats[1..]).await;
+    let (_, alice, [old, recent]) = app.two_holds().await;
     // Each attempt sent a charge the provider has no record of, an hour ago
     // (past the 60 s window) or just now; the retry's token is refused.
     for (booking, sent_ago, key) in [(old, 3600.0, "old"), (recent, 0.0, "recent")] {
-        sqlx::query(
-            "INSERT INTO payments (booking_id, user_id, idempotency_key, amount_cents, charge_sent_at)
-             SELECT booking_id, user_id, $3, amount_cents, now() - make_interval(secs => $2)
-             FROM bookings WHERE booking_id = $1",
-        )
-        .bind(booking)
-        .bind(sent_ago)
-        .bind(key)
-        .execute(&app.pool)
-        .await
-        .unwrap();
+        unrecorded_charge(&app, booking, key, sent_ago, 0.0).await;
     }
     assert_problem(
         app.confirm(&alice, old, Some("old"), "tok_bogus").await,

@@ -7,109 +7,14 @@ use futures_util::future::join_all;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::bookings::{event_with_seats, eventually};
-use crate::helpers::{TestApp, assert_problem, spawn_app, spawn_app_with};
-
-async fn configure(app: &TestApp, admin: &str, event_id: i64, rate: i32, onsale_at: Option<&str>) {
-    let mut body = json!({ "enabled": true, "admission_rate_per_sec": rate });
-    if let Some(at) = onsale_at {
-        body["onsale_at"] = json!(at);
-    }
-    let answer = app
-        .request(
-            reqwest::Method::PUT,
-            &format!("/admin/events/{event_id}/queue"),
-        )
-        .bearer_auth(admin)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(answer.status(), 200);
-}
-
-async fn report(app: &TestApp, admin: &str, event_id: i64) -> Value {
-    app.request(
-        reqwest::Method::GET,
-        &format!("/admin/events/{event_id}/queue"),
-    )
-    .bearer_auth(admin)
-    .send()
-    .await
-    .unwrap()
-    .json()
-    .await
-    .unwrap()
-}
-
-async fn join(app: &TestApp, token: &str, event_id: i64) -> Value {
-    let answer = app
-        .post_json(
-            &format!("/events/{event_id}/queue"),
-            Some(token),
-            &json!({}),
-        )
-        .await;
-    assert_eq!(answer.status(), 201);
-    answer.json().await.unwrap()
-}
-
-async fn status(app: &TestApp, token: &str, event_id: i64) -> Value {
-    app.request(reqwest::Method::GET, &format!("/events/{event_id}/queue"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
-}
-
-/// Buyers created straight in the database, with their tokens (fast).
-async fn many_buyers(app: &TestApp, n: usize) -> Vec<(i64, String)> {
-    let ids: Vec<i64> = sqlx::query_scalar(
-        "INSERT INTO users (email) SELECT 'fan' || g || '@example.com' FROM generate_series(1, $1) g RETURNING user_id",
-    )
-    .bind(n as i32)
-    .fetch_all(&app.pool)
-    .await
-    .unwrap();
-    let signer = boxoffice::auth::Signer::new(
-        app.settings.auth.signing_secret.clone(),
-        Duration::from_secs(3600),
-    );
-    ids.into_iter()
-        .map(|id| {
-            (
-                id,
-                signer.issue(actors::domain::UserId(id), boxoffice::auth::Role::Buyer),
-            )
-        })
-        .collect()
-}
-
-async fn admitted_total(app: &TestApp, admin: &str, event_id: i64) -> u64 {
-    report(app, admin, event_id).await["admitted_total"]
-        .as_u64()
-        .unwrap()
-}
-
-fn future() -> String {
-    (chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339()
-}
-
-async fn redis_connection(app: &TestApp) -> redis::aio::MultiplexedConnection {
-    redis::Client::open(app.redis_url())
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap()
-}
+use crate::helpers::{
+    Settings, TestApp, assert_problem, eventually, in_an_hour, now, spawn_app, spawn_app_with,
+};
 
 /// The time (unix ms) of every admission, oldest first: the log the
 /// admitting node writes in the same Lua step that admits.
 async fn admission_times(app: &TestApp, event_id: i64) -> Vec<i64> {
-    let mut redis = redis_connection(app).await;
+    let mut redis = app.redis().await;
     let log: Vec<(String, f64)> = redis::cmd("ZRANGE")
         .arg(format!("{}q:{event_id}:admissions", app.redis_prefix))
         .arg(0)
@@ -151,25 +56,21 @@ fn assert_no_burst(app: &TestApp, times: &[i64], rate: f64, when: &str) {
     );
 }
 
-async fn node_id(node: &TestApp) -> String {
-    node.get("/healthz").await.json::<Value>().await.unwrap()["node_id"]
-        .as_str()
-        .unwrap()
-        .to_owned()
+/// Thousands of buyers join from the test's one address: no join limit.
+fn unlimited_joins(s: &mut Settings) {
+    s.queue.joins_per_second_per_client = 100_000;
 }
 
 #[actix_web::test]
 async fn waiters_are_admitted_first_come_first_served_and_joining_again_keeps_the_place() {
     let app = spawn_app().await;
-    let admin = app.admin_token().await;
-    let (event_id, _) = event_with_seats(&app, 10).await;
-    configure(&app, &admin, event_id, 5, None).await;
-    let buyers = many_buyers(&app, 4).await;
+    let (_, event_id, _) = app.queued_event(10, 5, None).await;
+    let buyers = app.many_buyers(4).await;
     let mut places = Vec::new();
     for (_, token) in &buyers {
-        places.push(join(&app, token, event_id).await);
+        places.push(app.joined(token, event_id).await);
     }
-    let again = join(&app, &buyers[1].1, event_id).await;
+    let again = app.joined(&buyers[1].1, event_id).await;
     assert_eq!(
         again["queue_id"], places[1]["queue_id"],
         "joining again keeps the same place"
@@ -185,7 +86,7 @@ async fn waiters_are_admitted_first_come_first_served_and_joining_again_keeps_th
         );
         for (i, (_, token)) in buyers.iter().enumerate() {
             if !admitted_at.contains_key(&i)
-                && status(&app, token, event_id).await["admitted"] == true
+                && app.queue_status(token, event_id).await["admitted"] == true
             {
                 admitted_at.insert(i, Instant::now());
             }
@@ -200,15 +101,13 @@ async fn waiters_are_admitted_first_come_first_served_and_joining_again_keeps_th
 #[actix_web::test]
 async fn a_position_stream_counts_down_and_ends_with_the_queue_token() {
     let app = spawn_app().await;
-    let admin = app.admin_token().await;
-    let (event_id, seats) = event_with_seats(&app, 10).await;
-    configure(&app, &admin, event_id, 2, None).await;
-    let buyers = many_buyers(&app, 4).await;
+    let (_, event_id, seats) = app.queued_event(10, 2, None).await;
+    let buyers = app.many_buyers(4).await;
     for (_, token) in &buyers {
-        join(&app, token, event_id).await;
+        app.joined(token, event_id).await;
     }
     let last = &buyers[3].1;
-    let mut stream = SseClientWithCookie::connect(&app, event_id, last).await;
+    let mut stream = app.queue_events(last, event_id).await;
     let mut positions = Vec::new();
     let token = loop {
         let event = stream.next(Duration::from_secs(3)).await;
@@ -223,65 +122,32 @@ async fn a_position_stream_counts_down_and_ends_with_the_queue_token() {
         "{positions:?}"
     );
     let booked = app
-        .request(reqwest::Method::POST, "/bookings")
-        .bearer_auth(last)
-        .header("X-Queue-Token", token)
-        .json(&json!({"event_id": event_id, "seat_ids": [seats[0]]}))
-        .send()
-        .await
-        .unwrap();
+        .reserve_queued(last, event_id, &[seats[0]], Some(&token))
+        .await;
     assert_eq!(booked.status(), 201);
-}
-
-/// The SSE client with a bearer token (the queue stream needs a caller).
-struct SseClientWithCookie;
-
-impl SseClientWithCookie {
-    async fn connect(app: &TestApp, event_id: i64, token: &str) -> crate::sse::SseClient {
-        crate::sse::SseClient::connect_with(
-            &app.url(&format!("/events/{event_id}/queue/stream")),
-            &[("Authorization", format!("Bearer {token}"))],
-        )
-        .await
-    }
 }
 
 #[actix_web::test]
 async fn booking_an_event_with_a_waiting_room_needs_a_valid_queue_token() {
     let app = spawn_app().await;
     let admin = app.admin_token().await;
-    let (event_id, seats) = event_with_seats(&app, 4).await;
-    let (other_event, _) = event_with_seats(&app, 1).await;
-    configure(&app, &admin, event_id, 50, None).await;
-    configure(&app, &admin, other_event, 50, None).await;
-    let buyers = many_buyers(&app, 2).await;
+    let (event_id, seats) = app.event_with_seats(4).await;
+    let (other_event, _) = app.event_with_seats(1).await;
+    app.configure_queue(&admin, event_id, 50, None).await;
+    app.configure_queue(&admin, other_event, 50, None).await;
+    let buyers = app.many_buyers(2).await;
     let (alice, bob) = (&buyers[0], &buyers[1]);
     for event in [event_id, other_event] {
-        join(&app, &alice.1, event).await;
+        app.joined(&alice.1, event).await;
     }
     let mut tokens = HashMap::new();
     for event in [event_id, other_event] {
-        eventually("alice was admitted", || async {
-            status(&app, &alice.1, event).await["admitted"] == true
-        })
-        .await;
-        tokens.insert(
-            event,
-            status(&app, &alice.1, event).await["queue_token"]
-                .as_str()
-                .unwrap()
-                .to_owned(),
-        );
+        tokens.insert(event, app.queue_token(&alice.1, event).await);
     }
-    let book = |token: &str, queue_token: Option<String>| {
-        let mut request = app
-            .request(reqwest::Method::POST, "/bookings")
-            .bearer_auth(token)
-            .json(&json!({"event_id": event_id, "seat_ids": [seats[0]]}));
-        if let Some(q) = queue_token {
-            request = request.header("X-Queue-Token", q);
-        }
-        request.send()
+    let book = async |token: &str, queue_token: Option<String>| {
+        let queue_token = queue_token.as_deref();
+        app.reserve_queued(token, event_id, &[seats[0]], queue_token)
+            .await
     };
     let signer = boxoffice::auth::Signer::new(
         app.settings.auth.signing_secret.clone(),
@@ -294,40 +160,28 @@ async fn booking_an_event_with_a_waiting_room_needs_a_valid_queue_token() {
         chrono::Utc::now() - chrono::Duration::seconds(5),
     );
     let forged = tokens[&event_id].replacen(&format!(".{}.", alice.0), &format!(".{}.", bob.0), 1);
+    assert_problem(book(&alice.1, None).await, 403, "queue_token_required").await;
     assert_problem(
-        book(&alice.1, None).await.unwrap(),
+        book(&alice.1, Some("Q1.garbage".into())).await,
         403,
-        "queue_token_required",
+        "queue_token_invalid",
     )
     .await;
+    assert_problem(book(&bob.1, Some(forged)).await, 403, "queue_token_invalid").await;
     assert_problem(
-        book(&alice.1, Some("Q1.garbage".into())).await.unwrap(),
+        book(&bob.1, Some(tokens[&event_id].clone())).await,
         403,
         "queue_token_invalid",
     )
     .await;
     assert_problem(
-        book(&bob.1, Some(forged)).await.unwrap(),
+        book(&alice.1, Some(tokens[&other_event].clone())).await,
         403,
         "queue_token_invalid",
     )
     .await;
     assert_problem(
-        book(&bob.1, Some(tokens[&event_id].clone())).await.unwrap(),
-        403,
-        "queue_token_invalid",
-    )
-    .await;
-    assert_problem(
-        book(&alice.1, Some(tokens[&other_event].clone()))
-            .await
-            .unwrap(),
-        403,
-        "queue_token_invalid",
-    )
-    .await;
-    assert_problem(
-        book(&alice.1, Some(expired)).await.unwrap(),
+        book(&alice.1, Some(expired)).await,
         403,
         "queue_token_invalid",
     )
@@ -336,7 +190,6 @@ async fn booking_an_event_with_a_waiting_room_needs_a_valid_queue_token() {
     assert_eq!(
         book(&alice.1, Some(tokens[&event_id].clone()))
             .await
-            .unwrap()
             .status(),
         201
     );
@@ -344,42 +197,30 @@ async fn booking_an_event_with_a_waiting_room_needs_a_valid_queue_token() {
 
 #[actix_web::test]
 async fn admission_follows_the_configured_rate_with_no_opening_burst_and_a_change_applies_live() {
-    let app = spawn_app_with(|s| s.queue.joins_per_second_per_client = 100_000).await;
+    let app = spawn_app_with(unlimited_joins).await;
     let admin = app.admin_token().await;
-    let (event_id, _) = event_with_seats(&app, 10).await;
+    let (event_id, _) = app.event_with_seats(10).await;
     // The room is on with the sale open (a node admits for it; nobody waits
     // yet) before the operator sets an on-sale time: no admission slots may
     // build up meanwhile.
-    configure(&app, &admin, event_id, 100, None).await;
+    app.configure_queue(&admin, event_id, 100, None).await;
     eventually("a node admits for the event", || async {
-        report(&app, &admin, event_id).await["lease_holder"].is_string()
+        app.queue_report(&admin, event_id).await["lease_holder"].is_string()
     })
     .await;
-    configure(&app, &admin, event_id, 100, Some(&future())).await;
+    app.configure_queue(&admin, event_id, 100, Some(&in_an_hour()))
+        .await;
     // Settings apply within a second: from then on nobody is admitted until
     // the sale opens.
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let buyers = many_buyers(&app, 1800).await;
-    for chunk in buyers.chunks(100) {
-        join_all(chunk.iter().map(|(_, token)| join(&app, token, event_id))).await;
-    }
-    assert_eq!(report(&app, &admin, event_id).await["waiting"], 1800);
-    configure(
-        &app,
-        &admin,
-        event_id,
-        100,
-        Some(&chrono::Utc::now().to_rfc3339()),
-    )
-    .await;
-    eventually("admission started", || async {
-        admitted_total(&app, &admin, event_id).await > 0
-    })
-    .await;
+    let buyers = app.many_buyers(1800).await;
+    app.join_many(&buyers, event_id).await;
+    assert_eq!(app.queue_report(&admin, event_id).await["waiting"], 1800);
+    app.open_sale(&admin, event_id, 100).await;
 
-    let (start, at_start) = (Instant::now(), admitted_total(&app, &admin, event_id).await);
+    let (start, at_start) = (Instant::now(), app.admitted_total(&admin, event_id).await);
     tokio::time::sleep(Duration::from_secs(10)).await;
-    let admitted = admitted_total(&app, &admin, event_id).await - at_start;
+    let admitted = app.admitted_total(&admin, event_id).await - at_start;
     let rate = admitted as f64 / start.elapsed().as_secs_f64();
     assert!(
         (95.0..=105.0).contains(&rate),
@@ -393,17 +234,17 @@ async fn admission_follows_the_configured_rate_with_no_opening_burst_and_a_chang
         "at 100/s from the opening",
     );
 
-    configure(&app, &admin, event_id, 40, None).await;
+    app.configure_queue(&admin, event_id, 40, None).await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let (start, at_start) = (Instant::now(), admitted_total(&app, &admin, event_id).await);
+    let (start, at_start) = (Instant::now(), app.admitted_total(&admin, event_id).await);
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let rate = (admitted_total(&app, &admin, event_id).await - at_start) as f64
+    let rate = (app.admitted_total(&admin, event_id).await - at_start) as f64
         / start.elapsed().as_secs_f64();
     assert!(
         (34.0..=46.0).contains(&rate),
         "40/s after the change, {rate:.1}/s admitted"
     );
-    let report = report(&app, &admin, event_id).await;
+    let report = app.queue_report(&admin, event_id).await;
     assert!(
         report["admitted_last_minute"].as_u64().unwrap() >= 1000,
         "{report}"
@@ -412,29 +253,14 @@ async fn admission_follows_the_configured_rate_with_no_opening_burst_and_a_chang
 
 #[actix_web::test]
 async fn two_nodes_admit_at_the_configured_rate_and_one_takes_over_when_the_other_stops() {
-    let a = spawn_app_with(|s| s.queue.joins_per_second_per_client = 100_000).await;
+    let a = spawn_app_with(unlimited_joins).await;
     let b = a.peer().await;
-    let admin = a.admin_token().await;
-    let (event_id, _) = event_with_seats(&a, 10).await;
-    configure(&a, &admin, event_id, 50, Some(&future())).await;
-    for chunk in many_buyers(&a, 900).await.chunks(100) {
-        join_all(chunk.iter().map(|(_, token)| join(&a, token, event_id))).await;
-    }
-    configure(
-        &a,
-        &admin,
-        event_id,
-        50,
-        Some(&chrono::Utc::now().to_rfc3339()),
-    )
-    .await;
-    eventually("admission started", || async {
-        admitted_total(&a, &admin, event_id).await > 0
-    })
-    .await;
-    let (start, at_start) = (Instant::now(), admitted_total(&a, &admin, event_id).await);
+    let (admin, event_id, _) = a.queued_event(10, 50, Some(&in_an_hour())).await;
+    a.join_many(&a.many_buyers(900).await, event_id).await;
+    a.open_sale(&admin, event_id, 50).await;
+    let (start, at_start) = (Instant::now(), a.admitted_total(&admin, event_id).await);
     tokio::time::sleep(Duration::from_secs(5)).await;
-    let rate = (admitted_total(&a, &admin, event_id).await - at_start) as f64
+    let rate = (a.admitted_total(&admin, event_id).await - at_start) as f64
         / start.elapsed().as_secs_f64();
     assert!(
         (45.0..=55.0).contains(&rate),
@@ -442,27 +268,24 @@ async fn two_nodes_admit_at_the_configured_rate_and_one_takes_over_when_the_othe
     );
 
     // Stop whichever node holds the lease; the other takes over.
-    let holder = report(&a, &admin, event_id).await["lease_holder"]
+    let holder = a.queue_report(&admin, event_id).await["lease_holder"]
         .as_str()
         .unwrap()
         .to_owned();
-    let id_of = async |node: &TestApp| {
-        node.get("/healthz").await.json::<Value>().await.unwrap()["node_id"].clone()
-    };
-    let (survivor, stopped) = if id_of(&a).await == holder {
+    let (survivor, stopped) = if a.node_id().await == holder {
         (&b, &a)
     } else {
         (&a, &b)
     };
     stopped.stop().await;
-    let survivor_id = id_of(survivor).await;
+    let survivor_id = survivor.node_id().await;
     eventually("the surviving node holds the lease", || async {
-        report(survivor, &admin, event_id).await["lease_holder"] == survivor_id
+        survivor.queue_report(&admin, event_id).await["lease_holder"] == survivor_id
     })
     .await;
-    let before = admitted_total(survivor, &admin, event_id).await;
+    let before = survivor.admitted_total(&admin, event_id).await;
     eventually("admission goes on", || async {
-        admitted_total(survivor, &admin, event_id).await > before + 20
+        survivor.admitted_total(&admin, event_id).await > before + 20
     })
     .await;
     assert_no_burst(
@@ -476,52 +299,28 @@ async fn two_nodes_admit_at_the_configured_rate_and_one_takes_over_when_the_othe
 #[actix_web::test]
 async fn early_arrivals_are_shuffled_at_on_sale_verifiably_from_the_published_seed() {
     let app = spawn_app().await;
-    let admin = app.admin_token().await;
-    let (event_id, _) = event_with_seats(&app, 10).await;
-    configure(&app, &admin, event_id, 1, Some(&future())).await;
-    let buyers = many_buyers(&app, 20).await;
+    let (admin, event_id, _) = app.queued_event(10, 1, Some(&in_an_hour())).await;
+    let buyers = app.many_buyers(20).await;
     for (_, token) in &buyers {
-        let place = join(&app, token, event_id).await;
+        let place = app.joined(token, event_id).await;
         assert!(
             place["position"].is_null(),
             "no position before the draw: {place}"
         );
     }
-    let before: Value = app
-        .get(&format!("/events/{event_id}/queue/fairness"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let before = app.fairness(event_id).await;
     let published = before["seed_sha256"].as_str().unwrap().to_owned();
     assert!(
         before["seed"].is_null(),
         "the seed stays secret until the sale opens"
     );
 
-    configure(
-        &app,
-        &admin,
-        event_id,
-        1,
-        Some(&chrono::Utc::now().to_rfc3339()),
-    )
-    .await;
+    app.configure_queue(&admin, event_id, 1, Some(&now())).await;
     eventually("the draw happened", || async {
-        app.get(&format!("/events/{event_id}/queue/fairness"))
-            .await
-            .json::<Value>()
-            .await
-            .unwrap()["shuffled"]
-            == true
+        app.fairness(event_id).await["shuffled"] == true
     })
     .await;
-    let after: Value = app
-        .get(&format!("/events/{event_id}/queue/fairness"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let after = app.fairness(event_id).await;
     let seed = after["seed"].as_str().unwrap();
     assert_eq!(
         format!("{:x}", Sha256::digest(seed.as_bytes())),
@@ -533,7 +332,7 @@ async fn early_arrivals_are_shuffled_at_on_sale_verifiably_from_the_published_se
     expected.sort_by_key(|id| Sha256::digest(format!("{seed}:{id}").as_bytes()).to_vec());
     let mut by_position = Vec::new();
     for (id, token) in &buyers {
-        let standing = status(&app, token, event_id).await;
+        let standing = app.queue_status(token, event_id).await;
         let position = if standing["admitted"] == true {
             0
         } else {
@@ -557,32 +356,13 @@ async fn early_arrivals_are_shuffled_at_on_sale_verifiably_from_the_published_se
 #[actix_web::test]
 async fn waiters_hear_sold_out_and_admission_resumes_when_holds_expire() {
     let app = spawn_app_with(|s| s.booking.hold_seconds = 2).await;
-    let admin = app.admin_token().await;
-    let (event_id, seats) = event_with_seats(&app, 1).await;
-    configure(&app, &admin, event_id, 20, None).await;
-    let buyers = many_buyers(&app, 2).await;
+    let (_, event_id, seats) = app.queued_event(1, 20, None).await;
+    let buyers = app.many_buyers(2).await;
     let (first, second) = (&buyers[0], &buyers[1]);
-    join(&app, &first.1, event_id).await;
-    eventually("the first buyer is admitted", || async {
-        status(&app, &first.1, event_id).await["admitted"] == true
-    })
-    .await;
-    let queue_token = status(&app, &first.1, event_id).await["queue_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let held = app
-        .request(reqwest::Method::POST, "/bookings")
-        .bearer_auth(&first.1)
-        .header("X-Queue-Token", queue_token)
-        .json(&json!({"event_id": event_id, "seat_ids": seats}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(held.status(), 201);
+    app.hold_through_queue(&first.1, event_id, &seats).await;
 
-    join(&app, &second.1, event_id).await;
-    let mut stream = SseClientWithCookie::connect(&app, event_id, &second.1).await;
+    app.joined(&second.1, event_id).await;
+    let mut stream = app.queue_events(&second.1, event_id).await;
     let mut heard_sold_out = false;
     let admitted = loop {
         let event = stream.next(Duration::from_secs(10)).await;
@@ -602,18 +382,16 @@ async fn waiters_hear_sold_out_and_admission_resumes_when_holds_expire() {
 #[actix_web::test]
 async fn a_silent_waiter_is_skipped_at_the_front_and_a_polling_one_is_not() {
     let app = spawn_app_with(|s| s.queue.grace_seconds = 2).await;
-    let admin = app.admin_token().await;
-    let (event_id, _) = event_with_seats(&app, 10).await;
-    configure(&app, &admin, event_id, 5, Some(&future())).await;
-    let buyers = many_buyers(&app, 2).await;
+    let (admin, event_id, _) = app.queued_event(10, 5, Some(&in_an_hour())).await;
+    let buyers = app.many_buyers(2).await;
     let (silent, polling) = (&buyers[0], &buyers[1]);
-    join(&app, &silent.1, event_id).await;
-    join(&app, &polling.1, event_id).await;
+    app.joined(&silent.1, event_id).await;
+    app.joined(&polling.1, event_id).await;
 
     // One waiter polls all along; the other closed the tab after joining.
     let poll_until_admitted = async {
         let deadline = Instant::now() + Duration::from_secs(20);
-        while status(&app, &polling.1, event_id).await["admitted"] != true {
+        while app.queue_status(&polling.1, event_id).await["admitted"] != true {
             assert!(
                 Instant::now() < deadline,
                 "the polling waiter was never admitted"
@@ -623,44 +401,35 @@ async fn a_silent_waiter_is_skipped_at_the_front_and_a_polling_one_is_not() {
     };
     let open_sale_later = async {
         tokio::time::sleep(Duration::from_millis(2500)).await; // the silent one's grace runs out
-        configure(
-            &app,
-            &admin,
-            event_id,
-            5,
-            Some(&chrono::Utc::now().to_rfc3339()),
-        )
-        .await;
+        app.configure_queue(&admin, event_id, 5, Some(&now())).await;
     };
     futures_util::join!(poll_until_admitted, open_sale_later);
     // Asking the silent waiter's status would be a sign of life: watch the line instead.
     eventually("the line emptied", || async {
-        report(&app, &admin, event_id).await["waiting"] == 0
+        app.queue_report(&admin, event_id).await["waiting"] == 0
     })
     .await;
 
-    let late = status(&app, &silent.1, event_id).await;
+    let late = app.queue_status(&silent.1, event_id).await;
     assert_eq!(
         late["admitted"], false,
         "a closed tab took no admission: {late}"
     );
     assert!(late["position"].is_null(), "and left the line: {late}");
-    assert_eq!(report(&app, &admin, event_id).await["admitted_total"], 1);
+    assert_eq!(
+        app.queue_report(&admin, event_id).await["admitted_total"],
+        1
+    );
 }
 
 #[actix_web::test]
 async fn joining_needs_a_waiting_room_and_redis_and_issued_tokens_outlive_a_redis_outage() {
     let app = spawn_app().await;
     let admin = app.admin_token().await;
-    let (event_id, _) = event_with_seats(&app, 1).await;
+    let (event_id, _) = app.event_with_seats(1).await;
     let buyer = app.buyer_token().await;
     assert_problem(
-        app.post_json(
-            &format!("/events/{event_id}/queue"),
-            Some(&buyer),
-            &json!({}),
-        )
-        .await,
+        app.join_queue(&buyer, event_id).await,
         409,
         "queue_not_enabled",
     )
@@ -673,29 +442,16 @@ async fn joining_needs_a_waiting_room_and_redis_and_issued_tokens_outlive_a_redi
     )
     .await;
 
-    configure(&app, &admin, event_id, 10, None).await;
-    join(&app, &buyer, event_id).await;
-    eventually("admitted", || async {
-        status(&app, &buyer, event_id).await["admitted"] == true
-    })
-    .await;
-    let queue_token = status(&app, &buyer, event_id).await["queue_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    app.configure_queue(&admin, event_id, 10, None).await;
+    app.joined(&buyer, event_id).await;
+    let queue_token = app.queue_token(&buyer, event_id).await;
 
     // A node that cannot reach Redis: joining is refused, issued tokens still book.
     let down = app
         .peer_with(|s| s.redis.url = secrecy::SecretString::from("redis://127.0.0.1:1/".to_owned()))
         .await;
     let other = app.buyer_token().await;
-    let refused = down
-        .post_json(
-            &format!("/events/{event_id}/queue"),
-            Some(&other),
-            &json!({}),
-        )
-        .await;
+    let refused = down.join_queue(&other, event_id).await;
     assert_eq!(refused.headers()["retry-after"], "2");
     assert_problem(refused, 503, "service_unavailable").await;
     let seat: i64 = sqlx::query_scalar("SELECT seat_id FROM seats WHERE event_id = $1 LIMIT 1")
@@ -704,13 +460,8 @@ async fn joining_needs_a_waiting_room_and_redis_and_issued_tokens_outlive_a_redi
         .await
         .unwrap();
     let booked = down
-        .request(reqwest::Method::POST, "/bookings")
-        .bearer_auth(&buyer)
-        .header("X-Queue-Token", queue_token)
-        .json(&json!({"event_id": event_id, "seat_ids": [seat]}))
-        .send()
-        .await
-        .unwrap();
+        .reserve_queued(&buyer, event_id, &[seat], Some(&queue_token))
+        .await;
     assert_eq!(booked.status(), 201, "an issued queue token needs no Redis");
 
     // Joins per client address are limited.
@@ -726,24 +477,19 @@ async fn joining_needs_a_waiting_room_and_redis_and_issued_tokens_outlive_a_redi
 #[actix_web::test]
 async fn turning_the_waiting_room_off_tells_waiters_to_book_directly() {
     let app = spawn_app().await;
-    let admin = app.admin_token().await;
-    let (event_id, seats) = event_with_seats(&app, 2).await;
-    configure(&app, &admin, event_id, 1, Some(&future())).await;
-    let buyers = many_buyers(&app, 1).await;
-    join(&app, &buyers[0].1, event_id).await;
-    let mut stream = SseClientWithCookie::connect(&app, event_id, &buyers[0].1).await;
+    let (admin, event_id, seats) = app.queued_event(2, 1, Some(&in_an_hour())).await;
+    let buyers = app.many_buyers(1).await;
+    app.joined(&buyers[0].1, event_id).await;
+    let mut stream = app.queue_events(&buyers[0].1, event_id).await;
     assert_eq!(stream.next(Duration::from_secs(5)).await.event, "position");
 
     let off = app
-        .request(
-            reqwest::Method::PUT,
-            &format!("/admin/events/{event_id}/queue"),
+        .put_queue(
+            &admin,
+            event_id,
+            &json!({"enabled": false, "admission_rate_per_sec": 1, "onsale_at": null}),
         )
-        .bearer_auth(&admin)
-        .json(&json!({"enabled": false, "admission_rate_per_sec": 1, "onsale_at": null}))
-        .send()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(off.status(), 200);
     let off: Value = off.json().await.unwrap();
     assert!(
@@ -770,49 +516,25 @@ async fn turning_the_waiting_room_off_tells_waiters_to_book_directly() {
 
 #[actix_web::test]
 async fn after_a_sold_out_pause_admission_resumes_at_the_rate_without_a_burst() {
-    let app = spawn_app_with(|s| s.queue.joins_per_second_per_client = 100_000).await;
-    let admin = app.admin_token().await;
-    let (event_id, seats) = event_with_seats(&app, 2).await;
-    configure(&app, &admin, event_id, 100, None).await;
-    let buyers = many_buyers(&app, 301).await;
+    let app = spawn_app_with(unlimited_joins).await;
+    let (admin, event_id, seats) = app.queued_event(2, 100, None).await;
+    let buyers = app.many_buyers(301).await;
     let (first, rest) = buyers.split_first().unwrap();
-    join(&app, &first.1, event_id).await;
-    eventually("the first buyer is admitted", || async {
-        status(&app, &first.1, event_id).await["admitted"] == true
-    })
-    .await;
-    let queue_token = status(&app, &first.1, event_id).await["queue_token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let held = app
-        .request(reqwest::Method::POST, "/bookings")
-        .bearer_auth(&first.1)
-        .header("X-Queue-Token", queue_token)
-        .json(&json!({"event_id": event_id, "seat_ids": seats}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(held.status(), 201);
-    let booking_id = held.json::<Value>().await.unwrap()["booking_id"]
-        .as_i64()
-        .unwrap();
+    let booking_id = app.hold_through_queue(&first.1, event_id, &seats).await;
     eventually("the line stops: sold out", || async {
-        report(&app, &admin, event_id).await["sold_out"] == true
+        app.queue_report(&admin, event_id).await["sold_out"] == true
     })
     .await;
-    for chunk in rest.chunks(100) {
-        join_all(chunk.iter().map(|(_, token)| join(&app, token, event_id))).await;
-    }
+    app.join_many(rest, event_id).await;
 
     // Longer than a second of sold out: nobody is admitted, and no slots
     // build up for later.
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert_eq!(admitted_total(&app, &admin, event_id).await, 1);
+    assert_eq!(app.admitted_total(&admin, event_id).await, 1);
 
     assert_eq!(app.release(&first.1, booking_id).await.status(), 200);
     eventually("admission resumed", || async {
-        admitted_total(&app, &admin, event_id).await > 50
+        app.admitted_total(&admin, event_id).await > 50
     })
     .await;
     assert_no_burst(
@@ -842,7 +564,7 @@ async fn a_stale_lease_holder_admits_nobody() {
     }
     assert!(store.lease(event, "old-holder", 60_000).await.unwrap());
     // The old holder stalls past its lease; another node takes it over.
-    let mut redis = redis_connection(&app).await;
+    let mut redis = app.redis().await;
     let _: () = redis::cmd("DEL")
         .arg(format!("{}q:{}:driver", app.redis_prefix, event.0))
         .query_async(&mut redis)
@@ -875,36 +597,21 @@ async fn when_the_lease_changes_hands_the_old_and_the_new_holder_never_both_admi
     // The first node renews its lease so rarely that it would go on believing
     // it holds it long after another node took it.
     let a = spawn_app_with(|s| {
-        s.queue.joins_per_second_per_client = 100_000;
+        unlimited_joins(s);
         s.queue.lease_ms = 600_000;
     })
     .await;
-    let admin = a.admin_token().await;
-    let (event_id, _) = event_with_seats(&a, 10).await;
-    configure(&a, &admin, event_id, 50, Some(&future())).await;
-    for chunk in many_buyers(&a, 600).await.chunks(100) {
-        join_all(chunk.iter().map(|(_, token)| join(&a, token, event_id))).await;
-    }
-    configure(
-        &a,
-        &admin,
-        event_id,
-        50,
-        Some(&chrono::Utc::now().to_rfc3339()),
-    )
-    .await;
-    eventually("admission started", || async {
-        admitted_total(&a, &admin, event_id).await > 0
-    })
-    .await;
+    let (admin, event_id, _) = a.queued_event(10, 50, Some(&in_an_hour())).await;
+    a.join_many(&a.many_buyers(600).await, event_id).await;
+    a.open_sale(&admin, event_id, 50).await;
     assert_eq!(
-        report(&a, &admin, event_id).await["lease_holder"],
-        node_id(&a).await
+        a.queue_report(&admin, event_id).await["lease_holder"],
+        a.node_id().await
     );
     let b = a.peer_with(|s| s.queue.lease_ms = 900).await;
-    let b_id = node_id(&b).await;
+    let b_id = b.node_id().await;
     // The first node's lease lapses (as if it stalled) and the second takes it.
-    let mut redis = redis_connection(&a).await;
+    let mut redis = a.redis().await;
     let _: () = redis::cmd("SET")
         .arg(format!("{}q:{event_id}:driver", a.redis_prefix))
         .arg(&b_id)
@@ -915,11 +622,11 @@ async fn when_the_lease_changes_hands_the_old_and_the_new_holder_never_both_admi
         .unwrap();
     let swapped_at = chrono::Utc::now().timestamp_millis();
 
-    let (start, at_start) = (Instant::now(), admitted_total(&a, &admin, event_id).await);
+    let (start, at_start) = (Instant::now(), a.admitted_total(&admin, event_id).await);
     tokio::time::sleep(Duration::from_secs(4)).await;
-    let rate = (admitted_total(&a, &admin, event_id).await - at_start) as f64
+    let rate = (a.admitted_total(&admin, event_id).await - at_start) as f64
         / start.elapsed().as_secs_f64();
-    assert_eq!(report(&a, &admin, event_id).await["lease_holder"], b_id);
+    assert_eq!(a.queue_report(&admin, event_id).await["lease_holder"], b_id);
     assert!(
         (40.0..=55.0).contains(&rate),
         "50/s configured, {rate:.1}/s admitted across the handover"
@@ -935,43 +642,28 @@ async fn when_the_lease_changes_hands_the_old_and_the_new_holder_never_both_admi
 #[actix_web::test]
 async fn an_operator_pauses_admission_with_rate_zero_and_waiters_keep_their_places_until_it_resumes()
  {
-    let app = spawn_app_with(|s| s.queue.joins_per_second_per_client = 100_000).await;
+    let app = spawn_app_with(unlimited_joins).await;
     let admin = app.admin_token().await;
-    let (event_id, _) = event_with_seats(&app, 10).await;
+    let (event_id, _) = app.event_with_seats(10).await;
     for rate in [-1, 100_001] {
         let refused = app
-            .request(
-                reqwest::Method::PUT,
-                &format!("/admin/events/{event_id}/queue"),
+            .put_queue(
+                &admin,
+                event_id,
+                &json!({ "enabled": true, "admission_rate_per_sec": rate }),
             )
-            .bearer_auth(&admin)
-            .json(&json!({ "enabled": true, "admission_rate_per_sec": rate }))
-            .send()
-            .await
-            .unwrap();
+            .await;
         assert_problem(refused, 400, "validation_failed").await;
     }
-    configure(&app, &admin, event_id, 20, Some(&future())).await;
-    let buyers = many_buyers(&app, 200).await;
-    for chunk in buyers.chunks(100) {
-        join_all(chunk.iter().map(|(_, token)| join(&app, token, event_id))).await;
-    }
-    configure(
-        &app,
-        &admin,
-        event_id,
-        20,
-        Some(&chrono::Utc::now().to_rfc3339()),
-    )
-    .await;
-    eventually("admission started", || async {
-        admitted_total(&app, &admin, event_id).await > 0
-    })
-    .await;
+    app.configure_queue(&admin, event_id, 20, Some(&in_an_hour()))
+        .await;
+    let buyers = app.many_buyers(200).await;
+    app.join_many(&buyers, event_id).await;
+    app.open_sale(&admin, event_id, 20).await;
 
     // Pause: the room stays on, the operator sees rate 0 and no ETA.
-    configure(&app, &admin, event_id, 0, None).await;
-    let paused = report(&app, &admin, event_id).await;
+    app.configure_queue(&admin, event_id, 0, None).await;
+    let paused = app.queue_report(&admin, event_id).await;
     assert_eq!(
         (
             &paused["enabled"],
@@ -984,24 +676,24 @@ async fn an_operator_pauses_admission_with_rate_zero_and_waiters_keep_their_plac
     );
     let last = &buyers.last().unwrap().1;
     eventually("waiters see the pause", || async {
-        status(&app, last, event_id).await["paused"] == true
+        app.queue_status(last, event_id).await["paused"] == true
     })
     .await;
     let newcomer = app.buyer_token().await;
-    let joined = join(&app, &newcomer, event_id).await;
+    let joined = app.joined(&newcomer, event_id).await;
     assert_eq!(
         (&joined["paused"], &joined["eta_seconds"]),
         (&json!(true), &Value::Null),
         "joining still works while paused: {joined}"
     );
-    let standing = status(&app, last, event_id).await;
+    let standing = app.queue_status(last, event_id).await;
     assert_eq!(standing["in_queue"], true, "{standing}");
     assert!(
         standing["eta_seconds"].is_null(),
         "no ETA while paused: {standing}"
     );
     let place = standing["position"].as_u64().unwrap();
-    let mut stream = SseClientWithCookie::connect(&app, event_id, last).await;
+    let mut stream = app.queue_events(last, event_id).await;
     let shown = stream.next(Duration::from_secs(5)).await;
     assert_eq!(
         (
@@ -1016,13 +708,13 @@ async fn an_operator_pauses_admission_with_rate_zero_and_waiters_keep_their_plac
 
     // Paused: nobody is admitted and everyone keeps their place.
     let (admitted, waiting) = (
-        admitted_total(&app, &admin, event_id).await,
-        report(&app, &admin, event_id).await["waiting"].clone(),
+        app.admitted_total(&admin, event_id).await,
+        app.queue_report(&admin, event_id).await["waiting"].clone(),
     );
     tokio::time::sleep(Duration::from_secs(2)).await;
-    assert_eq!(admitted_total(&app, &admin, event_id).await, admitted);
-    assert_eq!(report(&app, &admin, event_id).await["waiting"], waiting);
-    let still = status(&app, last, event_id).await;
+    assert_eq!(app.admitted_total(&admin, event_id).await, admitted);
+    assert_eq!(app.queue_report(&admin, event_id).await["waiting"], waiting);
+    let still = app.queue_status(last, event_id).await;
     assert_eq!(
         (&still["position"], &still["paused"]),
         (&json!(place), &json!(true))
@@ -1030,9 +722,9 @@ async fn an_operator_pauses_admission_with_rate_zero_and_waiters_keep_their_plac
 
     // Resumed: admission goes on at the new rate, with no burst.
     let resumed_at = chrono::Utc::now().timestamp_millis();
-    configure(&app, &admin, event_id, 10, None).await;
+    app.configure_queue(&admin, event_id, 10, None).await;
     eventually("waiters see admission resume", || async {
-        let standing = status(&app, last, event_id).await;
+        let standing = app.queue_status(last, event_id).await;
         standing["paused"] == false && standing["eta_seconds"].is_u64()
     })
     .await;
@@ -1043,9 +735,9 @@ async fn an_operator_pauses_admission_with_rate_zero_and_waiters_keep_their_plac
         }
     };
     assert!(resumed.data["eta_seconds"].is_u64(), "{resumed:?}");
-    let (start, at_start) = (Instant::now(), admitted_total(&app, &admin, event_id).await);
+    let (start, at_start) = (Instant::now(), app.admitted_total(&admin, event_id).await);
     tokio::time::sleep(Duration::from_secs(4)).await;
-    let rate = (admitted_total(&app, &admin, event_id).await - at_start) as f64
+    let rate = (app.admitted_total(&admin, event_id).await - at_start) as f64
         / start.elapsed().as_secs_f64();
     assert!(
         (8.0..=12.0).contains(&rate),

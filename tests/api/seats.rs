@@ -49,27 +49,14 @@ async fn the_seat_map_shows_committed_changes_at_once() {
     let app = spawn_app().await;
     let admin = app.admin_token().await;
     let (_, event_id) = app.venue_and_event(&admin, "Oslo", layout(1, 1, 2)).await;
-    let first: Value = app
-        .get(&format!("/events/{event_id}/seats"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let first = app.seat_map(event_id).await;
     // A sale committed behind the server's back (as another node would).
     let user: i64 =
         sqlx::query_scalar("INSERT INTO users (email) VALUES ('x@example.com') RETURNING user_id")
             .fetch_one(&app.pool)
             .await
             .unwrap();
-    let booking: i64 = sqlx::query_scalar(
-        "INSERT INTO bookings (event_id, user_id, amount_cents, expires_at, lock_token)
-         VALUES ($1, $2, 0, now() + interval '1 hour', 't') RETURNING booking_id",
-    )
-    .bind(event_id)
-    .bind(user)
-    .fetch_one(&app.pool)
-    .await
-    .unwrap();
+    let booking = app.insert_booking_row(event_id, user, "t").await;
     sqlx::query("UPDATE seats SET status = 'RESERVED', booking_id = $2 WHERE event_id = $1 AND seat_id = $3")
         .bind(event_id)
         .bind(booking)
@@ -77,12 +64,7 @@ async fn the_seat_map_shows_committed_changes_at_once() {
         .execute(&app.pool)
         .await
         .unwrap();
-    let second: Value = app
-        .get(&format!("/events/{event_id}/seats"))
-        .await
-        .json()
-        .await
-        .unwrap();
+    let second = app.seat_map(event_id).await;
     assert_eq!(second["seats"][0]["status"], "RESERVED");
     assert_eq!(second["seats"][1]["status"], "AVAILABLE");
 }

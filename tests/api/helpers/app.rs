@@ -1,0 +1,233 @@
+//! `spawn_app()`: the real application on port 0, against a fresh PostgreSQL
+//! database (dropped afterwards) and its own Redis key prefix; peers of it,
+//! and the ways in that every helper builds on (URLs, requests, connections).
+
+use std::path::Path;
+
+use boxoffice::config::Settings;
+use boxoffice::startup::{self, Application};
+use reqwest::{Method, RequestBuilder};
+use secrecy::SecretString;
+use sqlx::{Connection, Executor, PgConnection, PgPool};
+
+pub struct TestApp {
+    pub address: String,
+    pub pool: PgPool,
+    pub client: reqwest::Client,
+    pub settings: Settings,
+    server: actix_web::dev::ServerHandle,
+    actors: actix::ArbiterHandle,
+    /// The first node of a test owns the database and the Redis keys.
+    owner: bool,
+    db_name: String,
+    admin_url: String,
+    redis_url: String,
+    pub redis_prefix: String,
+}
+
+fn env(name: &str) -> String {
+    std::env::var(name)
+        .unwrap_or_else(|_| panic!("{name} is not set: run the tests with `make test`"))
+}
+
+/// Settings for a test app: `config/` with the test environment, fresh names.
+pub fn test_settings() -> Settings {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("config");
+    let mut settings = Settings::load_from(&dir).expect("test settings load");
+    settings.server.port = 0;
+    settings.server.host = "127.0.0.1".into();
+    settings
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// Like [`spawn_app`], with a hook to adjust the settings first.
+pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
+    boxoffice::telemetry::init_logging("error");
+    let admin_url = env("BOXOFFICE_TEST_DATABASE_URL");
+    let redis_url = env("BOXOFFICE_TEST_REDIS_URL");
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    let db_name = format!("bo_test_{id}");
+
+    let mut admin = PgConnection::connect(&admin_url)
+        .await
+        .expect("connect to the test PostgreSQL");
+    admin
+        .execute(sqlx::AssertSqlSafe(format!(
+            r#"CREATE DATABASE "{db_name}""#
+        )))
+        .await
+        .expect("create test database");
+    let db_url = replace_database(&admin_url, &db_name);
+
+    let mut settings = test_settings();
+    settings.database.url = SecretString::from(db_url);
+    settings.redis.url = SecretString::from(redis_url.clone());
+    settings.redis.key_prefix = format!("test:{id}:");
+    adjust(&mut settings);
+
+    let pool = startup::pg_pool(&settings.database).expect("pool");
+    startup::migrate(&pool).await.expect("migrate");
+    start_node(
+        settings,
+        pool,
+        db_name,
+        admin_url,
+        redis_url,
+        format!("test:{id}:"),
+        true,
+    )
+    .await
+}
+
+async fn start_node(
+    settings: Settings,
+    pool: PgPool,
+    db_name: String,
+    admin_url: String,
+    redis_url: String,
+    redis_prefix: String,
+    owner: bool,
+) -> TestApp {
+    let app = Application::build_with_pool(settings.clone(), pool.clone())
+        .await
+        .expect("build app");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    let (server, actors) = (app.handle(), app.actors());
+    actix_web::rt::spawn(app.run_until_stopped());
+    TestApp {
+        address,
+        pool,
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(std::time::Duration::from_secs(30))
+            .pool_max_idle_per_host(64)
+            .build()
+            .expect("client"),
+        settings,
+        server,
+        actors,
+        owner,
+        db_name,
+        admin_url,
+        redis_url,
+        redis_prefix,
+    }
+}
+
+fn replace_database(url: &str, db: &str) -> String {
+    let (base, _) = url.rsplit_once('/').expect("database url has a path");
+    format!("{base}/{db}")
+}
+
+impl TestApp {
+    /// Another node of the same deployment: same PostgreSQL database, same
+    /// Redis key space, its own actors and port.
+    pub async fn peer(&self) -> TestApp {
+        self.peer_with(|_| {}).await
+    }
+
+    pub async fn peer_with(&self, adjust: impl FnOnce(&mut Settings)) -> TestApp {
+        let mut settings = self.settings.clone();
+        adjust(&mut settings);
+        let pool = startup::pg_pool(&settings.database).expect("pool");
+        start_node(
+            settings,
+            pool,
+            self.db_name.clone(),
+            self.admin_url.clone(),
+            self.redis_url.clone(),
+            self.redis_prefix.clone(),
+            false,
+        )
+        .await
+    }
+
+    /// Stops this node: its HTTP server and its actors (the database stays).
+    pub async fn stop(&self) {
+        self.server.stop(false).await;
+        self.actors.stop();
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.actors.stop();
+        if !self.owner {
+            return;
+        }
+        let (admin_url, db_name) = (self.admin_url.clone(), self.db_name.clone());
+        let (redis_url, prefix) = (self.redis_url.clone(), self.redis_prefix.clone());
+        // Async cleanup from a synchronous Drop: a short-lived runtime on its own thread.
+        let cleanup = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async move {
+                if let Ok(mut admin) = PgConnection::connect(&admin_url).await {
+                    let _ = admin
+                        .execute(sqlx::AssertSqlSafe(format!(
+                            r#"DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)"#
+                        )))
+                        .await;
+                }
+                if let Ok(client) = redis::Client::open(redis_url.as_str())
+                    && let Ok(mut conn) = client.get_multiplexed_async_connection().await
+                {
+                    let keys: Vec<String> = redis::cmd("KEYS")
+                        .arg(format!("{prefix}*"))
+                        .query_async(&mut conn)
+                        .await
+                        .unwrap_or_default();
+                    if !keys.is_empty() {
+                        let _: redis::RedisResult<()> =
+                            redis::cmd("DEL").arg(keys).query_async(&mut conn).await;
+                    }
+                }
+            });
+        });
+        let _ = cleanup.join();
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+
+    pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        self.client.request(method, self.url(path))
+    }
+
+    pub fn database_url(&self) -> String {
+        replace_database(&self.admin_url, &self.db_name)
+    }
+
+    pub fn redis_url(&self) -> &str {
+        &self.redis_url
+    }
+
+    /// A connection to the test's Redis.
+    pub async fn redis(&self) -> redis::aio::MultiplexedConnection {
+        redis::Client::open(self.redis_url())
+            .unwrap()
+            .get_multiplexed_async_connection()
+            .await
+            .unwrap()
+    }
+
+    /// `name` in this test's Redis key space.
+    pub fn redis_key(&self, name: &str) -> String {
+        format!("{}{name}", self.redis_prefix)
+    }
+
+    pub async fn count(&self, table: &str) -> i64 {
+        sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT count(*) FROM {table}")))
+            .fetch_one(&self.pool)
+            .await
+            .expect("count")
+    }
+}

@@ -1,0 +1,27 @@
+//! What the integration tests share, one room a concern:
+//! - `app`: `spawn_app()` and peers, the real application on real stores;
+//! - `api`: one method per endpoint, returning the raw answer;
+//! - `fixtures`: Arrange steps that check they worked (tokens, events, holds,
+//!   waiting rooms);
+//! - `asserts`: assertions many tests make alike (problem bodies, 429s);
+//! - `peek`: what PostgreSQL and Redis hold behind the API;
+//! - `waits`: waiting for a condition with a deadline;
+//! - `sse`: a real SSE client, and `live_map`: a subscriber's seat map.
+
+mod api;
+mod app;
+mod asserts;
+mod fixtures;
+mod live_map;
+mod peek;
+mod sse;
+mod waits;
+
+pub use app::{TestApp, spawn_app, spawn_app_with};
+pub use asserts::{assert_limited, assert_problem};
+pub use boxoffice::config::Settings;
+pub use fixtures::{booking_id, in_an_hour, layout, now};
+pub use live_map::LiveMap;
+pub use peek::unlock;
+pub use sse::SseClient;
+pub use waits::{eventually, eventually_within};
