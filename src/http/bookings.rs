@@ -61,7 +61,7 @@ fn admitted_from_queue(
     event: EventId,
     user: actors::domain::UserId,
 ) -> Result<(), ApiError> {
-    use crate::queue::token::{self, TokenError};
+    use crate::waiting_room::token::{self, TokenError};
     let Some(token) = req
         .headers()
         .get("X-Queue-Token")

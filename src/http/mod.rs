@@ -12,10 +12,10 @@ pub mod hashing;
 pub mod limits;
 pub mod live;
 pub mod ops;
-pub mod queue;
 pub mod seats;
 pub mod tickets;
 pub mod venues;
+pub mod waiting_room;
 
 use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
 use actix_web::http::StatusCode;

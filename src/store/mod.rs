@@ -6,10 +6,10 @@ pub mod catalog;
 pub mod deltas;
 pub mod ledger;
 pub mod locks;
-pub mod queue;
 pub mod redis;
 pub mod seats;
 pub mod users;
+pub mod waiting_room;
 
 /// The name of the constraint a database error violated, if any.
 pub fn violated_constraint(error: &sqlx::Error) -> Option<&str> {

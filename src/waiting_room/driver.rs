@@ -25,7 +25,7 @@ use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 
 use crate::config::QueueSettings;
-use crate::store::queue::{Admission, QueueStore};
+use crate::store::waiting_room::{Admission, QueueStore};
 
 pub struct AdmissionDriver {
     pub store: QueueStore,

@@ -16,12 +16,12 @@ use crate::auth::{Admin, Caller, Signer};
 use crate::http::client_addr::ClientAddr;
 use crate::http::error::ApiError;
 use crate::http::limits::{Action, Limits, StreamKind};
-use crate::queue::token;
-use crate::queue::watch::QueueWatch;
 use crate::store::cache::CatalogCache;
 use crate::store::catalog::{EventGate, EventGates};
-use crate::store::queue::{Progress, QueueStore, Standing};
 use crate::store::redis::RedisError;
+use crate::store::waiting_room::{Progress, QueueStore, Standing};
+use crate::waiting_room::token;
+use crate::waiting_room::watch::QueueWatch;
 
 fn unavailable(error: RedisError) -> ApiError {
     ApiError::Unavailable(anyhow::anyhow!("waiting room unavailable: {error}"))

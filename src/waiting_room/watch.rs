@@ -20,7 +20,7 @@ use dashmap::DashMap;
 use dashmap::mapref::entry::Entry;
 use tokio::sync::watch;
 
-use crate::store::queue::{Progress, QueueStore};
+use crate::store::waiting_room::{Progress, QueueStore};
 
 /// How often a watcher reads the line's progress.
 const TICK: Duration = Duration::from_millis(500);
