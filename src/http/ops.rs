@@ -28,12 +28,9 @@ pub async fn healthz(node: web::Data<NodeId>) -> HttpResponse {
 /// must not make a load balancer drain every node. Without Redis the body
 /// says `degraded`; only without PostgreSQL, which decides every sale, is it 503.
 pub async fn readyz(pool: web::Data<PgPool>, redis: web::Data<Redis>) -> HttpResponse {
-    let postgres = tokio::time::timeout(
-        Duration::from_secs(2),
-        sqlx::query("SELECT 1").execute(pool.get_ref()),
-    )
-    .await
-    .is_ok_and(|r| r.is_ok());
+    let postgres = tokio::time::timeout(Duration::from_secs(2), crate::store::ping(pool.get_ref()))
+        .await
+        .is_ok_and(|r| r.is_ok());
     let redis = redis.ping().await.is_ok();
     let status = match (postgres, redis) {
         (true, true) => "ready",

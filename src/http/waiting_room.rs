@@ -17,7 +17,7 @@ use crate::http::client_addr::ClientAddr;
 use crate::http::error::ApiError;
 use crate::http::limits::{Action, Limits, StreamKind};
 use crate::store::cache::CatalogCache;
-use crate::store::catalog::{EventGate, EventGates};
+use crate::store::catalog::{self, EventGate, EventGates, WaitingRoomSettings};
 use crate::store::redis::RedisError;
 use crate::store::waiting_room::{Progress, QueueStore, Standing};
 use crate::waiting_room::token;
@@ -318,19 +318,12 @@ pub async fn configure(
             "admission_rate_per_sec must be between 0 (paused) and 100000",
         ));
     }
-    let updated = sqlx::query(
-        "UPDATE events SET queue_enabled = $2, admission_rate_per_sec = $3,
-                           onsale_at = CASE WHEN $4 THEN $5 ELSE onsale_at END, updated_at = now()
-         WHERE event_id = $1",
-    )
-    .bind(event)
-    .bind(body.enabled)
-    .bind(body.admission_rate_per_sec)
-    .bind(body.onsale_at.is_some())
-    .bind(body.onsale_at.flatten())
-    .execute(pool.get_ref())
-    .await?;
-    if updated.rows_affected() == 0 {
+    let settings = WaitingRoomSettings {
+        enabled: body.enabled,
+        admission_rate_per_sec: body.admission_rate_per_sec,
+        onsale_at: body.onsale_at,
+    };
+    if !catalog::set_waiting_room(&pool, event, &settings).await? {
         return Err(ApiError::not_found("event"));
     }
     gates.forget(event);
