@@ -199,7 +199,7 @@ impl Application {
         let server = HttpServer::new(move || {
             App::new()
                 .wrap(Compress::default())
-                .wrap(from_fn(telemetry::record_request))
+                .wrap(from_fn(http::ops::record_request))
                 .wrap(TracingLogger::default())
                 .app_data(http::json_config(max_body))
                 .app_data(http::path_config())

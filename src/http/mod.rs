@@ -8,6 +8,7 @@ pub mod client;
 pub mod client_addr;
 pub mod error;
 pub mod events;
+pub mod extractors;
 pub mod hashing;
 pub mod limits;
 pub mod live;

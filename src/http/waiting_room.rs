@@ -12,9 +12,10 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 
-use crate::auth::{Admin, Caller, Signer};
+use crate::auth::{Caller, Signer};
 use crate::http::client_addr::ClientAddr;
 use crate::http::error::ApiError;
+use crate::http::extractors::Admin;
 use crate::http::limits::{Action, Limits, StreamKind};
 use crate::store::cache::CatalogCache;
 use crate::store::catalog::{self, EventGate, EventGates, WaitingRoomSettings};
