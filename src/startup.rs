@@ -144,6 +144,7 @@ impl Application {
             Duration::from_secs(payments.charge_timeout_seconds),
             Duration::from_secs(payments.recovery_after_seconds),
             Duration::from_secs(payments.charge_window_seconds),
+            http::payments::answer,
         ));
         let recovery = checkout.clone();
         let recovery_every = Duration::from_millis(payments.recovery_interval_ms);

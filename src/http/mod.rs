@@ -13,6 +13,7 @@ pub mod hashing;
 pub mod limits;
 pub mod live;
 pub mod ops;
+pub mod payments;
 pub mod seats;
 pub mod tickets;
 pub mod venues;

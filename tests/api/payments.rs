@@ -714,7 +714,7 @@ async fn an_invalid_token_on_a_resumed_attempt_is_looked_up_before_failing() {
 
 #[actix_web::test]
 async fn a_stale_lease_holder_can_neither_overwrite_the_answer_nor_clear_the_lease() {
-    use boxoffice::store::bookings as store;
+    use boxoffice::store::bookings::{self as store, PaymentStatus};
     use std::time::Duration;
 
     let app = spawn_app().await;
@@ -777,8 +777,8 @@ async fn a_stale_lease_holder_can_neither_overwrite_the_answer_nor_clear_the_lea
             &app.pool,
             id,
             &stale,
-            &["PROCESSING"],
-            "FAILED",
+            &[PaymentStatus::Processing],
+            PaymentStatus::Failed,
             None,
             (402, &early)
         )
@@ -797,8 +797,8 @@ async fn a_stale_lease_holder_can_neither_overwrite_the_answer_nor_clear_the_lea
             &app.pool,
             id,
             &current,
-            &["PROCESSING"],
-            "FAILED",
+            &[PaymentStatus::Processing],
+            PaymentStatus::Failed,
             None,
             (402, &answer)
         )
@@ -811,8 +811,8 @@ async fn a_stale_lease_holder_can_neither_overwrite_the_answer_nor_clear_the_lea
             &app.pool,
             id,
             &stale,
-            &["PROCESSING"],
-            "SUCCEEDED",
+            &[PaymentStatus::Processing],
+            PaymentStatus::Succeeded,
             None,
             (200, &late)
         )
@@ -826,8 +826,8 @@ async fn a_stale_lease_holder_can_neither_overwrite_the_answer_nor_clear_the_lea
             &app.pool,
             id,
             &current,
-            &["PROCESSING"],
-            "SUCCEEDED",
+            &[PaymentStatus::Processing],
+            PaymentStatus::Succeeded,
             None,
             (200, &late)
         )
