@@ -1092,3 +1092,23 @@ async fn a_refused_retry_fails_the_attempt_only_once_no_earlier_charge_can_land(
     );
     assert_eq!(charges(&app).await, (0, 0));
 }
+
+/// `payments.status` decodes into `PaymentStatus`; a value it does not know
+/// is an error, never a guess.
+#[actix_web::test]
+async fn an_unknown_payment_status_is_a_decode_error_not_a_default() {
+    use boxoffice::store::bookings::PaymentStatus;
+    let app = spawn_app().await;
+    let known: PaymentStatus = sqlx::query_scalar("SELECT 'REFUNDING'::text")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(known, PaymentStatus::Refunding);
+    let unknown = sqlx::query_scalar::<_, PaymentStatus>("SELECT 'PENDING'::text")
+        .fetch_one(&app.pool)
+        .await;
+    assert!(
+        matches!(unknown, Err(sqlx::Error::ColumnDecode { .. })),
+        "{unknown:?}"
+    );
+}
