@@ -109,8 +109,8 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
 }
 
 async fn create_admin(settings: Settings, args: AdminCreate) -> anyhow::Result<()> {
-    let email = crate::http::auth::parse_email(&args.email)
-        .map_err(|_| anyhow::anyhow!("--email is not a valid address"))?;
+    let email = auth::parse_email(&args.email)
+        .ok_or_else(|| anyhow::anyhow!("--email is not a valid address"))?;
     let password = match args.password {
         Some(p) => p,
         None => std::io::stdin()

@@ -34,10 +34,7 @@ fn row_name(index: usize) -> String {
 }
 
 pub async fn load(pool: &PgPool) -> anyhow::Result<()> {
-    let existing: Option<i64> = sqlx::query_scalar("SELECT venue_id FROM venues WHERE name = $1")
-        .bind(ARENA)
-        .fetch_optional(pool)
-        .await?;
+    let existing = catalog::venue_named(pool, ARENA).await?;
     if existing.is_some() {
         tracing::info!("demo data already loaded");
         return Ok(());

@@ -2,7 +2,7 @@ use clap::Parser;
 
 fn main() -> std::process::ExitCode {
     let cli = boxoffice::cli::Cli::parse();
-    match actix_web::rt::System::new().block_on(cli.run()) {
+    match actix::System::new().block_on(cli.run()) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("boxoffice: {error:#}");

@@ -28,16 +28,16 @@ use crate::http::ops::MetricsAccess;
 use crate::live::hub::Hubs;
 use crate::payments::checkout::Checkout;
 use crate::payments::simulated::SimulatedProvider;
-use crate::queue::driver::AdmissionDriver;
-use crate::queue::watch::QueueWatch;
 use crate::store::cache::CatalogCache;
 use crate::store::catalog::EventGates;
 use crate::store::deltas::RedisDeltaBus;
 use crate::store::ledger::PgLedger;
 use crate::store::locks::RedisSeatLock;
-use crate::store::queue::QueueStore;
 use crate::store::redis::Redis;
+use crate::store::waiting_room::QueueStore;
 use crate::telemetry;
+use crate::waiting_room::driver::AdmissionDriver;
+use crate::waiting_room::watch::QueueWatch;
 
 /// A built, listening, not yet running server.
 pub struct Application {
@@ -144,6 +144,7 @@ impl Application {
             Duration::from_secs(payments.charge_timeout_seconds),
             Duration::from_secs(payments.recovery_after_seconds),
             Duration::from_secs(payments.charge_window_seconds),
+            http::payments::answer,
         ));
         let recovery = checkout.clone();
         let recovery_every = Duration::from_millis(payments.recovery_interval_ms);
@@ -199,7 +200,7 @@ impl Application {
         let server = HttpServer::new(move || {
             App::new()
                 .wrap(Compress::default())
-                .wrap(from_fn(telemetry::record_request))
+                .wrap(from_fn(http::ops::record_request))
                 .wrap(TracingLogger::default())
                 .app_data(http::json_config(max_body))
                 .app_data(http::path_config())
@@ -273,7 +274,7 @@ impl Application {
 }
 
 fn routes(cfg: &mut web::ServiceConfig) {
-    use http::{admin, auth, bookings, events, live, ops, queue, seats, tickets, venues};
+    use http::{admin, auth, bookings, events, live, ops, seats, tickets, venues, waiting_room};
     cfg.route("/healthz", web::get().to(ops::healthz))
         .route("/readyz", web::get().to(ops::readyz))
         .route("/metrics", web::get().to(ops::metrics))
@@ -292,23 +293,29 @@ fn routes(cfg: &mut web::ServiceConfig) {
             "/events/{event_id}/seats/ws",
             web::get().to(live::websocket),
         )
-        .route("/events/{event_id}/queue", web::post().to(queue::join))
-        .route("/events/{event_id}/queue", web::get().to(queue::status))
+        .route(
+            "/events/{event_id}/queue",
+            web::post().to(waiting_room::join),
+        )
+        .route(
+            "/events/{event_id}/queue",
+            web::get().to(waiting_room::status),
+        )
         .route(
             "/events/{event_id}/queue/stream",
-            web::get().to(queue::stream),
+            web::get().to(waiting_room::stream),
         )
         .route(
             "/events/{event_id}/queue/fairness",
-            web::get().to(queue::fairness),
+            web::get().to(waiting_room::fairness),
         )
         .route(
             "/admin/events/{event_id}/queue",
-            web::put().to(queue::configure),
+            web::put().to(waiting_room::configure),
         )
         .route(
             "/admin/events/{event_id}/queue",
-            web::get().to(queue::report_handler),
+            web::get().to(waiting_room::report_handler),
         )
         .route("/", web::get().to(http::client::index))
         .route("/web/{file}", web::get().to(http::client::file))

@@ -1,12 +1,9 @@
-//! Logs (tracing, `RUST_LOG`), metrics (Prometheus) and the per-request
-//! metrics middleware.
+//! Logs (tracing, `RUST_LOG`) and metrics (Prometheus). The per-request
+//! metrics middleware is `http::ops::record_request`.
 
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use actix_web::body::MessageBody;
-use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::middleware::Next;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tracing_subscriber::EnvFilter;
 
@@ -49,21 +46,4 @@ pub fn metrics_handle() -> PrometheusHandle {
             handle
         })
         .clone()
-}
-
-/// Counts requests and records their latency by route pattern and status.
-pub async fn record_request(
-    req: ServiceRequest,
-    next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let started = Instant::now();
-    let method = req.method().to_string();
-    let route = req.match_pattern().unwrap_or_else(|| "unmatched".into());
-    let response = next.call(req).await?;
-    let status = response.status().as_u16().to_string();
-    let labels = [("method", method), ("route", route), ("status", status)];
-    metrics::counter!("boxoffice_http_requests_total", &labels).increment(1);
-    metrics::histogram!("boxoffice_http_request_duration_seconds", &labels)
-        .record(started.elapsed().as_secs_f64());
-    Ok(response)
 }

@@ -7,6 +7,7 @@
 use actors::domain::{BookingId, EventId, SeatId};
 
 use crate::auth::Signer;
+use crate::store::ledger::TicketCodes;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TicketClaims {
@@ -27,6 +28,18 @@ pub fn sign(signer: &Signer, claims: &TicketClaims) -> String {
         claims.seat_id,
         signer.mac(message(claims).as_bytes())
     )
+}
+
+/// The ledger signs the codes of a booking it confirms with the server's signer.
+impl TicketCodes for Signer {
+    fn code(&self, booking_id: BookingId, event_id: EventId, seat_id: SeatId) -> String {
+        let claims = TicketClaims {
+            booking_id,
+            event_id,
+            seat_id,
+        };
+        sign(self, &claims)
+    }
 }
 
 /// The claims of a genuine code; `None` for anything this server did not sign.

@@ -9,7 +9,9 @@ use serde::{Deserialize, Serialize};
 pub const EVENT_STATUSES: [&str; 5] =
     ["SCHEDULED", "ON_SALE", "SOLD_OUT", "CANCELLED", "COMPLETED"];
 const MAX_PRICE_CENTS: i64 = 100_000_000;
-const MAX_ADMISSION_RATE: i32 = 100_000;
+/// The highest admission rate an operator may set (the waiting room's settings
+/// and an event's own share it).
+pub const MAX_ADMISSION_RATE: i32 = 100_000;
 
 /// Trims `value` and checks it is neither blank nor longer than `max` characters.
 pub fn non_blank(field: &str, value: &str, max: usize) -> Result<String, String> {

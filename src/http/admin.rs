@@ -7,10 +7,10 @@ use actors::domain::{EventId, VenueId};
 use serde::Serialize;
 use sqlx::PgPool;
 
-use crate::auth::{Admin, DoorStaff};
 use crate::domain::event::{EventPatch, EventPatchRequest, NewEvent, NewEventRequest};
 use crate::domain::venue::{NewVenue, NewVenueRequest};
 use crate::http::error::ApiError;
+use crate::http::extractors::{Admin, DoorStaff};
 use crate::store::cache::CatalogCache;
 use crate::store::catalog::{self, CreateEventError};
 

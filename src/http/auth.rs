@@ -35,22 +35,8 @@ struct Session {
     role: Role,
 }
 
-/// A syntactically plausible address; delivery is what really validates it.
-pub fn parse_email(raw: &str) -> Result<String, ApiError> {
-    let email = raw.trim();
-    let valid = email.len() <= 254
-        && !email.chars().any(char::is_whitespace)
-        && email.split_once('@').is_some_and(|(local, domain)| {
-            !local.is_empty()
-                && domain.contains('.')
-                && !domain.starts_with('.')
-                && !domain.ends_with('.')
-        });
-    if valid {
-        Ok(email.to_owned())
-    } else {
-        Err(ApiError::validation("email is not a valid address"))
-    }
+fn parse_email(raw: &str) -> Result<String, ApiError> {
+    auth::parse_email(raw).ok_or_else(|| ApiError::validation("email is not a valid address"))
 }
 
 fn parse_password(password: &SecretString) -> Result<(), ApiError> {

@@ -16,7 +16,9 @@ use sqlx::PgPool;
 use crate::auth::Caller;
 use crate::config::BookingSettings;
 use crate::http::error::ApiError;
-use crate::payments::checkout::{self, Checkout, owned_booking};
+use crate::http::payments;
+use crate::payments::checkout::Checkout;
+use crate::store::bookings::{self, BookingView};
 use crate::store::catalog::EventGates;
 
 #[derive(Deserialize)]
@@ -61,7 +63,7 @@ fn admitted_from_queue(
     event: EventId,
     user: actors::domain::UserId,
 ) -> Result<(), ApiError> {
-    use crate::queue::token::{self, TokenError};
+    use crate::waiting_room::token::{self, TokenError};
     let Some(token) = req
         .headers()
         .get("X-Queue-Token")
@@ -88,6 +90,18 @@ fn admitted_from_queue(
                 detail,
             )
         })
+}
+
+/// Finds the booking the caller may act on: their own, or any for an admin.
+async fn owned_booking(
+    pool: &PgPool,
+    booking_id: BookingId,
+    caller: &Caller,
+) -> Result<BookingView, ApiError> {
+    bookings::get(pool, booking_id)
+        .await?
+        .filter(|b| b.user_id == caller.user_id || caller.is_admin())
+        .ok_or_else(|| ApiError::not_found("booking"))
 }
 
 fn seat_unavailable(seats: Vec<SeatId>) -> ApiError {
@@ -221,11 +235,7 @@ pub async fn confirm(
     booking_id: web::Path<BookingId>,
     body: web::Json<ConfirmRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let key = checkout::idempotency_key(
-        req.headers()
-            .get("Idempotency-Key")
-            .and_then(|v| v.to_str().ok()),
-    )?;
+    let key = payments::idempotency_key(&req)?;
     let token = body.into_inner().payment_token;
     if token.trim().is_empty() || token.len() > 200 {
         return Err(ApiError::validation(
@@ -236,12 +246,13 @@ pub async fn confirm(
     let answer = checkout
         .confirm(booking.user_id, &booking, &key, &token)
         .await?;
-    let content_type = if answer.status.is_success() {
+    let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::OK);
+    let content_type = if status.is_success() {
         "application/json"
     } else {
         "application/problem+json"
     };
-    Ok(HttpResponse::build(answer.status)
+    Ok(HttpResponse::build(status)
         .insert_header((CONTENT_TYPE, content_type))
         .body(answer.body.to_string()))
 }

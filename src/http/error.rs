@@ -168,6 +168,24 @@ struct ProblemBody<'a> {
     extra: Option<&'a Value>,
 }
 
+/// A problem body, for answers recorded before they are sent (the checkout's
+/// replayed answers): the same shape [`ApiError`] renders.
+pub fn problem_body(status: StatusCode, code: &str, title: &str, detail: &str) -> Value {
+    let body = ProblemBody {
+        kind: problem_type(code),
+        title,
+        status: status.as_u16(),
+        detail,
+        code,
+        extra: None,
+    };
+    serde_json::to_value(body).unwrap_or_default()
+}
+
+fn problem_type(code: &str) -> String {
+    format!("https://boxoffice.dev/problems/{}", code.replace('_', "-"))
+}
+
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
         match self {
@@ -209,7 +227,7 @@ impl ResponseError for ApiError {
         };
         let code = self.code();
         let body = ProblemBody {
-            kind: format!("https://boxoffice.dev/problems/{}", code.replace('_', "-")),
+            kind: problem_type(code),
             title,
             status: status.as_u16(),
             detail,

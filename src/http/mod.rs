@@ -8,14 +8,16 @@ pub mod client;
 pub mod client_addr;
 pub mod error;
 pub mod events;
+pub mod extractors;
 pub mod hashing;
 pub mod limits;
 pub mod live;
 pub mod ops;
-pub mod queue;
+pub mod payments;
 pub mod seats;
 pub mod tickets;
 pub mod venues;
+pub mod waiting_room;
 
 use actix_web::error::{JsonPayloadError, PathError, QueryPayloadError};
 use actix_web::http::StatusCode;

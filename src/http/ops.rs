@@ -1,8 +1,12 @@
-//! Operations: liveness, readiness and Prometheus metrics.
+//! Operations: liveness, readiness, Prometheus metrics and the per-request
+//! metrics middleware.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{AUTHORIZATION, CONTENT_TYPE};
+use actix_web::middleware::Next;
 use actix_web::{HttpRequest, HttpResponse, web};
 use ipnet::IpNet;
 use metrics_exporter_prometheus::PrometheusHandle;
@@ -28,12 +32,9 @@ pub async fn healthz(node: web::Data<NodeId>) -> HttpResponse {
 /// must not make a load balancer drain every node. Without Redis the body
 /// says `degraded`; only without PostgreSQL, which decides every sale, is it 503.
 pub async fn readyz(pool: web::Data<PgPool>, redis: web::Data<Redis>) -> HttpResponse {
-    let postgres = tokio::time::timeout(
-        Duration::from_secs(2),
-        sqlx::query("SELECT 1").execute(pool.get_ref()),
-    )
-    .await
-    .is_ok_and(|r| r.is_ok());
+    let postgres = tokio::time::timeout(Duration::from_secs(2), crate::store::ping(pool.get_ref()))
+        .await
+        .is_ok_and(|r| r.is_ok());
     let redis = redis.ping().await.is_ok();
     let status = match (postgres, redis) {
         (true, true) => "ready",
@@ -111,4 +112,21 @@ pub async fn openapi() -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/json")
         .body(include_str!("openapi.json"))
+}
+
+/// Counts requests and records their latency by route pattern and status.
+pub async fn record_request(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let started = Instant::now();
+    let method = req.method().to_string();
+    let route = req.match_pattern().unwrap_or_else(|| "unmatched".into());
+    let response = next.call(req).await?;
+    let status = response.status().as_u16().to_string();
+    let labels = [("method", method), ("route", route), ("status", status)];
+    metrics::counter!("boxoffice_http_requests_total", &labels).increment(1);
+    metrics::histogram!("boxoffice_http_request_duration_seconds", &labels)
+        .record(started.elapsed().as_secs_f64());
+    Ok(response)
 }

@@ -764,7 +764,7 @@ mod tests {
             .collect()
     }
 
-    #[actix_web::test]
+    #[actix::test]
     async fn a_resync_replaces_the_state_and_sends_every_subscriber_a_fresh_snapshot() {
         let hub = loaded_hub(1, &["AVAILABLE", "AVAILABLE", "AVAILABLE"]);
         let mut stream = Box::pin(subscription(&hub).into_stream());
@@ -812,7 +812,7 @@ mod tests {
         );
     }
 
-    #[actix_web::test]
+    #[actix::test]
     async fn a_resync_keeps_buffered_deltas_beyond_the_reloaded_version() {
         let hub = loaded_hub(1, &["AVAILABLE", "AVAILABLE"]);
         {
@@ -869,7 +869,7 @@ mod tests {
         }
     }
 
-    #[actix_web::test]
+    #[actix::test]
     async fn a_hub_short_of_the_latest_committed_version_is_stuck_until_it_reaches_it() {
         let hub = loaded_hub(3, &["AVAILABLE", "AVAILABLE"]);
         let mut state = hub.state.lock().unwrap();
@@ -886,7 +886,7 @@ mod tests {
         assert!(state.gap_since.is_none(), "caught up: no reload");
     }
 
-    #[actix_web::test]
+    #[actix::test]
     async fn a_published_version_a_reload_did_not_confirm_reloads_once_only() {
         let hub = loaded_hub(3, &["AVAILABLE"]);
         hub.state.lock().unwrap().note_latest(9);
@@ -899,7 +899,7 @@ mod tests {
         assert!(state.gap_since.is_some(), "a newer version is news again");
     }
 
-    #[actix_web::test]
+    #[actix::test]
     async fn a_hub_with_a_subscriber_is_never_closed_as_idle_and_a_closed_one_takes_none() {
         let hubs = DashMap::new();
         let hub = loaded_hub(1, &["AVAILABLE"]);
@@ -922,7 +922,7 @@ mod tests {
         );
     }
 
-    #[actix_web::test]
+    #[actix::test]
     async fn the_route_drops_what_a_full_inbox_cannot_take_and_counts_it() {
         let pool = sqlx::postgres::PgPoolOptions::new()
             .connect_lazy("postgres://nobody@127.0.0.1:1/none")

@@ -8,43 +8,151 @@
 //! worker after a crash — reaches the provider with the same key and the
 //! provider charges at most once. A finished attempt stores its answer, which
 //! later calls with the key replay verbatim.
+//!
+//! Checkout decides in types ([`Decision`], [`CheckoutError`]) and knows
+//! nothing of HTTP: the answer recorded for a decision is rendered by the
+//! [`Render`] function the HTTP layer hands in (`http::payments::answer`), so
+//! a replay sends the very bytes the first call sent.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::http::StatusCode;
 use actors::domain::{BookingId, UserId};
 use actors::ports::ConfirmOutcome;
 use actors::registry::Registry;
-use serde_json::{Value, json};
+use serde_json::Value;
 use sqlx::PgPool;
 
 use super::{Charge, ChargeError, ChargeStatus, PaymentGateway};
-use crate::http::error::ApiError;
-use crate::store::bookings::{self, BookingView};
+use crate::store::bookings::{self, BookingView, PaymentStatus};
 
-/// An answer for the client, stored with the attempt when final.
+/// The answer recorded with a finished attempt: the HTTP status and body the
+/// [`Render`] function made of its [`Decision`], replayed verbatim for its key.
 #[derive(Debug, Clone)]
 pub struct Answer {
-    pub status: StatusCode,
+    pub status: u16,
     pub body: Value,
 }
 
-pub struct Checkout {
-    pool: PgPool,
-    gateway: Arc<dyn PaymentGateway>,
-    registry: Arc<Registry>,
-    lease: Duration,
-    charge_timeout: Duration,
-    recovery_after: Duration,
-    charge_window: Duration,
+/// Renders a decision as the answer to record (the HTTP layer's format).
+pub type Render = fn(&Decision) -> Answer;
+
+/// How an attempt ended, decided by this call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// Charged, and the booking confirmed with the charge.
+    Confirmed {
+        booking_id: BookingId,
+        confirmation_number: String,
+    },
+    /// Nothing was charged.
+    NotCharged(NotCharged),
+    /// The provider declined the card; the seats stay held.
+    Declined,
+    /// The provider reports the charge refunded already (a refund whose
+    /// recording was lost): it confirms nothing.
+    FoundRefunded,
+    /// The charge bought nothing and was given back.
+    Refunded(RefundReason),
 }
 
-fn problem_body(status: StatusCode, code: &str, title: &str, detail: &str) -> Value {
-    json!({
-        "type": format!("https://boxoffice.dev/problems/{}", code.replace('_', "-")),
-        "title": title, "status": status.as_u16(), "detail": detail, "code": code,
-    })
+/// Why an attempt ended without a charge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotCharged {
+    /// The booking was paid for before this attempt began.
+    AlreadyPaid,
+    /// The hold had ended before this attempt began.
+    HoldEnded,
+    /// The provider refused the charge, for this reason.
+    Refused(String),
+    /// The provider never recorded a charge, and none can still land.
+    NeverReachedProvider,
+}
+
+/// Why a charge that landed bought nothing and goes back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefundReason {
+    /// The hold ended and the seats were sold to someone else.
+    SeatsGone,
+    /// Another payment paid for the booking first.
+    PaidByAnother,
+    /// The booking was released before the payment completed.
+    Released,
+}
+
+impl Decision {
+    /// The attempt's final status for this decision.
+    fn payment_status(&self) -> PaymentStatus {
+        match self {
+            Decision::Confirmed { .. } => PaymentStatus::Succeeded,
+            Decision::NotCharged(_) | Decision::Declined => PaymentStatus::Failed,
+            Decision::FoundRefunded | Decision::Refunded(_) => PaymentStatus::Refunded,
+        }
+    }
+
+    /// The `outcome` label of `boxoffice_payments_total`.
+    fn metric(&self) -> &'static str {
+        match self {
+            Decision::Confirmed { .. } => "succeeded",
+            Decision::NotCharged(_) => "failed",
+            Decision::Declined => "declined",
+            Decision::FoundRefunded | Decision::Refunded(_) => "refunded",
+        }
+    }
+}
+
+/// Why a call ends without a recorded answer: the attempt stays open (or was
+/// never begun) and a retry with the same key is safe.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckoutError {
+    /// Another attempt (another key) for this booking is still unresolved.
+    #[error("another payment for this booking is still being resolved")]
+    OtherAttemptInProgress,
+    /// The buyer used this key for another booking.
+    #[error("the idempotency key belongs to another booking")]
+    KeyReused,
+    /// Someone else (another request, the recovery worker) holds the attempt.
+    #[error("a payment with this key is in progress")]
+    InProgress,
+    /// The provider has no record yet, but a charge request may still land.
+    #[error("the payment provider has not recorded this payment yet")]
+    NotYetRecorded,
+    /// The provider did not answer in time: the outcome is unknown.
+    #[error("the payment provider did not answer")]
+    ProviderTimeout,
+    /// A dependency failed mid-way (confirming, refunding); the attempt stays open.
+    #[error("{0:#}")]
+    Unavailable(anyhow::Error),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+    /// A state that should not exist.
+    #[error("{0:#}")]
+    Internal(anyhow::Error),
+}
+
+/// Pays for held bookings and resolves abandoned attempts. Shared by every
+/// request handler and the recovery worker (one per process, behind an `Arc`):
+/// it holds no per-request state, only what every attempt needs.
+pub struct Checkout {
+    /// Attempts, their leases and recorded answers (`payments`), and the
+    /// booking's `paying` mark.
+    pool: PgPool,
+    /// The payment provider, called only by the holder of an attempt's lease.
+    gateway: Arc<dyn PaymentGateway>,
+    /// Confirms a paid booking through its event actor, the only writer of seats.
+    registry: Arc<Registry>,
+    /// How long a request owns an attempt before another may take it over.
+    lease: Duration,
+    /// How long one provider call may take before its outcome counts as unknown.
+    charge_timeout: Duration,
+    /// How long an attempt sits unleased and unanswered before the recovery
+    /// worker resumes it.
+    recovery_after: Duration,
+    /// How long after a charge request left it may still land at the
+    /// provider: "no record" is final only after it.
+    charge_window: Duration,
+    /// Renders a decision as the answer recorded for the attempt's key.
+    render: Render,
 }
 
 /// The attempt this call holds the lease of. Every write it makes to the
@@ -57,14 +165,6 @@ struct Held<'a> {
     booking: &'a BookingView,
 }
 
-/// Why a charge that landed bought nothing and goes back.
-#[derive(Clone, Copy)]
-enum RefundReason {
-    SeatsGone,
-    PaidByAnother,
-    Released,
-}
-
 impl RefundReason {
     /// For an attempt found mid-refund: why, from what became of its booking.
     fn from_booking(booking: &BookingView) -> RefundReason {
@@ -74,36 +174,10 @@ impl RefundReason {
             _ => RefundReason::SeatsGone,
         }
     }
-
-    fn problem(self) -> (&'static str, &'static str, &'static str) {
-        match self {
-            RefundReason::SeatsGone => (
-                "hold_expired",
-                "Hold expired",
-                "the hold ended and the seats were sold to someone else; your payment was refunded",
-            ),
-            RefundReason::PaidByAnother => (
-                "booking_already_confirmed",
-                "Already paid",
-                "this booking was already paid by another payment; this charge was refunded",
-            ),
-            RefundReason::Released => (
-                "booking_released",
-                "Booking released",
-                "the booking was released before the payment completed; your payment was refunded",
-            ),
-        }
-    }
-}
-
-fn in_progress() -> ApiError {
-    ApiError::conflict(
-        "payment_in_progress",
-        "a payment with this Idempotency-Key is in progress; retry shortly with the same key",
-    )
 }
 
 impl Checkout {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         pool: PgPool,
         gateway: Arc<dyn PaymentGateway>,
@@ -112,6 +186,7 @@ impl Checkout {
         charge_timeout: Duration,
         recovery_after: Duration,
         charge_window: Duration,
+        render: Render,
     ) -> Checkout {
         Checkout {
             pool,
@@ -121,6 +196,7 @@ impl Checkout {
             charge_timeout,
             recovery_after,
             charge_window,
+            render,
         }
     }
 
@@ -132,7 +208,7 @@ impl Checkout {
         booking: &BookingView,
         key: &str,
         payment_token: &str,
-    ) -> Result<Answer, ApiError> {
+    ) -> Result<Answer, CheckoutError> {
         let attempt = bookings::begin_attempt(
             &self.pool,
             booking.booking_id,
@@ -143,25 +219,16 @@ impl Checkout {
         )
         .await
         .map_err(|e| match e {
-            bookings::BeginAttemptError::OtherInProgress => ApiError::conflict(
-                "payment_in_progress",
-                "another payment for this booking is still being resolved; retry that one with its own Idempotency-Key, or try again shortly",
-            ),
-            bookings::BeginAttemptError::KeyReused => ApiError::problem(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "idempotency_key_reused",
-                "Idempotency key reused",
-                "this Idempotency-Key was used for another booking; use a new key",
-            ),
+            bookings::BeginAttemptError::OtherInProgress => CheckoutError::OtherAttemptInProgress,
+            bookings::BeginAttemptError::KeyReused => CheckoutError::KeyReused,
             bookings::BeginAttemptError::Database(e) => e.into(),
         })?;
-        if let Some((status, body)) = attempt.answer {
+        if let Some(answer) = attempt.answer {
             metrics::counter!("boxoffice_payments_total", "outcome" => "replayed").increment(1);
-            let status = StatusCode::from_u16(status as u16).unwrap_or(StatusCode::OK);
-            return Ok(Answer { status, body });
+            return Ok(recorded(answer));
         }
         let Some(lease) = attempt.lease else {
-            return Err(in_progress());
+            return Err(CheckoutError::InProgress);
         };
         let held = Held {
             payment_id: attempt.payment_id,
@@ -171,29 +238,15 @@ impl Checkout {
         };
         if attempt.fresh {
             if booking.status == "CONFIRMED" {
-                return self
-                    .fail(
-                        &held,
-                        StatusCode::CONFLICT,
-                        "booking_already_confirmed",
-                        "this booking is already paid for",
-                    )
-                    .await;
+                return self.fail(&held, NotCharged::AlreadyPaid).await;
             }
             if !bookings::mark_paying(&self.pool, booking.booking_id).await? {
-                return self
-                    .fail(
-                        &held,
-                        StatusCode::CONFLICT,
-                        "hold_expired",
-                        "the hold on these seats has ended; nothing was charged",
-                    )
-                    .await;
+                return self.fail(&held, NotCharged::HoldEnded).await;
             }
         }
         self.resume(
             &held,
-            &attempt.status,
+            attempt.status,
             attempt.provider_ref.as_deref(),
             Some(payment_token),
             !attempt.fresh,
@@ -208,19 +261,21 @@ impl Checkout {
     async fn resume(
         &self,
         held: &Held<'_>,
-        status: &str,
+        status: PaymentStatus,
         provider_ref: Option<&str>,
         payment_token: Option<&str>,
         resumed: bool,
-    ) -> Result<Answer, ApiError> {
+    ) -> Result<Answer, CheckoutError> {
         match (status, provider_ref) {
-            ("REFUNDING", Some(charge_id)) => {
+            (PaymentStatus::Refunding, Some(charge_id)) => {
                 self.refund(held, charge_id, RefundReason::from_booking(held.booking))
                     .await
             }
-            ("SUCCEEDED", _) => self.charge_and_confirm(held, None, true).await,
-            ("PROCESSING", _) => self.charge_and_confirm(held, payment_token, resumed).await,
-            _ => Err(ApiError::Internal(anyhow::anyhow!(
+            (PaymentStatus::Succeeded, _) => self.charge_and_confirm(held, None, true).await,
+            (PaymentStatus::Processing, _) => {
+                self.charge_and_confirm(held, payment_token, resumed).await
+            }
+            _ => Err(CheckoutError::Internal(anyhow::anyhow!(
                 "payment {} is {status} without an answer",
                 held.payment_id
             ))),
@@ -237,22 +292,12 @@ impl Checkout {
     }
 
     /// Records a final answer that charged nothing (from PROCESSING only).
-    async fn fail(
-        &self,
-        held: &Held<'_>,
-        status: StatusCode,
-        code: &str,
-        detail: &str,
-    ) -> Result<Answer, ApiError> {
-        let body = problem_body(status, code, "Payment not completed", detail);
+    async fn fail(&self, held: &Held<'_>, why: NotCharged) -> Result<Answer, CheckoutError> {
         self.finish(
             held,
-            &["PROCESSING"],
-            "FAILED",
+            &[PaymentStatus::Processing],
             None,
-            status,
-            body,
-            "failed",
+            Decision::NotCharged(why),
         )
         .await
     }
@@ -260,17 +305,15 @@ impl Checkout {
     /// Records the attempt's final answer if this call still holds its lease
     /// (otherwise the answer of whoever took over stands), and lets the hold
     /// run out as it would have if it is still pending.
-    #[allow(clippy::too_many_arguments)]
     async fn finish(
         &self,
         held: &Held<'_>,
-        from: &[&str],
-        final_status: &str,
+        from: &[PaymentStatus],
         provider_ref: Option<&str>,
-        status: StatusCode,
-        body: Value,
-        outcome: &'static str,
-    ) -> Result<Answer, ApiError> {
+        decision: Decision,
+    ) -> Result<Answer, CheckoutError> {
+        let answer = (self.render)(&decision);
+        let final_status = decision.payment_status();
         let finished = bookings::finish_attempt(
             &self.pool,
             held.payment_id,
@@ -278,33 +321,30 @@ impl Checkout {
             from,
             final_status,
             provider_ref,
-            (status.as_u16() as i32, &body),
+            (i32::from(answer.status), &answer.body),
         )
         .await?;
         if !finished {
             return self.superseded(held).await;
         }
-        if final_status != "SUCCEEDED" {
+        if final_status != PaymentStatus::Succeeded {
             bookings::clear_paying(&self.pool, held.booking.booking_id).await?;
         }
-        metrics::counter!("boxoffice_payments_total", "outcome" => outcome).increment(1);
-        Ok(Answer { status, body })
+        metrics::counter!("boxoffice_payments_total", "outcome" => decision.metric()).increment(1);
+        Ok(answer)
     }
 
     /// This call lost the attempt's lease (it lapsed and someone took over)
     /// or the attempt moved on: answer what was recorded, if anything.
-    async fn superseded(&self, held: &Held<'_>) -> Result<Answer, ApiError> {
+    async fn superseded(&self, held: &Held<'_>) -> Result<Answer, CheckoutError> {
         metrics::counter!("boxoffice_payments_total", "outcome" => "superseded").increment(1);
         tracing::warn!(
             payment.id = held.payment_id,
             "payment attempt taken over; this request writes nothing"
         );
         match bookings::attempt_answer(&self.pool, held.payment_id).await? {
-            Some((status, body)) => Ok(Answer {
-                status: StatusCode::from_u16(status as u16).unwrap_or(StatusCode::OK),
-                body,
-            }),
-            None => Err(in_progress()),
+            Some(answer) => Ok(recorded(answer)),
+            None => Err(CheckoutError::InProgress),
         }
     }
 
@@ -315,7 +355,7 @@ impl Checkout {
         held: &Held<'_>,
         provider_ref: Option<&str>,
         error: &dyn std::fmt::Display,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), CheckoutError> {
         bookings::drop_lease(&self.pool, held.payment_id, &held.lease, provider_ref).await?;
         tracing::warn!(%error, payment.id = held.payment_id, "payment outcome unknown; the attempt stays open");
         Ok(())
@@ -329,7 +369,7 @@ impl Checkout {
         held: &Held<'_>,
         payment_token: Option<&str>,
         resumed: bool,
-    ) -> Result<Answer, ApiError> {
+    ) -> Result<Answer, CheckoutError> {
         let provider_key = format!("bo-pay-{}", held.payment_id);
         let asked = match payment_token {
             Some(token) => {
@@ -357,14 +397,7 @@ impl Checkout {
                         {
                             Ok(None) if earlier_may_land => return self.still_pending(held).await,
                             Ok(None) => {
-                                return self
-                                    .fail(
-                                        held,
-                                        StatusCode::PAYMENT_REQUIRED,
-                                        "payment_failed",
-                                        &reason,
-                                    )
-                                    .await;
+                                return self.fail(held, NotCharged::Refused(reason)).await;
                             }
                             other => other,
                         }
@@ -382,24 +415,12 @@ impl Checkout {
             Ok(None) => return self.no_record(held).await,
             Err(ChargeError::Invalid(reason)) => {
                 // A fresh attempt: nothing else was ever sent under this key.
-                return self
-                    .fail(
-                        held,
-                        StatusCode::PAYMENT_REQUIRED,
-                        "payment_failed",
-                        &reason,
-                    )
-                    .await;
+                return self.fail(held, NotCharged::Refused(reason)).await;
             }
             Err(error @ (ChargeError::Timeout | ChargeError::Unavailable(_))) => {
                 self.unknown_outcome(held, None, &error).await?;
                 metrics::counter!("boxoffice_payments_total", "outcome" => "timeout").increment(1);
-                return Err(ApiError::problem(
-                    StatusCode::GATEWAY_TIMEOUT,
-                    "payment_timeout",
-                    "Payment provider timeout",
-                    "the payment provider did not answer; retry with the same Idempotency-Key (you will not be charged twice)",
-                ));
+                return Err(CheckoutError::ProviderTimeout);
             }
         };
         self.settle(held, charge).await
@@ -408,64 +429,40 @@ impl Checkout {
     /// The provider has no charge under the attempt's key. That is final only
     /// once no request sent under it can still land (`charge_window` after the
     /// last one left); before, the attempt stays open and is asked again.
-    async fn no_record(&self, held: &Held<'_>) -> Result<Answer, ApiError> {
+    async fn no_record(&self, held: &Held<'_>) -> Result<Answer, CheckoutError> {
         if bookings::charge_may_still_land(&self.pool, held.payment_id, self.charge_window).await? {
             return self.still_pending(held).await;
         }
-        self.fail(
-            held,
-            StatusCode::CONFLICT,
-            "payment_not_completed",
-            "the payment never reached the provider; nothing was charged",
-        )
-        .await
+        self.fail(held, NotCharged::NeverReachedProvider).await
     }
 
     /// No record yet, but a charge request may still land: the attempt stays
     /// open (lease released) for the next retry or recovery pass.
-    async fn still_pending(&self, held: &Held<'_>) -> Result<Answer, ApiError> {
+    async fn still_pending(&self, held: &Held<'_>) -> Result<Answer, CheckoutError> {
         self.unknown_outcome(held, None, &"the provider has no record yet")
             .await?;
         metrics::counter!("boxoffice_payments_total", "outcome" => "pending").increment(1);
-        Err(ApiError::conflict(
-            "payment_in_progress",
-            "the payment provider has not recorded this payment yet; retry shortly with the same Idempotency-Key",
-        ))
+        Err(CheckoutError::NotYetRecorded)
     }
 
     /// Acts on the provider's charge: confirms the booking with it, or gives
     /// it back when it bought nothing.
-    async fn settle(&self, held: &Held<'_>, charge: Charge) -> Result<Answer, ApiError> {
+    async fn settle(&self, held: &Held<'_>, charge: Charge) -> Result<Answer, CheckoutError> {
         let booking = held.booking;
         match charge.status {
             ChargeStatus::Declined => {
-                let body = problem_body(
-                    StatusCode::PAYMENT_REQUIRED,
-                    "payment_declined",
-                    "Payment declined",
-                    "the card was declined; the seats stay held until the hold ends",
-                );
                 return self
                     .finish(
                         held,
-                        &["PROCESSING"],
-                        "FAILED",
+                        &[PaymentStatus::Processing],
                         Some(&charge.charge_id),
-                        StatusCode::PAYMENT_REQUIRED,
-                        body,
-                        "declined",
+                        Decision::Declined,
                     )
                     .await;
             }
             ChargeStatus::Refunded => {
                 // Refunded already (a refund whose recording was lost): the
                 // money is back, so this charge can never confirm anything.
-                let body = problem_body(
-                    StatusCode::CONFLICT,
-                    "payment_refunded",
-                    "Payment refunded",
-                    "this payment was refunded; the booking is not confirmed",
-                );
                 tracing::warn!(
                     payment.id = held.payment_id,
                     "charge found refunded; not confirming"
@@ -473,12 +470,9 @@ impl Checkout {
                 return self
                     .finish(
                         held,
-                        &["PROCESSING", "REFUNDING"],
-                        "REFUNDED",
+                        &[PaymentStatus::Processing, PaymentStatus::Refunding],
                         Some(&charge.charge_id),
-                        StatusCode::CONFLICT,
-                        body,
-                        "refunded",
+                        Decision::FoundRefunded,
                     )
                     .await;
             }
@@ -492,21 +486,16 @@ impl Checkout {
             Ok(ConfirmOutcome::Confirmed {
                 confirmation_number,
             }) => {
-                let body = json!({
-                    "booking_id": booking.booking_id,
-                    "status": "CONFIRMED",
-                    "confirmation_number": confirmation_number,
-                    "ticket_url": format!("/tickets/{confirmation_number}"),
-                });
+                let decision = Decision::Confirmed {
+                    booking_id: booking.booking_id,
+                    confirmation_number,
+                };
                 let answer = self
                     .finish(
                         held,
-                        &["SUCCEEDED"],
-                        "SUCCEEDED",
+                        &[PaymentStatus::Succeeded],
                         Some(&charge.charge_id),
-                        StatusCode::OK,
-                        body,
-                        "succeeded",
+                        decision,
                     )
                     .await?;
                 tracing::info!("booking confirmed");
@@ -518,12 +507,14 @@ impl Checkout {
             // Another holder of this attempt decided its refund.
             Ok(ConfirmOutcome::AttemptClosed) => return self.superseded(held).await,
             Ok(ConfirmOutcome::NotFound) => {
-                return Err(ApiError::Internal(anyhow::anyhow!("paid booking vanished")));
+                return Err(CheckoutError::Internal(anyhow::anyhow!(
+                    "paid booking vanished"
+                )));
             }
             Err(error) => {
                 self.unknown_outcome(held, Some(&charge.charge_id), &error)
                     .await?;
-                return Err(ApiError::Unavailable(anyhow::anyhow!(
+                return Err(CheckoutError::Unavailable(anyhow::anyhow!(
                     "confirming after payment: {error}"
                 )));
             }
@@ -544,7 +535,7 @@ impl Checkout {
         held: &Held<'_>,
         charge_id: &str,
         reason: RefundReason,
-    ) -> Result<Answer, ApiError> {
+    ) -> Result<Answer, CheckoutError> {
         let refund_key = format!("bo-refund-{}", held.payment_id);
         if let Err(error) = self
             .within_timeout(self.gateway.refund(&refund_key, charge_id))
@@ -552,21 +543,16 @@ impl Checkout {
         {
             // Still REFUNDING: the next call with the key, or recovery, refunds again.
             self.unknown_outcome(held, Some(charge_id), &error).await?;
-            return Err(ApiError::Unavailable(anyhow::anyhow!(
+            return Err(CheckoutError::Unavailable(anyhow::anyhow!(
                 "refund failed: {error}"
             )));
         }
-        let (code, title, detail) = reason.problem();
-        let body = problem_body(StatusCode::CONFLICT, code, title, detail);
-        tracing::warn!(code, "charge refunded");
+        tracing::warn!(?reason, "charge refunded");
         self.finish(
             held,
-            &["REFUNDING"],
-            "REFUNDED",
+            &[PaymentStatus::Refunding],
             Some(charge_id),
-            StatusCode::CONFLICT,
-            body,
-            "refunded",
+            Decision::Refunded(reason),
         )
         .await
     }
@@ -601,7 +587,7 @@ impl Checkout {
             match self
                 .resume(
                     &held,
-                    &taken.status,
+                    taken.status,
                     taken.provider_ref.as_deref(),
                     None,
                     true,
@@ -612,7 +598,7 @@ impl Checkout {
                     resolved += 1;
                     tracing::info!(
                         payment.id = payment_id,
-                        status = answer.status.as_u16(),
+                        status = answer.status,
                         "abandoned payment resolved"
                     );
                 }
@@ -625,34 +611,10 @@ impl Checkout {
     }
 }
 
-/// Parses the `Idempotency-Key` header: 1–255 visible ASCII characters.
-pub fn idempotency_key(value: Option<&str>) -> Result<String, ApiError> {
-    let Some(key) = value else {
-        return Err(ApiError::problem(
-            StatusCode::BAD_REQUEST,
-            "idempotency_key_required",
-            "Idempotency-Key required",
-            "send an Idempotency-Key header (for example a UUID) so a retry never charges twice",
-        ));
-    };
-    let valid = (1..=255).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_graphic());
-    if valid {
-        Ok(key.to_owned())
-    } else {
-        Err(ApiError::validation(
-            "Idempotency-Key must be 1-255 visible ASCII characters",
-        ))
+/// An answer read back from the attempt.
+fn recorded((status, body): (i32, Value)) -> Answer {
+    Answer {
+        status: u16::try_from(status).unwrap_or(200),
+        body,
     }
-}
-
-/// Finds the booking the caller may act on: their own, or any for an admin.
-pub async fn owned_booking(
-    pool: &PgPool,
-    booking_id: BookingId,
-    caller: &crate::auth::Caller,
-) -> Result<BookingView, ApiError> {
-    bookings::get(pool, booking_id)
-        .await?
-        .filter(|b| b.user_id == caller.user_id || caller.is_admin())
-        .ok_or_else(|| ApiError::not_found("booking"))
 }

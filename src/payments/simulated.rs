@@ -16,6 +16,7 @@ use async_trait::async_trait;
 use sqlx::PgPool;
 
 use super::{Charge, ChargeError, ChargeStatus, PaymentGateway};
+use crate::store::provider_ledger;
 
 pub struct SimulatedProvider {
     pool: PgPool,
@@ -28,21 +29,20 @@ impl SimulatedProvider {
     }
 
     async fn stored(&self, key: &str) -> Result<Option<(Charge, i64)>, ChargeError> {
-        let row: Option<(String, String, i64, bool)> = sqlx::query_as(
-            "SELECT charge_id, status, amount_cents, refunded_at IS NOT NULL
-             FROM provider_charges WHERE idempotency_key = $1",
-        )
-        .bind(key)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(unavailable)?;
-        Ok(row.map(|(charge_id, status, amount, refunded)| {
-            let status = match (status.as_str(), refunded) {
+        let row = provider_ledger::charge(&self.pool, key)
+            .await
+            .map_err(unavailable)?;
+        Ok(row.map(|stored| {
+            let status = match (stored.status.as_str(), stored.refunded) {
                 (_, true) => ChargeStatus::Refunded,
                 ("SUCCEEDED", false) => ChargeStatus::Succeeded,
                 _ => ChargeStatus::Declined,
             };
-            (Charge { charge_id, status }, amount)
+            let charge = Charge {
+                charge_id: stored.charge_id,
+                status,
+            };
+            (charge, stored.amount_cents)
         }))
     }
 }
@@ -59,18 +59,9 @@ async fn record_charge(
     status: &'static str,
 ) -> Result<(), ChargeError> {
     let charge_id = format!("ch_sim_{:024x}", rand::random::<u128>() >> 32);
-    sqlx::query(
-        "INSERT INTO provider_charges (charge_id, idempotency_key, amount_cents, status)
-         VALUES ($1, $2, $3, $4) ON CONFLICT (idempotency_key) DO NOTHING",
-    )
-    .bind(&charge_id)
-    .bind(key)
-    .bind(amount_cents)
-    .bind(status)
-    .execute(&pool)
-    .await
-    .map_err(unavailable)?;
-    Ok(())
+    provider_ledger::record_charge(&pool, &charge_id, &key, amount_cents, status)
+        .await
+        .map_err(unavailable)
 }
 
 #[async_trait]
@@ -127,38 +118,13 @@ impl PaymentGateway for SimulatedProvider {
 
     async fn refund(&self, key: &str, charge_id: &str) -> Result<(), ChargeError> {
         let refund_id = format!("re_sim_{:024x}", rand::random::<u128>() >> 32);
-        let refunded = sqlx::query(
-            "WITH refund AS (
-                 INSERT INTO provider_refunds (refund_id, idempotency_key, charge_id)
-                 SELECT $1, $2, charge_id FROM provider_charges
-                 WHERE charge_id = $3 AND status = 'SUCCEEDED'
-                 ON CONFLICT (idempotency_key) DO NOTHING
-                 RETURNING charge_id
-             )
-             UPDATE provider_charges SET refunded_at = coalesce(refunded_at, now())
-             WHERE charge_id IN (SELECT charge_id FROM refund)",
-        )
-        .bind(&refund_id)
-        .bind(key)
-        .bind(charge_id)
-        .execute(&self.pool)
-        .await
-        .map_err(unavailable)?;
-        if refunded.rows_affected() == 0 {
-            // Either this key refunded it before (fine), or there is no such charge.
-            let known: bool = sqlx::query_scalar(
-                "SELECT EXISTS (SELECT 1 FROM provider_refunds WHERE idempotency_key = $1 AND charge_id = $2)",
-            )
-            .bind(key)
-            .bind(charge_id)
-            .fetch_one(&self.pool)
+        let known = provider_ledger::refund(&self.pool, &refund_id, key, charge_id)
             .await
             .map_err(unavailable)?;
-            if !known {
-                return Err(ChargeError::Invalid(
-                    "no refundable charge for this refund key".into(),
-                ));
-            }
+        if !known {
+            return Err(ChargeError::Invalid(
+                "no refundable charge for this refund key".into(),
+            ));
         }
         Ok(())
     }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use actors::domain::{BookingId, EventId, SeatId, UserId};
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
@@ -134,7 +134,7 @@ pub async fn check_in(pool: &PgPool, event: EventId, code: &str) -> sqlx::Result
 pub struct PaymentView {
     pub payment_id: i64,
     pub idempotency_key: String,
-    pub status: String,
+    pub status: PaymentStatus,
     pub amount_cents: i64,
     pub provider_ref: Option<String>,
     pub created_at: DateTime<Utc>,
@@ -151,11 +151,88 @@ pub async fn payments(pool: &PgPool, booking: BookingId) -> sqlx::Result<Vec<Pay
     .await
 }
 
+/// Where a payment attempt stands (`payments.status`). An unknown value in
+/// the database is a decode error, never a guess.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum PaymentStatus {
+    /// Open: the charge may be (or may have been) sent.
+    Processing,
+    /// Charged and the booking confirmed with it (final once answered).
+    Succeeded,
+    /// Nothing was charged (final).
+    Failed,
+    /// The charge bought nothing and is being given back: it can only end refunded.
+    Refunding,
+    /// The charge went back (final).
+    Refunded,
+}
+
+impl PaymentStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PaymentStatus::Processing => "PROCESSING",
+            PaymentStatus::Succeeded => "SUCCEEDED",
+            PaymentStatus::Failed => "FAILED",
+            PaymentStatus::Refunding => "REFUNDING",
+            PaymentStatus::Refunded => "REFUNDED",
+        }
+    }
+}
+
+impl std::fmt::Display for PaymentStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for PaymentStatus {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "PROCESSING" => Ok(PaymentStatus::Processing),
+            "SUCCEEDED" => Ok(PaymentStatus::Succeeded),
+            "FAILED" => Ok(PaymentStatus::Failed),
+            "REFUNDING" => Ok(PaymentStatus::Refunding),
+            "REFUNDED" => Ok(PaymentStatus::Refunded),
+            other => Err(format!("unknown payment status {other:?}")),
+        }
+    }
+}
+
+/// Stored as TEXT (the `payments_status_known` CHECK lists the values).
+impl sqlx::Type<sqlx::Postgres> for PaymentStatus {
+    fn type_info() -> sqlx::postgres::PgTypeInfo {
+        <&str as sqlx::Type<sqlx::Postgres>>::type_info()
+    }
+
+    fn compatible(ty: &sqlx::postgres::PgTypeInfo) -> bool {
+        <&str as sqlx::Type<sqlx::Postgres>>::compatible(ty)
+    }
+}
+
+impl<'r> sqlx::Decode<'r, sqlx::Postgres> for PaymentStatus {
+    fn decode(value: sqlx::postgres::PgValueRef<'r>) -> Result<Self, sqlx::error::BoxDynError> {
+        let text = <&str as sqlx::Decode<sqlx::Postgres>>::decode(value)?;
+        Ok(text.parse()?)
+    }
+}
+
+impl sqlx::Encode<'_, sqlx::Postgres> for PaymentStatus {
+    fn encode_by_ref(
+        &self,
+        buf: &mut sqlx::postgres::PgArgumentBuffer,
+    ) -> Result<sqlx::encode::IsNull, sqlx::error::BoxDynError> {
+        <&str as sqlx::Encode<sqlx::Postgres>>::encode_by_ref(&self.as_str(), buf)
+    }
+}
+
 /// A payment attempt as the checkout finds it.
 pub struct Attempt {
     pub payment_id: i64,
     pub booking_id: BookingId,
-    pub status: String,
+    pub status: PaymentStatus,
     pub amount_cents: i64,
     pub provider_ref: Option<String>,
     /// The answer already given for this key, to replay.
@@ -216,7 +293,7 @@ pub async fn begin_attempt(
         return Ok(Attempt {
             payment_id,
             booking_id: booking,
-            status: "PROCESSING".into(),
+            status: PaymentStatus::Processing,
             amount_cents,
             provider_ref: None,
             answer: None,
@@ -230,7 +307,7 @@ pub async fn begin_attempt(
     let row: (
         i64,
         BookingId,
-        String,
+        PaymentStatus,
         i64,
         Option<String>,
         Option<i32>,
@@ -285,7 +362,7 @@ pub async fn begin_attempt(
 /// An unfinished attempt whose lease the caller took (recovery worker).
 pub struct Resumed {
     pub lease: String,
-    pub status: String,
+    pub status: PaymentStatus,
     pub provider_ref: Option<String>,
 }
 
@@ -296,7 +373,7 @@ pub async fn take_lease(
     lease: Duration,
 ) -> sqlx::Result<Option<Resumed>> {
     let token = lease_token();
-    let taken: Option<(String, Option<String>)> = sqlx::query_as(
+    let taken: Option<(PaymentStatus, Option<String>)> = sqlx::query_as(
         "UPDATE payments SET lease_until = now() + make_interval(secs => $2), lease_owner = $3,
                              updated_at = now()
          WHERE payment_id = $1 AND response IS NULL
@@ -389,12 +466,12 @@ pub async fn finish_attempt(
     pool: &PgPool,
     payment_id: i64,
     lease: &str,
-    from: &[&str],
-    status: &str,
+    from: &[PaymentStatus],
+    status: PaymentStatus,
     provider_ref: Option<&str>,
     answer: (i32, &serde_json::Value),
 ) -> sqlx::Result<bool> {
-    let from: Vec<String> = from.iter().map(|s| (*s).to_owned()).collect();
+    let from: Vec<&str> = from.iter().map(|s| s.as_str()).collect();
     let updated = sqlx::query(
         "UPDATE payments SET status = $4, provider_ref = coalesce($5, provider_ref), response_status = $6,
                              response = $7, lease_until = NULL, lease_owner = NULL, updated_at = now()
@@ -462,4 +539,31 @@ pub async fn abandoned_attempts(
     .bind(idle.as_secs_f64())
     .fetch_all(pool)
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::PaymentStatus;
+
+    #[test]
+    fn payment_statuses_round_trip_and_an_unknown_one_is_an_error() {
+        for status in [
+            PaymentStatus::Processing,
+            PaymentStatus::Succeeded,
+            PaymentStatus::Failed,
+            PaymentStatus::Refunding,
+            PaymentStatus::Refunded,
+        ] {
+            assert_eq!(status.as_str().parse::<PaymentStatus>(), Ok(status));
+            let json = serde_json::to_value(status).unwrap();
+            assert_eq!(json, serde_json::json!(status.as_str()));
+            assert_eq!(
+                serde_json::from_value::<PaymentStatus>(json).unwrap(),
+                status
+            );
+        }
+        assert!("PENDING".parse::<PaymentStatus>().is_err());
+        assert!("processing".parse::<PaymentStatus>().is_err());
+        assert!(serde_json::from_value::<PaymentStatus>(serde_json::json!("PAID")).is_err());
+    }
 }

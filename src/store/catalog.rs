@@ -308,3 +308,59 @@ impl EventGates {
         Ok(gate)
     }
 }
+
+/// The venue named `name`, if any (the demo loader checks it ran before).
+pub async fn venue_named(pool: &PgPool, name: &str) -> sqlx::Result<Option<VenueId>> {
+    sqlx::query_scalar("SELECT venue_id FROM venues WHERE name = $1")
+        .bind(name)
+        .fetch_optional(pool)
+        .await
+}
+
+/// An operator's waiting-room settings for one event.
+#[derive(Debug, Clone)]
+pub struct WaitingRoomSettings {
+    pub enabled: bool,
+    /// 0 pauses admission.
+    pub admission_rate_per_sec: i32,
+    /// `None`: unchanged; `Some(None)`: no on-sale time.
+    pub onsale_at: Option<Option<DateTime<Utc>>>,
+}
+
+/// Writes the event's waiting-room settings; `false` if there is no such event.
+pub async fn set_waiting_room(
+    pool: &PgPool,
+    event: EventId,
+    settings: &WaitingRoomSettings,
+) -> sqlx::Result<bool> {
+    let updated = sqlx::query(
+        "UPDATE events SET queue_enabled = $2, admission_rate_per_sec = $3,
+                           onsale_at = CASE WHEN $4 THEN $5 ELSE onsale_at END, updated_at = now()
+         WHERE event_id = $1",
+    )
+    .bind(event)
+    .bind(settings.enabled)
+    .bind(settings.admission_rate_per_sec)
+    .bind(settings.onsale_at.is_some())
+    .bind(settings.onsale_at.flatten())
+    .execute(pool)
+    .await?;
+    Ok(updated.rows_affected() > 0)
+}
+
+/// The admission settings of an event whose waiting room is on.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct WaitingRoomConfig {
+    pub event_id: EventId,
+    pub admission_rate_per_sec: i32,
+    pub onsale_at: Option<DateTime<Utc>>,
+}
+
+/// Every event whose waiting room is on (the admission driver's settings).
+pub async fn waiting_rooms(pool: &PgPool) -> sqlx::Result<Vec<WaitingRoomConfig>> {
+    sqlx::query_as(
+        "SELECT event_id, admission_rate_per_sec, onsale_at FROM events WHERE queue_enabled",
+    )
+    .fetch_all(pool)
+    .await
+}

@@ -11,6 +11,7 @@
 //! either fires unexpectedly the transaction rolls back and nothing is sold.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use std::time::Duration;
 
 use actors::domain::{BookingId, EventId, SeatId, SeatStatus, UserId};
@@ -23,12 +24,18 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use sqlx::{PgPool, Postgres, Transaction};
 
-use crate::auth::Signer;
-use crate::tickets::{self, TicketClaims};
+/// Makes the code printed on the ticket for one seat of a paid booking. The
+/// ledger writes the codes in the transaction that confirms the booking, so a
+/// confirmed booking always has its tickets; what a code looks like is the
+/// tickets module's business (`tickets.rs` implements this for `Signer`).
+pub trait TicketCodes: Send + Sync {
+    fn code(&self, booking: BookingId, event: EventId, seat: SeatId) -> String;
+}
 
 pub struct PgLedger {
     pool: PgPool,
-    signer: Signer,
+    /// Signs the ticket codes written when a booking is confirmed.
+    codes: Arc<dyn TicketCodes>,
     /// How long a started payment protects its hold from the sweeper.
     payment_window: Duration,
     /// Most seats one buyer may hold (PENDING) at once per event.
@@ -36,10 +43,14 @@ pub struct PgLedger {
 }
 
 impl PgLedger {
-    pub fn new(pool: PgPool, signer: Signer, payment_window: Duration) -> PgLedger {
+    pub fn new(
+        pool: PgPool,
+        codes: impl TicketCodes + 'static,
+        payment_window: Duration,
+    ) -> PgLedger {
         PgLedger {
             pool,
-            signer,
+            codes: Arc::new(codes),
             payment_window,
             max_active_seats_per_buyer: usize::MAX,
         }
@@ -598,16 +609,7 @@ impl SeatLedger for PgLedger {
         .map_err(storage_error)?;
         let codes: Vec<String> = seats
             .iter()
-            .map(|&seat| {
-                tickets::sign(
-                    &self.signer,
-                    &TicketClaims {
-                        booking_id: booking,
-                        event_id: event,
-                        seat_id: SeatId(seat),
-                    },
-                )
-            })
+            .map(|&seat| self.codes.code(booking, event, SeatId(seat)))
             .collect();
         sqlx::query(
             "INSERT INTO tickets (booking_id, event_id, seat_id, code)

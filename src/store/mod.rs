@@ -6,10 +6,11 @@ pub mod catalog;
 pub mod deltas;
 pub mod ledger;
 pub mod locks;
-pub mod queue;
+pub mod provider_ledger;
 pub mod redis;
 pub mod seats;
 pub mod users;
+pub mod waiting_room;
 
 /// The name of the constraint a database error violated, if any.
 pub fn violated_constraint(error: &sqlx::Error) -> Option<&str> {
@@ -17,4 +18,9 @@ pub fn violated_constraint(error: &sqlx::Error) -> Option<&str> {
         sqlx::Error::Database(db) => db.constraint(),
         _ => None,
     }
+}
+
+/// Whether PostgreSQL answers a trivial query (readiness).
+pub async fn ping(pool: &sqlx::PgPool) -> sqlx::Result<()> {
+    sqlx::query("SELECT 1").execute(pool).await.map(|_| ())
 }

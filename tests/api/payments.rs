@@ -588,7 +588,7 @@ async fn an_invalid_token_on_a_resumed_attempt_is_looked_up_before_failing() {
 
 #[actix_web::test]
 async fn a_stale_lease_holder_can_neither_overwrite_the_answer_nor_clear_the_lease() {
-    use boxoffice::store::bookings as store;
+    use boxoffice::store::bookings::{self as store, PaymentStatus};
     use std::time::Duration;
 
     let app = spawn_app().await;
@@ -648,8 +648,8 @@ async fn a_stale_lease_holder_can_neither_overwrite_the_answer_nor_clear_the_lea
             &app.pool,
             id,
             &stale,
-            &["PROCESSING"],
-            "FAILED",
+            &[PaymentStatus::Processing],
+            PaymentStatus::Failed,
             None,
             (402, &early)
         )
@@ -668,8 +668,8 @@ async fn a_stale_lease_holder_can_neither_overwrite_the_answer_nor_clear_the_lea
             &app.pool,
             id,
             &current,
-            &["PROCESSING"],
-            "FAILED",
+            &[PaymentStatus::Processing],
+            PaymentStatus::Failed,
             None,
             (402, &answer)
         )
@@ -682,8 +682,8 @@ async fn a_stale_lease_holder_can_neither_overwrite_the_answer_nor_clear_the_lea
             &app.pool,
             id,
             &stale,
-            &["PROCESSING"],
-            "SUCCEEDED",
+            &[PaymentStatus::Processing],
+            PaymentStatus::Succeeded,
             None,
             (200, &late)
         )
@@ -697,8 +697,8 @@ async fn a_stale_lease_holder_can_neither_overwrite_the_answer_nor_clear_the_lea
             &app.pool,
             id,
             &current,
-            &["PROCESSING"],
-            "SUCCEEDED",
+            &[PaymentStatus::Processing],
+            PaymentStatus::Succeeded,
             None,
             (200, &late)
         )
@@ -924,4 +924,24 @@ async fn a_refused_retry_fails_the_attempt_only_once_no_earlier_charge_can_land(
         ("PROCESSING".to_owned(), None, None)
     );
     assert_eq!(charges(&app).await, (0, 0));
+}
+
+/// `payments.status` decodes into `PaymentStatus`; a value it does not know
+/// is an error, never a guess.
+#[actix_web::test]
+async fn an_unknown_payment_status_is_a_decode_error_not_a_default() {
+    use boxoffice::store::bookings::PaymentStatus;
+    let app = spawn_app().await;
+    let known: PaymentStatus = sqlx::query_scalar("SELECT 'REFUNDING'::text")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(known, PaymentStatus::Refunding);
+    let unknown = sqlx::query_scalar::<_, PaymentStatus>("SELECT 'PENDING'::text")
+        .fetch_one(&app.pool)
+        .await;
+    assert!(
+        matches!(unknown, Err(sqlx::Error::ColumnDecode { .. })),
+        "{unknown:?}"
+    );
 }

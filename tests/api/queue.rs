@@ -153,7 +153,7 @@ async fn booking_an_event_with_a_waiting_room_needs_a_valid_queue_token() {
         app.settings.auth.signing_secret.clone(),
         Duration::from_secs(60),
     );
-    let expired = boxoffice::queue::token::sign(
+    let expired = boxoffice::waiting_room::token::sign(
         &signer,
         actors::domain::EventId(event_id),
         actors::domain::UserId(alice.0),
@@ -553,7 +553,7 @@ async fn a_stale_lease_holder_admits_nobody() {
         redis.ping().await.is_ok()
     })
     .await;
-    let store = boxoffice::store::queue::QueueStore::new(redis);
+    let store = boxoffice::store::waiting_room::QueueStore::new(redis);
     // A line no driver of this app looks after (no such event in PostgreSQL).
     let event = actors::domain::EventId(987_654_321);
     for user in 1..=3 {
@@ -572,7 +572,7 @@ async fn a_stale_lease_holder_admits_nobody() {
         .unwrap();
     assert!(store.lease(event, "new-holder", 60_000).await.unwrap());
 
-    let admission = boxoffice::store::queue::Admission {
+    let admission = boxoffice::store::waiting_room::Admission {
         n: 3,
         at_ms: chrono::Utc::now().timestamp_millis(),
         grace_ms: 60_000,

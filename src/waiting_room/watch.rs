@@ -20,7 +20,7 @@ use dashmap::DashMap;
 use dashmap::mapref::entry::Entry;
 use tokio::sync::watch;
 
-use crate::store::queue::{Progress, QueueStore};
+use crate::store::waiting_room::{Progress, QueueStore};
 
 /// How often a watcher reads the line's progress.
 const TICK: Duration = Duration::from_millis(500);
@@ -84,7 +84,7 @@ impl QueueWatch {
     fn start(&self, event: EventId) -> watch::Receiver<Progress> {
         let (tx, rx) = watch::channel(Progress::default());
         let (store, watchers) = (self.store.clone(), self.watchers.clone());
-        actix_web::rt::spawn(async move {
+        actix::spawn(async move {
             let mut tick = tokio::time::interval(TICK);
             let mut unwatched = 0;
             loop {
@@ -165,7 +165,7 @@ mod tests {
         QueueStore::new(redis)
     }
 
-    #[actix_web::test]
+    #[actix::test]
     async fn a_stream_whose_watcher_stopped_waits_on_a_live_one_instead_of_spinning() {
         let watch = QueueWatch::new(unreachable_store());
         let event = EventId(7);
@@ -196,7 +196,7 @@ mod tests {
         assert_eq!(listed, Some(true));
     }
 
-    #[actix_web::test]
+    #[actix::test]
     async fn a_dead_watcher_left_in_the_map_is_replaced_for_new_streams() {
         let watch = QueueWatch::new(unreachable_store());
         let event = EventId(8);
@@ -210,7 +210,7 @@ mod tests {
         );
     }
 
-    #[actix_web::test]
+    #[actix::test]
     async fn a_watcher_with_a_stream_is_not_stopped() {
         let watchers = DashMap::new();
         let event = EventId(9);

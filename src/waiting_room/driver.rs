@@ -20,12 +20,13 @@ use std::time::{Duration, Instant};
 
 use actors::domain::EventId;
 use actors::registry::Registry;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 
 use crate::config::QueueSettings;
-use crate::store::queue::{Admission, QueueStore};
+use crate::store::catalog::{self, WaitingRoomConfig};
+use crate::store::waiting_room::{Admission, QueueStore};
 
 pub struct AdmissionDriver {
     pub store: QueueStore,
@@ -33,13 +34,6 @@ pub struct AdmissionDriver {
     pub registry: Arc<Registry>,
     pub node_id: String,
     pub settings: QueueSettings,
-}
-
-#[derive(Debug, Clone, sqlx::FromRow)]
-struct QueueConfig {
-    event_id: EventId,
-    admission_rate_per_sec: i32,
-    onsale_at: Option<DateTime<Utc>>,
 }
 
 /// The event's admission state on this node.
@@ -101,18 +95,13 @@ impl AdmissionDriver {
     pub async fn run(self) {
         let mut tick = tokio::time::interval(Duration::from_millis(self.settings.tick_ms));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut configs: Vec<QueueConfig> = Vec::new();
+        let mut configs: Vec<WaitingRoomConfig> = Vec::new();
         let mut configs_read: Option<Instant> = None;
         let mut buckets: HashMap<EventId, Bucket> = HashMap::new();
         loop {
             tick.tick().await;
             if configs_read.is_none_or(|at| at.elapsed() >= Duration::from_secs(1)) {
-                match sqlx::query_as::<_, QueueConfig>(
-                    "SELECT event_id, admission_rate_per_sec, onsale_at FROM events WHERE queue_enabled",
-                )
-                .fetch_all(&self.pool)
-                .await
-                {
+                match catalog::waiting_rooms(&self.pool).await {
                     Ok(fresh) => {
                         buckets.retain(|event, _| fresh.iter().any(|c| c.event_id == *event));
                         configs = fresh;
@@ -130,7 +119,11 @@ impl AdmissionDriver {
         }
     }
 
-    async fn tick_event(&self, config: &QueueConfig, bucket: &mut Bucket) -> anyhow::Result<()> {
+    async fn tick_event(
+        &self,
+        config: &WaitingRoomConfig,
+        bucket: &mut Bucket,
+    ) -> anyhow::Result<()> {
         let event = config.event_id;
         let renew_every = Duration::from_millis(self.settings.lease_ms / 3);
         if bucket

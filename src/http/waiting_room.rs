@@ -1,27 +1,29 @@
 //! The waiting room over HTTP: join, poll, position stream (SSE), fairness
 //! proof, and the operator's controls.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use actix_web::{HttpRequest, HttpResponse, Responder, web};
 use actix_web_lab::sse;
-use actors::domain::{EventId, UserId};
-use chrono::{DateTime, TimeZone, Utc};
+use actors::domain::EventId;
+use chrono::{DateTime, Utc};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::json;
 use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 
-use crate::auth::{Admin, Caller, Signer};
+use crate::auth::{Caller, Signer};
+use crate::domain::event::MAX_ADMISSION_RATE;
 use crate::http::client_addr::ClientAddr;
 use crate::http::error::ApiError;
+use crate::http::extractors::Admin;
 use crate::http::limits::{Action, Limits, StreamKind};
-use crate::queue::token;
-use crate::queue::watch::QueueWatch;
 use crate::store::cache::CatalogCache;
-use crate::store::catalog::{EventGate, EventGates};
-use crate::store::queue::{Progress, QueueStore, Standing};
+use crate::store::catalog::{self, EventGate, EventGates, WaitingRoomSettings};
 use crate::store::redis::RedisError;
+use crate::store::waiting_room::{QueueStore, Standing};
+use crate::waiting_room::position::{Message, PositionStream, eta, standing_body};
+use crate::waiting_room::watch::QueueWatch;
 
 fn unavailable(error: RedisError) -> ApiError {
     ApiError::Unavailable(anyhow::anyhow!("waiting room unavailable: {error}"))
@@ -39,65 +41,6 @@ async fn queued_gate(gates: &EventGates, event: EventId) -> Result<EventGate, Ap
         ));
     }
     Ok(gate)
-}
-
-fn open(gate: &EventGate) -> bool {
-    gate.onsale_at.is_none_or(|at| at <= Utc::now())
-}
-
-fn eta(position: u64, progress: &Progress, gate: &EventGate) -> u64 {
-    let rate = if progress.drain_per_sec > 0.5 {
-        progress.drain_per_sec
-    } else {
-        f64::from(gate.admission_rate_per_sec.max(1))
-    };
-    (position as f64 / rate).ceil() as u64
-}
-
-fn admitted_body(signer: &Signer, event: EventId, user: UserId, expires: i64) -> Value {
-    let expires_at = Utc
-        .timestamp_opt(expires, 0)
-        .single()
-        .unwrap_or_else(Utc::now);
-    json!({
-        "in_queue": false,
-        "admitted": true,
-        "queue_token": token::sign(signer, event, user, expires_at),
-        "expires_at": expires_at,
-        "position": 0,
-        "eta_seconds": 0,
-    })
-}
-
-/// What `GET /events/{id}/queue` answers for a standing.
-fn standing_body(
-    signer: &Signer,
-    event: EventId,
-    user: UserId,
-    standing: &Standing,
-    progress: &Progress,
-    gate: &EventGate,
-) -> Value {
-    match standing {
-        Standing::Admitted { expires } => admitted_body(signer, event, user, *expires),
-        Standing::Waiting { position, .. } if open(gate) => json!({
-            "in_queue": true, "admitted": false, "position": position,
-            // Admission stops while nothing is left or the operator paused
-            // it: no countdown then.
-            "eta_seconds": (!progress.sold_out && !progress.paused)
-                .then(|| eta(*position, progress, gate)),
-            "sold_out": progress.sold_out,
-            "paused": progress.paused,
-        }),
-        Standing::Waiting { .. } => json!({
-            // Before the sale opens the order is not yet drawn.
-            "in_queue": true, "admitted": false, "position": null, "eta_seconds": null,
-            "sale_opens_at": gate.onsale_at, "sold_out": false, "paused": progress.paused,
-        }),
-        Standing::NotInQueue => json!({
-            "in_queue": false, "admitted": false, "position": null, "eta_seconds": null,
-        }),
-    }
 }
 
 #[tracing::instrument(skip_all, fields(event.id = %event_id, user.id = %caller.user_id))]
@@ -150,14 +93,12 @@ pub async fn status(
     )))
 }
 
-fn sse_json(name: &str, body: &Value) -> sse::Event {
-    sse::Event::Data(sse::Data::new(body.to_string()).event(name.to_owned()))
+fn sse_event(message: Message) -> sse::Event {
+    sse::Event::Data(sse::Data::new(message.body.to_string()).event(message.name))
 }
 
-/// Positions at least every two seconds (`paused: true` and no ETA while the
-/// operator has paused admission), `sold_out` while nothing is left, then one
-/// `admitted` message with the queue token. An open stream is the
-/// waiter's sign of life.
+/// The waiter's position as server-sent events (`PositionStream` says what
+/// and when). An open stream is the waiter's sign of life.
 #[tracing::instrument(skip_all, fields(event.id = %event_id, user.id = %caller.user_id))]
 pub async fn stream(
     req: HttpRequest,
@@ -181,86 +122,28 @@ pub async fn stream(
     // Held by the task below: released when the stream ends, however it ends.
     let slot = Limits::open_stream_for(&req, StreamKind::QueuePosition)?;
     let (tx, rx) = tokio::sync::mpsc::channel(8);
-    let (store, signer, gates) = (store.into_inner(), signer.into_inner(), gates.into_inner());
-    let mut progress_rx = watch.watch(event);
-    // Read once for the first message: a watch started just now holds no
-    // reading yet.
-    let mut first_read = store.progress(event).await.ok();
-    metrics::gauge!("boxoffice_queue_stream_subscribers").increment(1.0);
+    let progress = watch.watch(event);
+    let first_read = store.progress(event).await.ok();
+    let positions = PositionStream {
+        store: store.into_inner(),
+        gates: gates.into_inner(),
+        signer: signer.into_inner(),
+        event,
+        user,
+        gate,
+        first,
+        progress,
+        first_read,
+    };
     actix_web::rt::spawn(async move {
         let _slot = slot;
-        let mut standing = first;
-        let mut sent_sold_out = false;
-        let mut gate = gate;
-        'stream: loop {
-            let (position, removed) = match standing {
-                Standing::Admitted { expires } => {
-                    if sent_sold_out {
-                        let _ = tx
-                            .send(sse_json("sold_out", &json!({ "sold_out": false })))
-                            .await;
-                    }
-                    let _ = tx
-                        .send(sse_json(
-                            "admitted",
-                            &admitted_body(&signer, event, user, expires),
-                        ))
-                        .await;
-                    break;
-                }
-                Standing::NotInQueue => break,
-                Standing::Waiting { position, removed } => (position, removed),
-            };
-            let anchored = Instant::now();
-            loop {
-                let progress = match first_read.take() {
-                    Some(read) if !progress_rx.has_changed() => read,
-                    _ => progress_rx.borrow_and_update().clone(),
-                };
-                // Everyone removed since the anchor left from the front of the line.
-                let estimate = position
-                    .saturating_sub(progress.removed.saturating_sub(removed))
-                    .max(1);
-                if progress.sold_out != sent_sold_out {
-                    sent_sold_out = progress.sold_out;
-                    let _ = tx
-                        .send(sse_json(
-                            "sold_out",
-                            &json!({ "sold_out": progress.sold_out }),
-                        ))
-                        .await;
-                }
-                let waiting = Standing::Waiting {
-                    position: estimate,
-                    removed,
-                };
-                let body = standing_body(&signer, event, user, &waiting, &progress, &gate);
-                if tx.send(sse_json("position", &body)).await.is_err() {
-                    break 'stream; // the client went away
-                }
-                let _ = tokio::time::timeout(Duration::from_secs(2), progress_rx.changed()).await;
-                if estimate <= 1 || anchored.elapsed() > Duration::from_secs(5) {
-                    break;
-                }
-            }
-            // At the front, or time to re-anchor: the exact standing (also a sign of life).
-            if let Ok(exact) = store.standing(event, user).await {
-                standing = exact;
-            }
-            if let Ok(Some(fresh)) = gates.get(event).await {
-                gate = fresh;
-            }
-            if !gate.queue_enabled {
-                // The operator turned the waiting room off: book directly.
-                let _ = tx
-                    .send(sse_json("closed", &json!({ "reason": "queue_disabled" })))
-                    .await;
-                break;
-            }
-        }
-        metrics::gauge!("boxoffice_queue_stream_subscribers").decrement(1.0);
+        positions.run(tx).await;
     });
-    let sse = sse::Sse::from_infallible_receiver(rx).with_keep_alive(Duration::from_secs(15));
+    let events = futures_util::stream::unfold(rx, |mut rx| async move {
+        let message = rx.recv().await?;
+        Some((sse_event(message), rx))
+    });
+    let sse = sse::Sse::from_infallible_stream(events).with_keep_alive(Duration::from_secs(15));
     Ok(sse.respond_to(&req).map_into_boxed_body())
 }
 
@@ -313,24 +196,17 @@ pub async fn configure(
     let event = event_id.into_inner();
     let body = body.into_inner();
     // 0 pauses admission: the room stays on and waiters keep their places.
-    if !(0..=100_000).contains(&body.admission_rate_per_sec) {
-        return Err(ApiError::validation(
-            "admission_rate_per_sec must be between 0 (paused) and 100000",
-        ));
+    if !(0..=MAX_ADMISSION_RATE).contains(&body.admission_rate_per_sec) {
+        return Err(ApiError::validation(format!(
+            "admission_rate_per_sec must be between 0 (paused) and {MAX_ADMISSION_RATE}"
+        )));
     }
-    let updated = sqlx::query(
-        "UPDATE events SET queue_enabled = $2, admission_rate_per_sec = $3,
-                           onsale_at = CASE WHEN $4 THEN $5 ELSE onsale_at END, updated_at = now()
-         WHERE event_id = $1",
-    )
-    .bind(event)
-    .bind(body.enabled)
-    .bind(body.admission_rate_per_sec)
-    .bind(body.onsale_at.is_some())
-    .bind(body.onsale_at.flatten())
-    .execute(pool.get_ref())
-    .await?;
-    if updated.rows_affected() == 0 {
+    let settings = WaitingRoomSettings {
+        enabled: body.enabled,
+        admission_rate_per_sec: body.admission_rate_per_sec,
+        onsale_at: body.onsale_at,
+    };
+    if !catalog::set_waiting_room(&pool, event, &settings).await? {
         return Err(ApiError::not_found("event"));
     }
     gates.forget(event);

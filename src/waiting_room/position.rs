@@ -1,0 +1,200 @@
+//! What a waiter is told: the standing bodies of `GET /events/{id}/queue`,
+//! the ETA maths, and the position stream's loop (the HTTP layer only turns
+//! its messages into server-sent events).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actors::domain::{EventId, UserId};
+use chrono::{TimeZone, Utc};
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+
+use crate::auth::Signer;
+use crate::store::catalog::{EventGate, EventGates};
+use crate::store::waiting_room::{Progress, QueueStore, Standing};
+use crate::waiting_room::token;
+use crate::waiting_room::watch::ProgressWatch;
+
+/// Whether the sale has opened (positions are drawn then).
+fn open(gate: &EventGate) -> bool {
+    gate.onsale_at.is_none_or(|at| at <= Utc::now())
+}
+
+/// Seconds until `position` is admitted: at the measured drain rate, or the
+/// operator's rate while too little was measured.
+pub fn eta(position: u64, progress: &Progress, gate: &EventGate) -> u64 {
+    let rate = if progress.drain_per_sec > 0.5 {
+        progress.drain_per_sec
+    } else {
+        f64::from(gate.admission_rate_per_sec.max(1))
+    };
+    (position as f64 / rate).ceil() as u64
+}
+
+fn admitted_body(signer: &Signer, event: EventId, user: UserId, expires: i64) -> Value {
+    let expires_at = Utc
+        .timestamp_opt(expires, 0)
+        .single()
+        .unwrap_or_else(Utc::now);
+    json!({
+        "in_queue": false,
+        "admitted": true,
+        "queue_token": token::sign(signer, event, user, expires_at),
+        "expires_at": expires_at,
+        "position": 0,
+        "eta_seconds": 0,
+    })
+}
+
+/// What `GET /events/{id}/queue` answers for a standing.
+pub fn standing_body(
+    signer: &Signer,
+    event: EventId,
+    user: UserId,
+    standing: &Standing,
+    progress: &Progress,
+    gate: &EventGate,
+) -> Value {
+    match standing {
+        Standing::Admitted { expires } => admitted_body(signer, event, user, *expires),
+        Standing::Waiting { position, .. } if open(gate) => json!({
+            "in_queue": true, "admitted": false, "position": position,
+            // Admission stops while nothing is left or the operator paused
+            // it: no countdown then.
+            "eta_seconds": (!progress.sold_out && !progress.paused)
+                .then(|| eta(*position, progress, gate)),
+            "sold_out": progress.sold_out,
+            "paused": progress.paused,
+        }),
+        Standing::Waiting { .. } => json!({
+            // Before the sale opens the order is not yet drawn.
+            "in_queue": true, "admitted": false, "position": null, "eta_seconds": null,
+            "sale_opens_at": gate.onsale_at, "sold_out": false, "paused": progress.paused,
+        }),
+        Standing::NotInQueue => json!({
+            "in_queue": false, "admitted": false, "position": null, "eta_seconds": null,
+        }),
+    }
+}
+
+/// One message of the position stream: its event name and JSON body.
+#[derive(Debug, Clone)]
+pub struct Message {
+    pub name: &'static str,
+    pub body: Value,
+}
+
+fn message(name: &'static str, body: Value) -> Message {
+    Message { name, body }
+}
+
+/// One waiter's position stream, from the standing read on connect.
+pub struct PositionStream {
+    pub store: Arc<QueueStore>,
+    pub gates: Arc<EventGates>,
+    pub signer: Arc<Signer>,
+    pub event: EventId,
+    pub user: UserId,
+    /// The event's gate when the stream opened; re-read at every re-anchor.
+    pub gate: EventGate,
+    /// The exact standing read on connect (waiting or admitted).
+    pub first: Standing,
+    /// The event's progress, shared with every stream on the node.
+    pub progress: ProgressWatch,
+    /// A progress read taken on connect, for the first message: a watch
+    /// started just now holds no reading yet.
+    pub first_read: Option<Progress>,
+}
+
+impl PositionStream {
+    /// Sends positions at least every two seconds (`paused: true` and no ETA
+    /// while the operator has paused admission), `sold_out` while nothing is
+    /// left, then one `admitted` message with the queue token, or `closed`
+    /// when the operator turns the waiting room off. Between exact reads it
+    /// estimates the position from the line's watermark, re-anchoring at the
+    /// front or every five seconds. Ends when `tx`'s receiver is gone.
+    pub async fn run(self, tx: mpsc::Sender<Message>) {
+        let PositionStream {
+            store,
+            gates,
+            signer,
+            event,
+            user,
+            mut gate,
+            first,
+            progress: mut progress_rx,
+            mut first_read,
+        } = self;
+        metrics::gauge!("boxoffice_queue_stream_subscribers").increment(1.0);
+        let mut standing = first;
+        let mut sent_sold_out = false;
+        'stream: loop {
+            let (position, removed) = match standing {
+                Standing::Admitted { expires } => {
+                    if sent_sold_out {
+                        let _ = tx
+                            .send(message("sold_out", json!({ "sold_out": false })))
+                            .await;
+                    }
+                    let _ = tx
+                        .send(message(
+                            "admitted",
+                            admitted_body(&signer, event, user, expires),
+                        ))
+                        .await;
+                    break;
+                }
+                Standing::NotInQueue => break,
+                Standing::Waiting { position, removed } => (position, removed),
+            };
+            let anchored = Instant::now();
+            loop {
+                let progress = match first_read.take() {
+                    Some(read) if !progress_rx.has_changed() => read,
+                    _ => progress_rx.borrow_and_update().clone(),
+                };
+                // Everyone removed since the anchor left from the front of the line.
+                let estimate = position
+                    .saturating_sub(progress.removed.saturating_sub(removed))
+                    .max(1);
+                if progress.sold_out != sent_sold_out {
+                    sent_sold_out = progress.sold_out;
+                    let _ = tx
+                        .send(message(
+                            "sold_out",
+                            json!({ "sold_out": progress.sold_out }),
+                        ))
+                        .await;
+                }
+                let waiting = Standing::Waiting {
+                    position: estimate,
+                    removed,
+                };
+                let body = standing_body(&signer, event, user, &waiting, &progress, &gate);
+                if tx.send(message("position", body)).await.is_err() {
+                    break 'stream; // the client went away
+                }
+                let _ = tokio::time::timeout(Duration::from_secs(2), progress_rx.changed()).await;
+                if estimate <= 1 || anchored.elapsed() > Duration::from_secs(5) {
+                    break;
+                }
+            }
+            // At the front, or time to re-anchor: the exact standing (also a sign of life).
+            if let Ok(exact) = store.standing(event, user).await {
+                standing = exact;
+            }
+            if let Ok(Some(fresh)) = gates.get(event).await {
+                gate = fresh;
+            }
+            if !gate.queue_enabled {
+                // The operator turned the waiting room off: book directly.
+                let _ = tx
+                    .send(message("closed", json!({ "reason": "queue_disabled" })))
+                    .await;
+                break;
+            }
+        }
+        metrics::gauge!("boxoffice_queue_stream_subscribers").decrement(1.0);
+    }
+}
