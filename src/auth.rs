@@ -10,7 +10,7 @@ use std::future::{Ready, ready};
 use std::time::Duration;
 
 use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
-use actors::domain::UserId;
+use actors::model::UserId;
 use argon2::password_hash::{
     PasswordHash, PasswordHasher, PasswordVerifier, SaltString, rand_core::OsRng,
 };

@@ -4,8 +4,10 @@
 use chrono::{Duration, Utc};
 use sqlx::PgPool;
 
-use crate::domain::event::NewEvent;
-use crate::domain::venue::{LayoutRequest, NewVenue, NewVenueRequest, RowRequest, SectionRequest};
+use crate::requests::event::NewEvent;
+use crate::requests::venue::{
+    LayoutRequest, NewVenue, NewVenueRequest, RowRequest, SectionRequest,
+};
 use crate::store::catalog;
 
 const ARENA: &str = "Boxoffice Arena";

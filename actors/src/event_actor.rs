@@ -53,8 +53,8 @@ use dashmap::DashMap;
 use tokio::sync::{Semaphore, oneshot};
 
 use crate::batch::{self, WantsSeats};
-use crate::domain::{BookingId, EventId, SeatId, UserId};
 use crate::group_commit::{BatchInput, BatchResult, lock_token, run_batch};
+use crate::model::{BookingId, EventId, SeatId, UserId};
 use crate::ports::{
     Committed, ConfirmOutcome, DeltaBus, Freed, HoldOutcome, HoldPlan, ReleaseOutcome, SeatDelta,
     SeatLedger, SeatLock, StorageError,

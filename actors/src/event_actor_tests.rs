@@ -12,12 +12,12 @@ use dashmap::DashMap;
 use futures_util::future::join_all;
 use tokio::sync::oneshot;
 
-use crate::domain::{BookingId, EventId, SeatId, SeatStatus, UserId};
 use crate::event_actor::{
     ApplyDelta, Availability, Confirm, EventActor, EventActorConfig, Expire, Ports, Release,
     Reserve, ReserveError, ReserveReply,
 };
 use crate::fakes::{BookingStatus, FakeBus, FakeLedger, FakeLock};
+use crate::model::{BookingId, EventId, SeatId, SeatStatus, UserId};
 use crate::ports::{ConfirmOutcome, ReleaseOutcome, SeatDelta};
 use crate::registry::Registry;
 

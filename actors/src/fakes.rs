@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use chrono::Utc;
 
-use crate::domain::{BookingId, EventId, SeatId, SeatStatus, UserId};
+use crate::model::{BookingId, EventId, SeatId, SeatStatus, UserId};
 use crate::ports::{
     Committed, ConfirmOutcome, DeltaBus, Freed, HoldOutcome, HoldPlan, LockUnavailable,
     ReleaseOutcome, SeatChange, SeatDelta, SeatLedger, SeatLock, SeatMap, StorageError,

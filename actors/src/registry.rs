@@ -25,11 +25,11 @@ use dashmap::mapref::entry::Entry;
 use tokio::sync::oneshot;
 use tokio::time::timeout_at;
 
-use crate::domain::{BookingId, EventId, SeatId, UserId};
 use crate::event_actor::{
     ApplyDelta, Availability, Confirm, EventActor, EventActorConfig, Expire, Hold, Ports, Release,
     Reserve, ReserveError,
 };
+use crate::model::{BookingId, EventId, SeatId, UserId};
 use crate::ports::{ConfirmOutcome, Freed, ReleaseOutcome, SeatDelta, StorageError};
 
 /// Messages (holds, deltas, releases) one event actor's mailbox takes
@@ -235,8 +235,8 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::domain::SeatStatus;
     use crate::fakes::{FakeBus, FakeLedger, FakeLock};
+    use crate::model::SeatStatus;
     use crate::ports::SeatChange;
 
     fn registry(arbiter: &Arbiter) -> (Registry, Arc<FakeLedger>) {

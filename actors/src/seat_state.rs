@@ -8,7 +8,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;
 
-use crate::domain::{SeatId, SeatStatus};
+use crate::model::{SeatId, SeatStatus};
 use crate::ports::{SeatChange, SeatDelta, SeatMap};
 
 #[derive(Debug)]
@@ -130,7 +130,7 @@ impl SeatState {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::EventId;
+    use crate::model::EventId;
 
     fn state() -> SeatState {
         SeatState::new(SeatMap {

@@ -5,8 +5,8 @@ use std::collections::HashSet;
 use actix_web::http::StatusCode;
 use actix_web::http::header::CONTENT_TYPE;
 use actix_web::{HttpRequest, HttpResponse, web};
-use actors::domain::{BookingId, EventId, SeatId};
 use actors::event_actor::ReserveError;
+use actors::model::{BookingId, EventId, SeatId};
 use actors::ports::ReleaseOutcome;
 use actors::registry::Registry;
 use serde::Deserialize;
@@ -59,7 +59,7 @@ fn admitted_from_queue(
     req: &HttpRequest,
     signer: &crate::auth::Signer,
     event: EventId,
-    user: actors::domain::UserId,
+    user: actors::model::UserId,
 ) -> Result<(), ApiError> {
     use crate::queue::token::{self, TokenError};
     let Some(token) = req

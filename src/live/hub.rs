@@ -40,7 +40,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use actix::ArbiterHandle;
-use actors::domain::{EventId, SeatId, SeatStatus};
+use actors::model::{EventId, SeatId, SeatStatus};
 use actors::ports::{DeltaBus, SeatDelta};
 use dashmap::DashMap;
 use futures_util::Stream;

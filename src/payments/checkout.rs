@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::http::StatusCode;
-use actors::domain::{BookingId, UserId};
+use actors::model::{BookingId, UserId};
 use actors::ports::ConfirmOutcome;
 use actors::registry::Registry;
 use serde_json::{Value, json};

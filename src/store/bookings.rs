@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use actors::domain::{BookingId, EventId, SeatId, UserId};
+use actors::model::{BookingId, EventId, SeatId, UserId};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::PgPool;

@@ -1,12 +1,12 @@
 //! Venues and events: the catalog that browse reads and operators write.
 
-use actors::domain::{EventId, SeatId, VenueId};
+use actors::model::{EventId, SeatId, VenueId};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::{PgPool, Postgres, Transaction};
 
-use crate::domain::event::{EventFilter, EventPatch, NewEvent};
-use crate::domain::venue::NewVenue;
+use crate::requests::event::{EventFilter, EventPatch, NewEvent};
+use crate::requests::venue::NewVenue;
 
 /// An event as browse shows it.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]

@@ -13,7 +13,7 @@
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
-use actors::domain::{BookingId, EventId, SeatId, SeatStatus, UserId};
+use actors::model::{BookingId, EventId, SeatId, SeatStatus, UserId};
 use actors::ports::{
     Committed, ConfirmOutcome, Freed, HoldOutcome, HoldPlan, ReleaseOutcome, SeatChange, SeatDelta,
     SeatLedger, SeatMap, StorageError,

@@ -1,6 +1,6 @@
 //! The seat map of an event, read from committed state.
 
-use actors::domain::{EventId, SeatId};
+use actors::model::{EventId, SeatId};
 use serde::Serialize;
 use sqlx::PgPool;
 

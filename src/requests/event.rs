@@ -1,6 +1,6 @@
 //! Events as operators create and change them, and the browse filter.
 
-use actors::domain::{EventId, VenueId};
+use actors::model::{EventId, VenueId};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};

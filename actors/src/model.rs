@@ -1,4 +1,5 @@
-//! Identifiers and seat states shared by every layer.
+//! The model every layer shares: identifiers and the statuses of seats,
+//! bookings and events.
 //!
 //! Every id is its own type so an `EventId` can never be passed where a
 //! `SeatId` is expected. On the wire and in PostgreSQL they are plain 64-bit
