@@ -25,4 +25,5 @@ pub mod model;
 pub mod ports;
 pub mod registry;
 pub mod seat_state;
+pub mod sequencer;
 pub mod sweeper;
