@@ -4,6 +4,8 @@
 use chrono::{Duration, Utc};
 use sqlx::PgPool;
 
+use actors::model::EventStatus;
+
 use crate::requests::event::NewEvent;
 use crate::requests::venue::{
     LayoutRequest, NewVenue, NewVenueRequest, RowRequest, SectionRequest,
@@ -80,7 +82,7 @@ pub async fn load(pool: &PgPool) -> anyhow::Result<()> {
             category: category.into(),
             start_time: now + Duration::days(days),
             price_cents,
-            status: "ON_SALE".into(),
+            status: EventStatus::OnSale,
             queue_enabled: false,
             admission_rate_per_sec: 50,
         };

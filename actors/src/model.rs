@@ -54,25 +54,120 @@ id_type!(
     UserId
 );
 
-/// Where a seat of an event stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum SeatStatus {
-    Available,
-    Reserved,
-    Confirmed,
+/// A status stored as text (PostgreSQL `TEXT` under a `CHECK` of the known
+/// names) and sent as the same name on the wire: one name per variant, in
+/// one place. An unknown name is an error ([`UnknownStatus`]) when parsed,
+/// deserialised or read from the database, never a silent default.
+macro_rules! status_type {
+    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident = $text:literal,)+ }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        pub enum $name {
+            $($(#[$vdoc])* #[serde(rename = $text)] $variant,)+
+        }
+
+        impl $name {
+            /// Every status, in declaration order.
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            /// The name used in PostgreSQL and on the wire.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text,)+
+                }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = UnknownStatus;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                match s {
+                    $($text => Ok($name::$variant),)+
+                    other => Err(UnknownStatus {
+                        kind: stringify!($name),
+                        name: other.to_owned(),
+                    }),
+                }
+            }
+        }
+
+        #[cfg(feature = "sqlx")]
+        impl sqlx::Type<sqlx::Postgres> for $name {
+            fn type_info() -> sqlx::postgres::PgTypeInfo {
+                <str as sqlx::Type<sqlx::Postgres>>::type_info()
+            }
+            fn compatible(ty: &sqlx::postgres::PgTypeInfo) -> bool {
+                <str as sqlx::Type<sqlx::Postgres>>::compatible(ty)
+            }
+        }
+
+        #[cfg(feature = "sqlx")]
+        impl sqlx::postgres::PgHasArrayType for $name {
+            fn array_type_info() -> sqlx::postgres::PgTypeInfo {
+                <&str as sqlx::postgres::PgHasArrayType>::array_type_info()
+            }
+        }
+
+        #[cfg(feature = "sqlx")]
+        impl<'r> sqlx::Decode<'r, sqlx::Postgres> for $name {
+            fn decode(
+                value: sqlx::postgres::PgValueRef<'r>,
+            ) -> Result<Self, sqlx::error::BoxDynError> {
+                let text = <&str as sqlx::Decode<'r, sqlx::Postgres>>::decode(value)?;
+                Ok(text.parse()?)
+            }
+        }
+
+        #[cfg(feature = "sqlx")]
+        impl sqlx::Encode<'_, sqlx::Postgres> for $name {
+            fn encode_by_ref(
+                &self,
+                buf: &mut sqlx::postgres::PgArgumentBuffer,
+            ) -> Result<sqlx::encode::IsNull, sqlx::error::BoxDynError> {
+                <&str as sqlx::Encode<'_, sqlx::Postgres>>::encode(self.as_str(), buf)
+            }
+        }
+    };
 }
 
-impl SeatStatus {
-    /// The name used in PostgreSQL and on the wire.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SeatStatus::Available => "AVAILABLE",
-            SeatStatus::Reserved => "RESERVED",
-            SeatStatus::Confirmed => "CONFIRMED",
-        }
+status_type!(
+    /// Where a seat of an event stands.
+    SeatStatus {
+        Available = "AVAILABLE",
+        Reserved = "RESERVED",
+        Confirmed = "CONFIRMED",
     }
+);
 
+status_type!(
+    /// Where a booking stands: a hold (`Pending`) that is paid for
+    /// (`Confirmed`), let go (`Released`) or runs out (`Expired`).
+    BookingStatus {
+        Pending = "PENDING",
+        Confirmed = "CONFIRMED",
+        Released = "RELEASED",
+        Expired = "EXPIRED",
+    }
+);
+
+status_type!(
+    /// Where an event stands; only `OnSale` events take bookings.
+    EventStatus {
+        Scheduled = "SCHEDULED",
+        OnSale = "ON_SALE",
+        SoldOut = "SOLD_OUT",
+        Cancelled = "CANCELLED",
+        Completed = "COMPLETED",
+    }
+);
+
+impl SeatStatus {
     /// One character per seat for compact seat maps.
     pub fn as_char(self) -> char {
         match self {
@@ -83,21 +178,13 @@ impl SeatStatus {
     }
 }
 
-impl FromStr for SeatStatus {
-    type Err = UnknownSeatStatus;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "AVAILABLE" => Ok(SeatStatus::Available),
-            "RESERVED" => Ok(SeatStatus::Reserved),
-            "CONFIRMED" => Ok(SeatStatus::Confirmed),
-            other => Err(UnknownSeatStatus(other.to_owned())),
-        }
-    }
-}
-
+/// A status name no variant has.
 #[derive(Debug, thiserror::Error)]
-#[error("unknown seat status {0:?}")]
-pub struct UnknownSeatStatus(pub String);
+#[error("unknown {kind} {name:?}")]
+pub struct UnknownStatus {
+    pub kind: &'static str,
+    pub name: String,
+}
 
 #[cfg(test)]
 mod tests {
@@ -113,6 +200,31 @@ mod tests {
             assert_eq!(status.as_str().parse::<SeatStatus>().ok(), Some(status));
         }
         assert!("SOLD".parse::<SeatStatus>().is_err());
+    }
+
+    #[test]
+    fn every_status_round_trips_through_its_name_and_json_and_unknown_names_are_errors() {
+        fn check<S>(all: &[S], unknown: &str)
+        where
+            S: Copy + fmt::Debug + PartialEq + fmt::Display + FromStr + Serialize,
+            S: for<'de> Deserialize<'de>,
+        {
+            for status in all {
+                let name = status.to_string();
+                assert_eq!(name.parse::<S>().ok(), Some(*status));
+                let json = serde_json::to_string(status).ok();
+                assert_eq!(json, Some(format!("\"{name}\"")));
+                let back: Option<S> = json.and_then(|j| serde_json::from_str(&j).ok());
+                assert_eq!(back, Some(*status));
+            }
+            assert!(unknown.parse::<S>().is_err(), "{unknown} parsed");
+            assert!(serde_json::from_str::<S>(&format!("\"{unknown}\"")).is_err());
+        }
+        check(SeatStatus::ALL, "SOLD");
+        check(BookingStatus::ALL, "PAID");
+        check(EventStatus::ALL, "on_sale");
+        assert_eq!(EventStatus::OnSale.as_str(), "ON_SALE");
+        assert_eq!(BookingStatus::ALL.len(), 4);
     }
 
     #[test]

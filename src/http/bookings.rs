@@ -6,7 +6,7 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::CONTENT_TYPE;
 use actix_web::{HttpRequest, HttpResponse, web};
 use actors::event_actor::ReserveError;
-use actors::model::{BookingId, EventId, SeatId};
+use actors::model::{BookingId, BookingStatus, EventId, EventStatus, SeatId};
 use actors::ports::ReleaseOutcome;
 use actors::registry::Registry;
 use serde::Deserialize;
@@ -110,7 +110,7 @@ pub async fn create(
         .get(reservation.event_id)
         .await?
         .ok_or_else(|| ApiError::not_found("event"))?;
-    if gate.status != "ON_SALE" {
+    if gate.status != EventStatus::OnSale {
         return Err(ApiError::conflict(
             "event_not_on_sale",
             format!("the event is {}", gate.status),
@@ -146,7 +146,7 @@ pub async fn create(
         "booking_id": hold.booking_id,
         "event_id": hold.event_id,
         "seat_ids": hold.seat_ids,
-        "status": "PENDING",
+        "status": BookingStatus::Pending,
         "expires_at": hold.expires_at,
         "amount_cents": hold.amount_cents,
     })))
@@ -185,7 +185,7 @@ pub async fn release(
         ReleaseOutcome::Released(freed) => {
             tracing::info!(seats = freed.seats.len(), "booking released");
             Ok(HttpResponse::Ok().json(json!({
-                "booking_id": booking.booking_id, "status": "RELEASED", "seat_ids": freed.seats,
+                "booking_id": booking.booking_id, "status": BookingStatus::Released, "seat_ids": freed.seats,
             })))
         }
         ReleaseOutcome::AlreadyEnded => {

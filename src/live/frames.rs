@@ -212,7 +212,7 @@ mod tests {
                 section: "A".into(),
                 row: "1".into(),
                 number: i as i32,
-                status: String::new(),
+                status: SeatStatus::Available,
             })
             .collect();
         let statuses = [

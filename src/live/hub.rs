@@ -134,13 +134,9 @@ impl Drop for SubscriberSlot {
     }
 }
 
-fn status_of(text: &str) -> SeatStatus {
-    text.parse().unwrap_or(SeatStatus::Confirmed)
-}
-
 impl HubState {
     fn install(&mut self, version: i64, layout: Vec<SeatView>) {
-        self.statuses = layout.iter().map(|s| status_of(&s.status)).collect();
+        self.statuses = layout.iter().map(|s| s.status).collect();
         self.index = layout
             .iter()
             .enumerate()
@@ -678,7 +674,7 @@ mod tests {
                 section: "A".into(),
                 row: "1".into(),
                 number: i as i32 + 1,
-                status: (*status).into(),
+                status: status.parse().unwrap(),
             })
             .collect()
     }

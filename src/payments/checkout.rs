@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::http::StatusCode;
-use actors::model::{BookingId, UserId};
+use actors::model::{BookingId, BookingStatus, UserId};
 use actors::ports::ConfirmOutcome;
 use actors::registry::Registry;
 use serde_json::{Value, json};
@@ -68,10 +68,10 @@ enum RefundReason {
 impl RefundReason {
     /// For an attempt found mid-refund: why, from what became of its booking.
     fn from_booking(booking: &BookingView) -> RefundReason {
-        match booking.status.as_str() {
-            "CONFIRMED" => RefundReason::PaidByAnother,
-            "RELEASED" => RefundReason::Released,
-            _ => RefundReason::SeatsGone,
+        match booking.status {
+            BookingStatus::Confirmed => RefundReason::PaidByAnother,
+            BookingStatus::Released => RefundReason::Released,
+            BookingStatus::Pending | BookingStatus::Expired => RefundReason::SeatsGone,
         }
     }
 
@@ -170,7 +170,7 @@ impl Checkout {
             booking,
         };
         if attempt.fresh {
-            if booking.status == "CONFIRMED" {
+            if booking.status == BookingStatus::Confirmed {
                 return self
                     .fail(
                         &held,
@@ -494,7 +494,7 @@ impl Checkout {
             }) => {
                 let body = json!({
                     "booking_id": booking.booking_id,
-                    "status": "CONFIRMED",
+                    "status": BookingStatus::Confirmed,
                     "confirmation_number": confirmation_number,
                     "ticket_url": format!("/tickets/{confirmation_number}"),
                 });
