@@ -719,7 +719,8 @@ async fn a_request_to_a_stuck_actor_gets_an_answer_by_its_deadline() {
     let arbiter = Arbiter::new();
     let registry = Registry::new(ports, config, arbiter.handle());
     let started = Instant::now();
-    let answer = registry.reserve(EVENT, UserId(1), seats(&[1])).await;
+    let reservation = crate::reservation::Reservation::new(EVENT, seats(&[1]), 10).unwrap();
+    let answer = registry.reserve(UserId(1), &reservation).await;
     assert!(
         matches!(answer, Err(ReserveError::Unavailable(_))),
         "{answer:?}"

@@ -24,6 +24,7 @@ mod group_commit;
 pub mod model;
 pub mod ports;
 pub mod registry;
+pub mod reservation;
 pub mod seat_state;
 pub mod sequencer;
 pub mod sweeper;

@@ -29,8 +29,9 @@ use crate::event_actor::{
     ApplyDelta, Availability, Confirm, EventActor, EventActorConfig, Expire, Hold, Ports, Release,
     Reserve, ReserveError,
 };
-use crate::model::{BookingId, EventId, SeatId, UserId};
+use crate::model::{BookingId, EventId, UserId};
 use crate::ports::{ConfirmOutcome, Freed, ReleaseOutcome, SeatDelta, StorageError};
+use crate::reservation::Reservation;
 
 /// Messages (holds, deltas, releases) one event actor's mailbox takes
 /// before senders wait (`send`) or deltas are dropped (`deliver`).
@@ -99,12 +100,13 @@ impl Registry {
         self.actors.is_empty()
     }
 
+    /// Holds the reservation's seats for `user_id`, through the event's actor.
     pub async fn reserve(
         &self,
-        event: EventId,
         user_id: UserId,
-        seat_ids: Vec<SeatId>,
+        reservation: &Reservation,
     ) -> Result<Hold, ReserveError> {
+        let event = reservation.event_id();
         let deadline = Instant::now() + self.config.request_timeout;
         let until = tokio::time::Instant::from_std(deadline);
         for attempt in 0..2 {
@@ -112,7 +114,7 @@ impl Registry {
             let (reply, answer) = oneshot::channel();
             let message = Reserve {
                 user_id,
-                seat_ids: seat_ids.clone(),
+                seat_ids: reservation.seat_ids().to_vec(),
                 deadline,
                 reply,
             };
@@ -236,7 +238,7 @@ mod tests {
 
     use super::*;
     use crate::fakes::{FakeBus, FakeLedger, FakeLock};
-    use crate::model::SeatStatus;
+    use crate::model::{SeatId, SeatStatus};
     use crate::ports::SeatChange;
 
     fn registry(arbiter: &Arbiter) -> (Registry, Arc<FakeLedger>) {
@@ -296,7 +298,10 @@ mod tests {
         // The actor drained its mailbox and still answers from correct state.
         let hold = tokio::time::timeout(
             Duration::from_secs(5),
-            registry.reserve(event, UserId(1), vec![SeatId(1)]),
+            registry.reserve(
+                UserId(1),
+                &Reservation::new(event, vec![SeatId(1)], 10).unwrap(),
+            ),
         )
         .await
         .expect("an answer before the deadline");

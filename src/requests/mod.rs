@@ -2,5 +2,6 @@
 //! the server can trust. Handlers turn JSON into these at the boundary;
 //! nothing past it re-checks.
 
+pub mod booking;
 pub mod event;
 pub mod venue;
