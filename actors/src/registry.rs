@@ -37,12 +37,32 @@ use crate::reservation::Reservation;
 /// before senders wait (`send`) or deltas are dropped (`deliver`).
 pub const MAILBOX_CAPACITY: usize = 4096;
 
+/// The event actors of this node, shared by every HTTP worker (one
+/// `web::Data<Registry>`), the sweeper and the delta route.
 pub struct Registry {
+    /// The running actor of each event. A `DashMap` (sharded locks) because
+    /// every request of every worker looks its event up here and only a
+    /// first use or a stop writes; an entry's shard lock is held for the
+    /// check-and-start in [`Registry::get_or_start`], so two workers never
+    /// start two actors for one event. Shared (`Arc`) with each actor, which
+    /// removes itself on stop with `remove_if(addr == me)`, so a stopping
+    /// actor never delists its successor. An `Addr` may outlive its actor
+    /// (`connected()` is checked, and a stopped entry replaced).
     actors: Arc<DashMap<EventId, Addr<EventActor>>>,
+    /// The storage every actor calls (PostgreSQL ledger, Redis lock, delta
+    /// bus), cloned into each new actor: actors are handed their ports,
+    /// never fetch them.
     ports: Ports,
+    /// Batch size, hold time, idle and gap timeouts, request deadline:
+    /// the same for every actor of the node.
     config: EventActorConfig,
+    /// The one thread the actors run on (the node's actor arbiter), off the
+    /// HTTP workers, so a burst of requests never starves an actor of a
+    /// thread and an actor outlives the worker that first asked for it.
     arbiter: ArbiterHandle,
-    /// Deltas dropped because an actor's mailbox was full.
+    /// Deltas dropped because an actor's mailbox was full (for tests; the
+    /// metric `boxoffice_actor_deltas_dropped_total` counts them too). A
+    /// relaxed atomic: a tally nothing else orders on.
     dropped_deltas: AtomicUsize,
 }
 

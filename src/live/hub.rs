@@ -73,10 +73,23 @@ const GAP_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// All hubs of this node, and the cap on their subscribers.
 pub struct Hubs {
+    /// The hub of each watched event. A `DashMap` because every subscribe
+    /// and every routed delta looks an event up and only a first subscriber
+    /// or a stop writes. Shared (`Arc`) with each hub's task, which removes
+    /// its own hub (`remove_if(ptr_eq)`) when it stops, never a successor.
     hubs: Arc<DashMap<EventId, Arc<Hub>>>,
+    /// For a hub's first load and its reloads (snapshot + version), and the
+    /// version check when Redis cannot say.
     pool: PgPool,
     settings: LiveSettings,
+    /// Subscribers on this node, against `settings.max_subscribers`. An
+    /// atomic, not a lock: a subscriber takes a slot with one `fetch_add`
+    /// and gives it back in `Drop` (`SubscriberSlot`), whatever ends its
+    /// stream.
     subscribers: Arc<AtomicUsize>,
+    /// Where hub tasks are spawned: the node's actor arbiter, not the HTTP
+    /// worker that happened to start the hub (its tasks would compete with
+    /// that worker's requests, and die with it).
     runtime: ArbiterHandle,
     /// Where the latest published version of an event is read (Redis).
     published: Option<Arc<dyn DeltaBus>>,
@@ -84,22 +97,43 @@ pub struct Hubs {
     dropped: Arc<AtomicUsize>,
 }
 
+/// One event's live seat map on this node; see the module doc.
 struct Hub {
     event_id: EventId,
+    /// Everything a subscriber's first message and place in the broadcast
+    /// must agree on. A std `Mutex`, not tokio's: it is never held across
+    /// an `.await` (loads happen outside it, then `install` under it), and
+    /// holding it while subscribing to `frames` is what makes snapshot +
+    /// deltas gapless.
     state: Mutex<HubState>,
-    /// Merged deltas, and `Resync` markers after a reload.
+    /// Merged deltas, and `Resync` markers after a reload. A bounded
+    /// `broadcast`: one send reaches every subscriber, and a subscriber that
+    /// falls `channel_capacity` behind gets `Lagged` and is dropped instead
+    /// of slowing the hub.
     frames: broadcast::Sender<Arc<Frame>>,
+    /// Deltas routed to this hub. A bounded `mpsc` fed with `try_send`: a
+    /// burst beyond it is dropped and counted, healed by the gap or version
+    /// check, never queued without end.
     inbox: mpsc::Sender<Arc<SeatDelta>>,
+    /// The first load's outcome (`None` while loading). A `watch`, so every
+    /// subscriber that arrives during the load waits for the same one.
     loaded: watch::Receiver<Option<Result<(), String>>>,
 }
 
+/// A hub's state, behind [`Hub::state`]: changed only by the hub's task
+/// (deltas, reloads, flushes) and read by joining subscribers.
 #[derive(Default)]
 struct HubState {
     /// The version `statuses` is at; deltas beyond a gap (or before the
     /// first load) waiting for their turn; how long a version is missing.
     sequencer: Sequencer<Arc<SeatDelta>>,
+    /// Sections, rows and numbers in layout order, as loaded; an `Arc` so a
+    /// snapshot shares it instead of copying it. Statuses live apart, in
+    /// `statuses`, so a delta touches one small vector.
     layout: Arc<Vec<SeatView>>,
+    /// The status of each seat of `layout`, same order.
     statuses: Vec<SeatStatus>,
+    /// Where each seat is in `layout`/`statuses`, for applying deltas.
     index: HashMap<SeatId, usize>,
     /// The most recent applied deltas, oldest first.
     ring: VecDeque<Arc<SeatDelta>>,
