@@ -178,6 +178,32 @@ mod tests {
     }
 
     #[test]
+    fn deltas_beyond_a_gap_are_buffered_up_to_a_bound() {
+        let mut s = state();
+        let bound = sequencer::MAX_AHEAD as i64;
+        for version in 12..(12 + bound) {
+            assert_eq!(
+                s.apply(&delta(version, 2, SeatStatus::Reserved)),
+                Applied::Buffered
+            );
+        }
+        assert_eq!(
+            s.apply(&delta(12 + bound, 2, SeatStatus::Reserved)),
+            Applied::Dropped,
+            "memory never grows with a burst beyond a gap"
+        );
+        assert!(
+            s.gap_age().is_some(),
+            "the gap still makes the actor reload"
+        );
+        assert_eq!(
+            s.apply(&delta(11, 1, SeatStatus::Reserved)),
+            Applied::InOrder
+        );
+        assert_eq!(s.version(), 11 + bound, "everything held is applied");
+    }
+
+    #[test]
     fn taken_and_unknown_seats_are_told_apart() {
         let mut s = state();
         s.apply(&delta(11, 1, SeatStatus::Confirmed));
