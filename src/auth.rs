@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use actors::domain::UserId;
+use actors::model::UserId;
 use argon2::password_hash::{
     PasswordHash, PasswordHasher, PasswordVerifier, SaltString, rand_core::OsRng,
 };

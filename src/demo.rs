@@ -4,8 +4,12 @@
 use chrono::{Duration, Utc};
 use sqlx::PgPool;
 
-use crate::domain::event::NewEvent;
-use crate::domain::venue::{LayoutRequest, NewVenue, NewVenueRequest, RowRequest, SectionRequest};
+use actors::model::EventStatus;
+
+use crate::requests::event::NewEvent;
+use crate::requests::venue::{
+    LayoutRequest, NewVenue, NewVenueRequest, RowRequest, SectionRequest,
+};
 use crate::store::catalog;
 
 const ARENA: &str = "Boxoffice Arena";
@@ -75,7 +79,7 @@ pub async fn load(pool: &PgPool) -> anyhow::Result<()> {
             category: category.into(),
             start_time: now + Duration::days(days),
             price_cents,
-            status: "ON_SALE".into(),
+            status: EventStatus::OnSale,
             queue_enabled: false,
             admission_rate_per_sec: 50,
         };

@@ -4,7 +4,7 @@
 //! server secret, domain-separated from bearer tokens) makes codes
 //! unforgeable: a scanner needs no database to reject a made-up code.
 
-use actors::domain::{BookingId, EventId, SeatId};
+use actors::model::{BookingId, EventId, SeatId};
 
 use crate::auth::Signer;
 use crate::store::ledger::TicketCodes;

@@ -4,7 +4,7 @@
 
 use std::collections::{HashSet, VecDeque};
 
-use crate::domain::SeatId;
+use crate::model::SeatId;
 use crate::seat_state::SeatState;
 
 pub trait WantsSeats {
@@ -69,7 +69,7 @@ pub fn select<T: WantsSeats>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{EventId, SeatStatus};
+    use crate::model::{EventId, SeatStatus};
     use crate::ports::{SeatChange, SeatDelta, SeatMap};
 
     #[derive(Debug, PartialEq)]

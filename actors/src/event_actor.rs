@@ -12,7 +12,7 @@
 //! on one hot event cannot take every pool connection. Across every node,
 //! PostgreSQL serialises all of an event's seat transactions on the event row
 //! (each bumps its `seat_version`), and memory applies their deltas strictly in
-//! version order (see `seat_state`).
+//! version order (see `seat_state` and `sequencer`).
 //!
 //! **Guarantees.** Memory only ever says "no" early: a refusal from memory is
 //! answered only once a version read (Redis's published version, PostgreSQL's
@@ -53,8 +53,8 @@ use dashmap::DashMap;
 use tokio::sync::{Semaphore, oneshot};
 
 use crate::batch::{self, WantsSeats};
-use crate::domain::{BookingId, EventId, SeatId, UserId};
 use crate::group_commit::{BatchInput, BatchResult, lock_token, run_batch};
+use crate::model::{BookingId, EventId, SeatId, UserId};
 use crate::ports::{
     Committed, ConfirmOutcome, DeltaBus, Freed, HoldOutcome, HoldPlan, ReleaseOutcome, SeatDelta,
     SeatLedger, SeatLock, StorageError,
@@ -375,10 +375,14 @@ impl EventActor {
         if self.reloading {
             self.reload_buffer.push(delta.clone());
         }
-        if let Some(state) = self.state.as_mut()
-            && state.apply(delta) == Applied::Buffered
-        {
-            tracing::debug!(event.id = %self.event_id, version = delta.version, "delta ahead of a gap; buffered");
+        match self.state.as_mut().map(|state| state.apply(delta)) {
+            Some(Applied::Buffered) => {
+                tracing::debug!(event.id = %self.event_id, version = delta.version, "delta ahead of a gap; buffered");
+            }
+            Some(Applied::Dropped) => {
+                tracing::debug!(event.id = %self.event_id, version = delta.version, "delta ahead of a full gap buffer; dropped, the reload covers it");
+            }
+            _ => {}
         }
     }
 

@@ -12,12 +12,12 @@ use dashmap::DashMap;
 use futures_util::future::join_all;
 use tokio::sync::oneshot;
 
-use crate::domain::{BookingId, EventId, SeatId, SeatStatus, UserId};
 use crate::event_actor::{
     ApplyDelta, Availability, Confirm, EventActor, EventActorConfig, Expire, Ports, Release,
     Reserve, ReserveError, ReserveReply,
 };
 use crate::fakes::{BookingStatus, FakeBus, FakeLedger, FakeLock};
+use crate::model::{BookingId, EventId, SeatId, SeatStatus, UserId};
 use crate::ports::{ConfirmOutcome, ReleaseOutcome, SeatDelta};
 use crate::registry::Registry;
 
@@ -719,7 +719,8 @@ async fn a_request_to_a_stuck_actor_gets_an_answer_by_its_deadline() {
     let arbiter = Arbiter::new();
     let registry = Registry::new(ports, config, arbiter.handle());
     let started = Instant::now();
-    let answer = registry.reserve(EVENT, UserId(1), seats(&[1])).await;
+    let reservation = crate::reservation::Reservation::new(EVENT, seats(&[1]), 10).unwrap();
+    let answer = registry.reserve(UserId(1), &reservation).await;
     assert!(
         matches!(answer, Err(ReserveError::Unavailable(_))),
         "{answer:?}"

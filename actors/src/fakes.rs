@@ -14,19 +14,12 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use chrono::Utc;
 
-use crate::domain::{BookingId, EventId, SeatId, SeatStatus, UserId};
+pub use crate::model::BookingStatus;
+use crate::model::{BookingId, EventId, SeatId, SeatStatus, UserId};
 use crate::ports::{
     Committed, ConfirmOutcome, DeltaBus, Freed, HoldOutcome, HoldPlan, LockUnavailable,
     ReleaseOutcome, SeatChange, SeatDelta, SeatLedger, SeatLock, SeatMap, StorageError,
 };
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BookingStatus {
-    Pending,
-    Released,
-    Expired,
-    Confirmed,
-}
 
 #[derive(Debug, Clone)]
 pub struct FakeBooking {

@@ -9,8 +9,8 @@
 
 use std::time::{Duration, Instant};
 
-use crate::domain::{EventId, SeatId};
 use crate::event_actor::{Ports, ReserveError};
+use crate::model::{EventId, SeatId};
 use crate::ports::{HoldOutcome, HoldPlan, SeatDelta};
 
 /// A fresh random lock token (128 bits, hex): unguessable, so no other

@@ -15,14 +15,16 @@
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod batch;
-pub mod domain;
 pub mod event_actor;
 #[cfg(test)]
 mod event_actor_tests;
 #[cfg(test)]
 mod fakes;
 mod group_commit;
+pub mod model;
 pub mod ports;
 pub mod registry;
+pub mod reservation;
 pub mod seat_state;
+pub mod sequencer;
 pub mod sweeper;

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{BookingId, EventId, SeatId, SeatStatus, UserId};
+use crate::model::{BookingId, EventId, SeatId, SeatStatus, UserId};
 
 /// One seat's new status in a committed change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

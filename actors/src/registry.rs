@@ -25,23 +25,44 @@ use dashmap::mapref::entry::Entry;
 use tokio::sync::oneshot;
 use tokio::time::timeout_at;
 
-use crate::domain::{BookingId, EventId, SeatId, UserId};
 use crate::event_actor::{
     ApplyDelta, Availability, Confirm, EventActor, EventActorConfig, Expire, Hold, Ports, Release,
     Reserve, ReserveError,
 };
+use crate::model::{BookingId, EventId, UserId};
 use crate::ports::{ConfirmOutcome, Freed, ReleaseOutcome, SeatDelta, StorageError};
+use crate::reservation::Reservation;
 
 /// Messages (holds, deltas, releases) one event actor's mailbox takes
 /// before senders wait (`send`) or deltas are dropped (`deliver`).
 pub const MAILBOX_CAPACITY: usize = 4096;
 
+/// The event actors of this node, shared by every HTTP worker (one
+/// `web::Data<Registry>`), the sweeper and the delta route.
 pub struct Registry {
+    /// The running actor of each event. A `DashMap` (sharded locks) because
+    /// every request of every worker looks its event up here and only a
+    /// first use or a stop writes; an entry's shard lock is held for the
+    /// check-and-start in [`Registry::get_or_start`], so two workers never
+    /// start two actors for one event. Shared (`Arc`) with each actor, which
+    /// removes itself on stop with `remove_if(addr == me)`, so a stopping
+    /// actor never delists its successor. An `Addr` may outlive its actor
+    /// (`connected()` is checked, and a stopped entry replaced).
     actors: Arc<DashMap<EventId, Addr<EventActor>>>,
+    /// The storage every actor calls (PostgreSQL ledger, Redis lock, delta
+    /// bus), cloned into each new actor: actors are handed their ports,
+    /// never fetch them.
     ports: Ports,
+    /// Batch size, hold time, idle and gap timeouts, request deadline:
+    /// the same for every actor of the node.
     config: EventActorConfig,
+    /// The one thread the actors run on (the node's actor arbiter), off the
+    /// HTTP workers, so a burst of requests never starves an actor of a
+    /// thread and an actor outlives the worker that first asked for it.
     arbiter: ArbiterHandle,
-    /// Deltas dropped because an actor's mailbox was full.
+    /// Deltas dropped because an actor's mailbox was full (for tests; the
+    /// metric `boxoffice_actor_deltas_dropped_total` counts them too). A
+    /// relaxed atomic: a tally nothing else orders on.
     dropped_deltas: AtomicUsize,
 }
 
@@ -99,12 +120,13 @@ impl Registry {
         self.actors.is_empty()
     }
 
+    /// Holds the reservation's seats for `user_id`, through the event's actor.
     pub async fn reserve(
         &self,
-        event: EventId,
         user_id: UserId,
-        seat_ids: Vec<SeatId>,
+        reservation: &Reservation,
     ) -> Result<Hold, ReserveError> {
+        let event = reservation.event_id();
         let deadline = Instant::now() + self.config.request_timeout;
         let until = tokio::time::Instant::from_std(deadline);
         for attempt in 0..2 {
@@ -112,7 +134,7 @@ impl Registry {
             let (reply, answer) = oneshot::channel();
             let message = Reserve {
                 user_id,
-                seat_ids: seat_ids.clone(),
+                seat_ids: reservation.seat_ids().to_vec(),
                 deadline,
                 reply,
             };
@@ -235,8 +257,8 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
-    use crate::domain::SeatStatus;
     use crate::fakes::{FakeBus, FakeLedger, FakeLock};
+    use crate::model::{SeatId, SeatStatus};
     use crate::ports::SeatChange;
 
     fn registry(arbiter: &Arbiter) -> (Registry, Arc<FakeLedger>) {
@@ -296,7 +318,10 @@ mod tests {
         // The actor drained its mailbox and still answers from correct state.
         let hold = tokio::time::timeout(
             Duration::from_secs(5),
-            registry.reserve(event, UserId(1), vec![SeatId(1)]),
+            registry.reserve(
+                UserId(1),
+                &Reservation::new(event, vec![SeatId(1)], 10).unwrap(),
+            ),
         )
         .await
         .expect("an answer before the deadline");

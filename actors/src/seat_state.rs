@@ -1,24 +1,21 @@
 //! An event actor's in-memory copy of its seats.
 //!
 //! Updated only from committed deltas (its own commits and other nodes'), in
-//! version order: a delta that arrives early waits in `ahead` until the gap
-//! before it is filled; a gap that does not fill in time makes the actor
-//! reload from PostgreSQL. This copy may only ever say "no" early.
+//! version order through a [`Sequencer`]: a delta that arrives early waits
+//! until the gap before it is filled; a gap that does not fill in time makes
+//! the actor reload from PostgreSQL. This copy may only ever say "no" early.
 
-use std::collections::{BTreeMap, HashMap};
-use std::time::Instant;
+use std::collections::HashMap;
 
-use crate::domain::{SeatId, SeatStatus};
+use crate::model::{SeatId, SeatStatus};
 use crate::ports::{SeatChange, SeatDelta, SeatMap};
+use crate::sequencer::{self, Pushed, Sequencer};
 
 #[derive(Debug)]
 pub struct SeatState {
     statuses: HashMap<SeatId, SeatStatus>,
-    version: i64,
-    /// Deltas beyond `version + 1`, waiting for the ones before them.
-    ahead: BTreeMap<i64, Vec<SeatChange>>,
-    /// When the oldest unfilled gap appeared.
-    gap_since: Option<Instant>,
+    /// The version `statuses` is at, and the deltas waiting beyond a gap.
+    sequencer: Sequencer<Vec<SeatChange>>,
     available: usize,
 }
 
@@ -30,6 +27,8 @@ pub enum Applied {
     Stale,
     /// Beyond a gap: buffered until the gap fills.
     Buffered,
+    /// Beyond a gap with the buffer full: dropped (the gap's reload covers it).
+    Dropped,
 }
 
 impl SeatState {
@@ -41,15 +40,13 @@ impl SeatState {
             .count();
         SeatState {
             statuses,
-            version: map.version,
-            ahead: BTreeMap::new(),
-            gap_since: None,
+            sequencer: Sequencer::at(map.version, sequencer::MAX_AHEAD),
             available,
         }
     }
 
     pub fn version(&self) -> i64 {
-        self.version
+        self.sequencer.version()
     }
 
     pub fn available(&self) -> usize {
@@ -84,31 +81,21 @@ impl SeatState {
 
     /// How long a gap in the versions has stayed open, if one has.
     pub fn gap_age(&self) -> Option<std::time::Duration> {
-        self.gap_since.map(|since| since.elapsed())
+        self.sequencer.gap_age()
     }
 
     pub fn apply(&mut self, delta: &SeatDelta) -> Applied {
-        if delta.version <= self.version {
-            return Applied::Stale;
+        match self.sequencer.push(delta.version, delta.changes.clone()) {
+            Pushed::Stale => Applied::Stale,
+            Pushed::Buffered => Applied::Buffered,
+            Pushed::Dropped => Applied::Dropped,
+            Pushed::Ready => {
+                while let Some(changes) = self.sequencer.pop_ready() {
+                    self.apply_changes(&changes);
+                }
+                Applied::InOrder
+            }
         }
-        if delta.version > self.version + 1 {
-            self.ahead.insert(delta.version, delta.changes.clone());
-            self.gap_since.get_or_insert_with(Instant::now);
-            return Applied::Buffered;
-        }
-        self.apply_changes(&delta.changes);
-        self.version = delta.version;
-        while let Some(changes) = self.ahead.remove(&(self.version + 1)) {
-            self.apply_changes(&changes);
-            self.version += 1;
-        }
-        self.ahead.retain(|v, _| *v > self.version);
-        self.gap_since = if self.ahead.is_empty() {
-            None
-        } else {
-            Some(Instant::now())
-        };
-        Applied::InOrder
     }
 
     fn apply_changes(&mut self, changes: &[SeatChange]) {
@@ -130,7 +117,7 @@ impl SeatState {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::EventId;
+    use crate::model::EventId;
 
     fn state() -> SeatState {
         SeatState::new(SeatMap {
@@ -188,6 +175,32 @@ mod tests {
             Applied::Stale
         );
         assert_eq!(s.status(SeatId(2)), Some(SeatStatus::Reserved));
+    }
+
+    #[test]
+    fn deltas_beyond_a_gap_are_buffered_up_to_a_bound() {
+        let mut s = state();
+        let bound = sequencer::MAX_AHEAD as i64;
+        for version in 12..(12 + bound) {
+            assert_eq!(
+                s.apply(&delta(version, 2, SeatStatus::Reserved)),
+                Applied::Buffered
+            );
+        }
+        assert_eq!(
+            s.apply(&delta(12 + bound, 2, SeatStatus::Reserved)),
+            Applied::Dropped,
+            "memory never grows with a burst beyond a gap"
+        );
+        assert!(
+            s.gap_age().is_some(),
+            "the gap still makes the actor reload"
+        );
+        assert_eq!(
+            s.apply(&delta(11, 1, SeatStatus::Reserved)),
+            Applied::InOrder
+        );
+        assert_eq!(s.version(), 11 + bound, "everything held is applied");
     }
 
     #[test]

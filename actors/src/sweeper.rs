@@ -13,7 +13,7 @@ use std::time::Duration;
 use actix::prelude::*;
 use async_trait::async_trait;
 
-use crate::domain::{BookingId, EventId};
+use crate::model::{BookingId, EventId};
 use crate::ports::StorageError;
 use crate::registry::Registry;
 

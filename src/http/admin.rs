@@ -3,14 +3,14 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
-use actors::domain::{EventId, VenueId};
+use actors::model::{EventId, VenueId};
 use serde::Serialize;
 use sqlx::PgPool;
 
-use crate::domain::event::{EventPatch, EventPatchRequest, NewEvent, NewEventRequest};
-use crate::domain::venue::{NewVenue, NewVenueRequest};
 use crate::http::error::ApiError;
 use crate::http::extractors::{Admin, DoorStaff};
+use crate::requests::event::{EventPatch, EventPatchRequest, NewEvent, NewEventRequest};
+use crate::requests::venue::{NewVenue, NewVenueRequest};
 use crate::store::cache::CatalogCache;
 use crate::store::catalog::{self, CreateEventError};
 
@@ -160,7 +160,7 @@ pub async fn check_in(
 pub async fn booking(
     admin: Admin,
     pool: web::Data<PgPool>,
-    booking_id: web::Path<actors::domain::BookingId>,
+    booking_id: web::Path<actors::model::BookingId>,
 ) -> Result<HttpResponse, ApiError> {
     use crate::store::bookings;
     let booking = bookings::get(&pool, booking_id.into_inner())

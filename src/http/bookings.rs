@@ -1,12 +1,10 @@
 //! Booking (CP path): reserve, read, release, confirm with payment.
 
-use std::collections::HashSet;
-
 use actix_web::http::StatusCode;
 use actix_web::http::header::CONTENT_TYPE;
 use actix_web::{HttpRequest, HttpResponse, web};
-use actors::domain::{BookingId, EventId, SeatId};
 use actors::event_actor::ReserveError;
+use actors::model::{BookingId, BookingStatus, EventId, EventStatus, SeatId};
 use actors::ports::ReleaseOutcome;
 use actors::registry::Registry;
 use serde::Deserialize;
@@ -18,42 +16,9 @@ use crate::config::BookingSettings;
 use crate::http::error::ApiError;
 use crate::http::payments;
 use crate::payments::checkout::Checkout;
+use crate::requests::booking::ReserveRequest;
 use crate::store::bookings::{self, BookingView};
 use crate::store::catalog::EventGates;
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ReserveRequest {
-    event_id: EventId,
-    seat_ids: Vec<SeatId>,
-}
-
-/// A reservation the booking core can act on: 1..=max distinct seats.
-pub struct Reservation {
-    pub event_id: EventId,
-    pub seat_ids: Vec<SeatId>,
-}
-
-impl Reservation {
-    pub fn parse(request: ReserveRequest, max_seats: usize) -> Result<Reservation, ApiError> {
-        if request.seat_ids.is_empty() {
-            return Err(ApiError::validation("seat_ids must name at least one seat"));
-        }
-        if request.seat_ids.len() > max_seats {
-            return Err(ApiError::validation(format!(
-                "a booking holds at most {max_seats} seats"
-            )));
-        }
-        let mut seen = HashSet::new();
-        if let Some(dup) = request.seat_ids.iter().find(|s| !seen.insert(**s)) {
-            return Err(ApiError::validation(format!("seat {dup} is listed twice")));
-        }
-        Ok(Reservation {
-            event_id: request.event_id,
-            seat_ids: request.seat_ids,
-        })
-    }
-}
 
 /// For events with a waiting room: the caller's queue token must admit them
 /// to this event, now.
@@ -61,7 +26,7 @@ fn admitted_from_queue(
     req: &HttpRequest,
     signer: &crate::auth::Signer,
     event: EventId,
-    user: actors::domain::UserId,
+    user: actors::model::UserId,
 ) -> Result<(), ApiError> {
     use crate::waiting_room::token::{self, TokenError};
     let Some(token) = req
@@ -119,22 +84,25 @@ pub async fn create(
     signer: web::Data<crate::auth::Signer>,
     body: web::Json<ReserveRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    let reservation = Reservation::parse(body.into_inner(), settings.max_seats_per_booking)?;
+    let reservation = body
+        .into_inner()
+        .into_reservation(settings.max_seats_per_booking)
+        .map_err(|error| ApiError::validation(error.to_string()))?;
     let gate = gates
-        .get(reservation.event_id)
+        .get(reservation.event_id())
         .await?
         .ok_or_else(|| ApiError::not_found("event"))?;
-    if gate.status != "ON_SALE" {
+    if gate.status != EventStatus::OnSale {
         return Err(ApiError::conflict(
             "event_not_on_sale",
             format!("the event is {}", gate.status),
         ));
     }
     if gate.queue_enabled {
-        admitted_from_queue(&req, &signer, reservation.event_id, caller.user_id)?;
+        admitted_from_queue(&req, &signer, reservation.event_id(), caller.user_id)?;
     }
     let hold = registry
-        .reserve(reservation.event_id, caller.user_id, reservation.seat_ids)
+        .reserve(caller.user_id, &reservation)
         .await
         .map_err(|error| match error {
             ReserveError::SeatsUnavailable(seats) => seat_unavailable(seats),
@@ -160,7 +128,7 @@ pub async fn create(
         "booking_id": hold.booking_id,
         "event_id": hold.event_id,
         "seat_ids": hold.seat_ids,
-        "status": "PENDING",
+        "status": BookingStatus::Pending,
         "expires_at": hold.expires_at,
         "amount_cents": hold.amount_cents,
     })))
@@ -199,7 +167,7 @@ pub async fn release(
         ReleaseOutcome::Released(freed) => {
             tracing::info!(seats = freed.seats.len(), "booking released");
             Ok(HttpResponse::Ok().json(json!({
-                "booking_id": booking.booking_id, "status": "RELEASED", "seat_ids": freed.seats,
+                "booking_id": booking.booking_id, "status": BookingStatus::Released, "seat_ids": freed.seats,
             })))
         }
         ReleaseOutcome::AlreadyEnded => {

@@ -6,13 +6,13 @@
 
 use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use actix_web::{HttpResponse, web};
-use actors::domain::EventId;
+use actors::model::EventId;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 
-use crate::domain::event::{Cursor, EventFilter, EventListQuery};
 use crate::http::error::ApiError;
+use crate::requests::event::{Cursor, EventFilter, EventListQuery};
 use crate::store::cache::CatalogCache;
 use crate::store::catalog::{self, EventView};
 

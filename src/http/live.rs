@@ -8,7 +8,7 @@ use std::time::Duration;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, Responder, web};
 use actix_web_lab::sse;
-use actors::domain::EventId;
+use actors::model::EventId;
 use futures_util::StreamExt;
 use serde::Deserialize;
 

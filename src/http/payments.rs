@@ -3,6 +3,7 @@
 
 use actix_web::HttpRequest;
 use actix_web::http::StatusCode;
+use actors::model::BookingStatus;
 use serde_json::json;
 
 use crate::http::error::{ApiError, problem_body};
@@ -44,7 +45,7 @@ pub fn answer(decision: &Decision) -> Answer {
                 status: StatusCode::OK.as_u16(),
                 body: json!({
                     "booking_id": booking_id,
-                    "status": "CONFIRMED",
+                    "status": BookingStatus::Confirmed,
                     "confirmation_number": confirmation_number,
                     "ticket_url": format!("/tickets/{confirmation_number}"),
                 }),

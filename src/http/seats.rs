@@ -5,7 +5,7 @@
 
 use actix_web::http::header::CACHE_CONTROL;
 use actix_web::{HttpResponse, web};
-use actors::domain::EventId;
+use actors::model::EventId;
 use sqlx::PgPool;
 
 use crate::http::error::ApiError;

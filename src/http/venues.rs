@@ -6,7 +6,7 @@
 
 use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE, ETAG, IF_NONE_MATCH};
 use actix_web::{HttpRequest, HttpResponse, web};
-use actors::domain::{SeatId, VenueId};
+use actors::model::{SeatId, VenueId};
 use serde::Serialize;
 use sqlx::PgPool;
 

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use actix_web::{HttpRequest, HttpResponse, Responder, web};
 use actix_web_lab::sse;
-use actors::domain::EventId;
+use actors::model::EventId;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::json;
@@ -13,11 +13,11 @@ use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 
 use crate::auth::{Caller, Signer};
-use crate::domain::event::MAX_ADMISSION_RATE;
 use crate::http::client_addr::ClientAddr;
 use crate::http::error::ApiError;
 use crate::http::extractors::Admin;
 use crate::http::limits::{Action, Limits, StreamKind};
+use crate::requests::event::MAX_ADMISSION_RATE;
 use crate::store::cache::CatalogCache;
 use crate::store::catalog::{self, EventGate, EventGates, WaitingRoomSettings};
 use crate::store::redis::RedisError;

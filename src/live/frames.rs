@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use actors::domain::{EventId, SeatStatus};
+use actors::model::{EventId, SeatStatus};
 use actors::ports::{SeatChange, SeatDelta};
 use bytestring::ByteString;
 use serde::Serialize;
@@ -115,7 +115,7 @@ struct FullSnapshot<'a> {
 
 #[derive(Serialize)]
 struct SeatEntry<'a> {
-    seat_id: actors::domain::SeatId,
+    seat_id: actors::model::SeatId,
     section: &'a str,
     row: &'a str,
     number: i32,
@@ -169,7 +169,7 @@ pub fn snapshot(
 
 #[cfg(test)]
 mod tests {
-    use actors::domain::SeatId;
+    use actors::model::SeatId;
 
     use super::*;
 
@@ -212,7 +212,7 @@ mod tests {
                 section: "A".into(),
                 row: "1".into(),
                 number: i as i32,
-                status: String::new(),
+                status: SeatStatus::Available,
             })
             .collect();
         let statuses = [

@@ -16,8 +16,10 @@
 //! **Consistency.** A new subscriber's first message (snapshot or missed
 //! deltas) and its place in the broadcast are taken under the same lock as
 //! the hub's state, so snapshot + deltas reproduce committed state with no gap
-//! and no duplicate. A version gap that stays open (a lost pub/sub message)
-//! makes the hub reload from PostgreSQL and tell every subscriber to resync.
+//! and no duplicate. Version order, early deltas and gaps are kept by
+//! [`Sequencer`] (the same one the event actor uses): a version gap that
+//! stays open (a lost pub/sub message) makes the hub reload from PostgreSQL
+//! and tell every subscriber to resync.
 //!
 //! **Healing without a later commit.** A lost delta with no commit after it
 //! leaves no gap to see, so every second the hub also asks for the latest
@@ -34,14 +36,15 @@
 //! same lock a subscriber holds to join: a subscriber either joined first
 //! (and the hub stays) or finds it closed and goes to a fresh one.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use actix::ArbiterHandle;
-use actors::domain::{EventId, SeatId, SeatStatus};
+use actors::model::{EventId, SeatId, SeatStatus};
 use actors::ports::{DeltaBus, SeatDelta};
+use actors::sequencer::{Pushed, Sequencer};
 use dashmap::DashMap;
 use futures_util::Stream;
 use sqlx::PgPool;
@@ -64,18 +67,29 @@ const VERSION_CHECK: Duration = Duration::from_secs(1);
 /// Every this many checks, PostgreSQL is asked even when Redis answered (a
 /// publish that failed outright never reached Redis either).
 const DATABASE_CHECK_EVERY: u32 = 5;
-/// Most deltas a hub buffers beyond a gap (or before its first load).
-const MAX_AHEAD: usize = 4096;
 /// A gap, or a version check this hub has not caught up with, older than
 /// this makes it reload.
 const GAP_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// All hubs of this node, and the cap on their subscribers.
 pub struct Hubs {
+    /// The hub of each watched event. A `DashMap` because every subscribe
+    /// and every routed delta looks an event up and only a first subscriber
+    /// or a stop writes. Shared (`Arc`) with each hub's task, which removes
+    /// its own hub (`remove_if(ptr_eq)`) when it stops, never a successor.
     hubs: Arc<DashMap<EventId, Arc<Hub>>>,
+    /// For a hub's first load and its reloads (snapshot + version), and the
+    /// version check when Redis cannot say.
     pool: PgPool,
     settings: LiveSettings,
+    /// Subscribers on this node, against `settings.max_subscribers`. An
+    /// atomic, not a lock: a subscriber takes a slot with one `fetch_add`
+    /// and gives it back in `Drop` (`SubscriberSlot`), whatever ends its
+    /// stream.
     subscribers: Arc<AtomicUsize>,
+    /// Where hub tasks are spawned: the node's actor arbiter, not the HTTP
+    /// worker that happened to start the hub (its tasks would compete with
+    /// that worker's requests, and die with it).
     runtime: ArbiterHandle,
     /// Where the latest published version of an event is read (Redis).
     published: Option<Arc<dyn DeltaBus>>,
@@ -83,40 +97,51 @@ pub struct Hubs {
     dropped: Arc<AtomicUsize>,
 }
 
+/// One event's live seat map on this node; see the module doc.
 struct Hub {
     event_id: EventId,
+    /// Everything a subscriber's first message and place in the broadcast
+    /// must agree on. A std `Mutex`, not tokio's: it is never held across
+    /// an `.await` (loads happen outside it, then `install` under it), and
+    /// holding it while subscribing to `frames` is what makes snapshot +
+    /// deltas gapless.
     state: Mutex<HubState>,
-    /// Merged deltas, and `Resync` markers after a reload.
+    /// Merged deltas, and `Resync` markers after a reload. A bounded
+    /// `broadcast`: one send reaches every subscriber, and a subscriber that
+    /// falls `channel_capacity` behind gets `Lagged` and is dropped instead
+    /// of slowing the hub.
     frames: broadcast::Sender<Arc<Frame>>,
+    /// Deltas routed to this hub. A bounded `mpsc` fed with `try_send`: a
+    /// burst beyond it is dropped and counted, healed by the gap or version
+    /// check, never queued without end.
     inbox: mpsc::Sender<Arc<SeatDelta>>,
+    /// The first load's outcome (`None` while loading). A `watch`, so every
+    /// subscriber that arrives during the load waits for the same one.
     loaded: watch::Receiver<Option<Result<(), String>>>,
 }
 
+/// A hub's state, behind [`Hub::state`]: changed only by the hub's task
+/// (deltas, reloads, flushes) and read by joining subscribers.
 #[derive(Default)]
 struct HubState {
-    version: i64,
+    /// The version `statuses` is at; deltas beyond a gap (or before the
+    /// first load) waiting for their turn; how long a version is missing.
+    sequencer: Sequencer<Arc<SeatDelta>>,
+    /// Sections, rows and numbers in layout order, as loaded; an `Arc` so a
+    /// snapshot shares it instead of copying it. Statuses live apart, in
+    /// `statuses`, so a delta touches one small vector.
     layout: Arc<Vec<SeatView>>,
+    /// The status of each seat of `layout`, same order.
     statuses: Vec<SeatStatus>,
+    /// Where each seat is in `layout`/`statuses`, for applying deltas.
     index: HashMap<SeatId, usize>,
     /// The most recent applied deltas, oldest first.
     ring: VecDeque<Arc<SeatDelta>>,
-    /// Deltas beyond a gap, waiting for the ones before them.
-    ahead: BTreeMap<i64, Arc<SeatDelta>>,
-    /// Since when this hub has been missing a delta: a gap before `ahead`,
-    /// or a committed version (`behind_until`) it has not reached.
-    gap_since: Option<Instant>,
-    /// The highest committed version a version check reported that this
-    /// hub has not reached yet; 0 when none.
-    behind_until: i64,
-    /// The highest reported version a reload already answered: a version
-    /// PostgreSQL did not confirm (a stale Redis key) never reloads twice.
-    acknowledged: i64,
     /// Applied since the last flush, and when the first of them arrived.
     unflushed: Vec<Arc<SeatDelta>>,
     unflushed_since: Option<Instant>,
     /// Serialised snapshots of the current version, per format.
     cached: [Option<Arc<Frame>>; 2],
-    loaded: bool,
     /// The hub has stopped: subscribers must go to a fresh one.
     closed: bool,
 }
@@ -143,84 +168,52 @@ impl Drop for SubscriberSlot {
     }
 }
 
-fn status_of(text: &str) -> SeatStatus {
-    text.parse().unwrap_or(SeatStatus::Confirmed)
-}
-
 impl HubState {
     fn install(&mut self, version: i64, layout: Vec<SeatView>) {
-        self.statuses = layout.iter().map(|s| status_of(&s.status)).collect();
+        self.statuses = layout.iter().map(|s| s.status).collect();
         self.index = layout
             .iter()
             .enumerate()
             .map(|(i, s)| (s.seat_id, i))
             .collect();
         self.layout = Arc::new(layout);
-        self.version = version;
         self.ring.clear();
-        self.ahead.retain(|v, _| *v > version);
-        self.gap_since = None;
-        self.acknowledged = self.acknowledged.max(self.behind_until);
-        self.behind_until = 0;
         self.cached = [None, None];
-        self.loaded = true;
-        self.drain_ahead();
+        self.sequencer.reset(version);
+        self.drain_ahead(1024);
+    }
+
+    fn version(&self) -> i64 {
+        self.sequencer.version()
     }
 
     fn apply(&mut self, delta: Arc<SeatDelta>, ring_size: usize) {
-        if !self.loaded || delta.version > self.version + 1 {
-            if self.loaded {
-                self.gap_since.get_or_insert_with(Instant::now);
-            }
-            if self.ahead.len() >= MAX_AHEAD {
+        match self.sequencer.push(delta.version, delta) {
+            Pushed::Ready => self.drain_ahead(ring_size),
+            Pushed::Stale | Pushed::Buffered => {}
+            Pushed::Dropped => {
                 // Bounded too: the reload this gap leads to (or the version
                 // check) covers what is dropped here.
                 metrics::counter!("boxoffice_live_deltas_dropped_total").increment(1);
-                return;
             }
-            self.ahead.insert(delta.version, delta);
-            return;
         }
-        if delta.version <= self.version {
-            return;
-        }
-        self.apply_in_order(delta, ring_size);
-        self.drain_ahead_with(ring_size);
     }
 
-    fn drain_ahead(&mut self) {
-        self.drain_ahead_with(1024);
-    }
-
-    fn drain_ahead_with(&mut self, ring_size: usize) {
-        while let Some(next) = self.ahead.remove(&(self.version + 1)) {
+    fn drain_ahead(&mut self, ring_size: usize) {
+        while let Some(next) = self.sequencer.pop_ready() {
             self.apply_in_order(next, ring_size);
         }
-        self.ahead.retain(|v, _| *v > self.version);
-        if self.behind_until <= self.version {
-            self.behind_until = 0;
-        }
-        self.gap_since = if self.ahead.is_empty() && self.behind_until == 0 {
-            None
-        } else {
-            self.gap_since.or(Some(Instant::now()))
-        };
     }
 
     /// A version check says `latest` is committed: until this hub reaches
     /// it, that counts as an open gap (its delta may still be on its way).
     fn note_latest(&mut self, latest: i64) {
-        if !self.loaded || latest <= self.version || latest <= self.acknowledged {
-            return;
-        }
-        self.behind_until = self.behind_until.max(latest);
-        self.gap_since.get_or_insert_with(Instant::now);
+        self.sequencer.note_latest(latest);
     }
 
     /// A gap has been open for longer than `timeout`.
     fn stuck(&self, timeout: Duration) -> bool {
-        self.gap_since
-            .is_some_and(|since| since.elapsed() > timeout)
+        self.sequencer.stuck(timeout)
     }
 
     fn apply_in_order(&mut self, delta: Arc<SeatDelta>, ring_size: usize) {
@@ -229,7 +222,6 @@ impl HubState {
                 self.statuses[i] = change.status;
             }
         }
-        self.version = delta.version;
         self.cached = [None, None];
         self.ring.push_back(delta.clone());
         while self.ring.len() > ring_size {
@@ -249,7 +241,7 @@ impl HubState {
         }
         let frame = Arc::new(frames::snapshot(
             event_id,
-            self.version,
+            self.version(),
             &self.layout,
             &self.statuses,
             format,
@@ -267,9 +259,9 @@ impl HubState {
         format: Format,
     ) -> Option<Arc<Frame>> {
         match last {
-            Some(last) if last == self.version => None,
+            Some(last) if last == self.version() => None,
             Some(last)
-                if last < self.version
+                if last < self.version()
                     && self.ring.front().is_some_and(|d| d.version <= last + 1) =>
             {
                 let missed: Vec<Arc<SeatDelta>> = self
@@ -318,7 +310,7 @@ impl Hub {
                 .catch_up(self.event_id, last, format)
                 .into_iter()
                 .collect(),
-            at: state.version,
+            at: state.version(),
             live: self.frames.subscribe(),
         })
     }
@@ -628,7 +620,7 @@ async fn resync(hub: &Hub, pool: &PgPool) {
             tracing::warn!(event.id = %hub.event_id, %error, "live hub reload failed; retrying");
             if let Ok(mut state) = hub.state.lock() {
                 // Try again in a second, not on every tick.
-                state.gap_since = Some(Instant::now());
+                state.sequencer.restart_gap_clock();
             }
         }
     }
@@ -687,6 +679,7 @@ impl Subscription {
 #[cfg(test)]
 mod tests {
     use actors::ports::SeatChange;
+    use actors::sequencer::MAX_AHEAD;
     use futures_util::StreamExt;
 
     use super::*;
@@ -715,7 +708,7 @@ mod tests {
                 section: "A".into(),
                 row: "1".into(),
                 number: i as i32 + 1,
-                status: (*status).into(),
+                status: status.parse().unwrap(),
             })
             .collect()
     }
@@ -751,7 +744,7 @@ mod tests {
 
     fn statuses(hub: &Hub) -> (i64, Vec<SeatStatus>) {
         let state = hub.state.lock().unwrap();
-        (state.version, state.statuses.clone())
+        (state.version(), state.statuses.clone())
     }
 
     fn snapshot_statuses(frame: &Frame) -> Vec<String> {
@@ -799,7 +792,7 @@ mod tests {
                 state.ring.is_empty(),
                 "no resume from deltas the reload replaced"
             );
-            assert!(state.gap_since.is_none());
+            assert!(state.sequencer.gap_age().is_none());
         }
         let fresh = tokio::time::timeout(Duration::from_secs(1), stream.next())
             .await
@@ -819,19 +812,19 @@ mod tests {
             let mut state = hub.state.lock().unwrap();
             state.apply(delta(3, 1, SeatStatus::Reserved), 16); // 2 lost: a gap
             state.apply(delta(6, 2, SeatStatus::Reserved), 16);
-            assert!(state.gap_since.is_some());
-            assert_eq!(state.version, 1);
+            assert!(state.sequencer.gap_age().is_some());
+            assert_eq!(state.version(), 1);
         }
         // PostgreSQL is at 5: 3 is covered, 6 is applied on top.
         reinstall(&hub, 5, layout(&["CONFIRMED", "AVAILABLE"]));
         let state = hub.state.lock().unwrap();
-        assert_eq!(state.version, 6);
+        assert_eq!(state.version(), 6);
         assert_eq!(
             state.statuses,
             vec![SeatStatus::Confirmed, SeatStatus::Reserved]
         );
-        assert!(state.ahead.is_empty());
-        assert!(state.gap_since.is_none());
+        assert_eq!(state.sequencer.buffered(), 0);
+        assert!(state.sequencer.gap_age().is_none());
     }
 
     #[test]
@@ -841,8 +834,11 @@ mod tests {
         for version in 3..(3 + 2 * MAX_AHEAD as i64) {
             state.apply(delta(version, 1, SeatStatus::Reserved), 16);
         }
-        assert_eq!(state.ahead.len(), MAX_AHEAD);
-        assert!(state.gap_since.is_some(), "the gap still makes it reload");
+        assert_eq!(state.sequencer.buffered(), MAX_AHEAD);
+        assert!(
+            state.sequencer.gap_age().is_some(),
+            "the gap still makes it reload"
+        );
     }
 
     #[test]
@@ -874,7 +870,7 @@ mod tests {
         let hub = loaded_hub(3, &["AVAILABLE", "AVAILABLE"]);
         let mut state = hub.state.lock().unwrap();
         state.note_latest(3);
-        assert!(state.gap_since.is_none(), "not behind: no gap");
+        assert!(state.sequencer.gap_age().is_none(), "not behind: no gap");
         state.note_latest(5);
         assert!(
             state.stuck(Duration::ZERO),
@@ -883,7 +879,7 @@ mod tests {
         state.apply(delta(4, 1, SeatStatus::Reserved), 16);
         assert!(state.stuck(Duration::ZERO), "still short of 5");
         state.apply(delta(5, 2, SeatStatus::Reserved), 16);
-        assert!(state.gap_since.is_none(), "caught up: no reload");
+        assert!(state.sequencer.gap_age().is_none(), "caught up: no reload");
     }
 
     #[actix::test]
@@ -894,9 +890,15 @@ mod tests {
         reinstall(&hub, 3, layout(&["AVAILABLE"]));
         let mut state = hub.state.lock().unwrap();
         state.note_latest(9);
-        assert!(state.gap_since.is_none(), "already answered by the reload");
+        assert!(
+            state.sequencer.gap_age().is_none(),
+            "already answered by the reload"
+        );
         state.note_latest(10);
-        assert!(state.gap_since.is_some(), "a newer version is news again");
+        assert!(
+            state.sequencer.gap_age().is_some(),
+            "a newer version is news again"
+        );
     }
 
     #[actix::test]

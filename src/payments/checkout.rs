@@ -17,7 +17,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use actors::domain::{BookingId, UserId};
+use actors::model::{BookingId, BookingStatus, UserId};
 use actors::ports::ConfirmOutcome;
 use actors::registry::Registry;
 use serde_json::Value;
@@ -168,10 +168,10 @@ struct Held<'a> {
 impl RefundReason {
     /// For an attempt found mid-refund: why, from what became of its booking.
     fn from_booking(booking: &BookingView) -> RefundReason {
-        match booking.status.as_str() {
-            "CONFIRMED" => RefundReason::PaidByAnother,
-            "RELEASED" => RefundReason::Released,
-            _ => RefundReason::SeatsGone,
+        match booking.status {
+            BookingStatus::Confirmed => RefundReason::PaidByAnother,
+            BookingStatus::Released => RefundReason::Released,
+            BookingStatus::Pending | BookingStatus::Expired => RefundReason::SeatsGone,
         }
     }
 }
@@ -237,7 +237,7 @@ impl Checkout {
             booking,
         };
         if attempt.fresh {
-            if booking.status == "CONFIRMED" {
+            if booking.status == BookingStatus::Confirmed {
                 return self.fail(&held, NotCharged::AlreadyPaid).await;
             }
             if !bookings::mark_paying(&self.pool, booking.booking_id).await? {

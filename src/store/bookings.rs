@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use actors::domain::{BookingId, EventId, SeatId, UserId};
+use actors::model::{BookingId, BookingStatus, EventId, SeatId, UserId};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
@@ -13,7 +13,7 @@ pub struct BookingView {
     pub booking_id: BookingId,
     pub event_id: EventId,
     pub user_id: UserId,
-    pub status: String,
+    pub status: BookingStatus,
     pub amount_cents: i64,
     pub expires_at: DateTime<Utc>,
     pub confirmation_number: Option<String>,

@@ -1,12 +1,12 @@
 //! Venues and events: the catalog that browse reads and operators write.
 
-use actors::domain::{EventId, SeatId, VenueId};
+use actors::model::{EventId, EventStatus, SeatId, VenueId};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::{PgPool, Postgres, Transaction};
 
-use crate::domain::event::{EventFilter, EventPatch, NewEvent};
-use crate::domain::venue::NewVenue;
+use crate::requests::event::{EventFilter, EventPatch, NewEvent};
+use crate::requests::venue::NewVenue;
 
 /// An event as browse shows it.
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
@@ -18,7 +18,7 @@ pub struct EventView {
     pub city: String,
     pub category: String,
     pub start_time: DateTime<Utc>,
-    pub status: String,
+    pub status: EventStatus,
     pub price_cents: i64,
     pub queue_enabled: bool,
     pub admission_rate_per_sec: i32,
@@ -141,7 +141,7 @@ pub async fn create_event(pool: &PgPool, event: &NewEvent) -> Result<EventId, Cr
     .bind(&event.category)
     .bind(event.start_time)
     .bind(event.price_cents)
-    .bind(&event.status)
+    .bind(event.status)
     .bind(event.queue_enabled)
     .bind(event.admission_rate_per_sec)
     .fetch_optional(&mut *tx)
@@ -239,7 +239,7 @@ pub async fn patch_event(
     .bind(&patch.category)
     .bind(patch.start_time)
     .bind(patch.price_cents)
-    .bind(&patch.status)
+    .bind(patch.status)
     .bind(patch.queue_enabled)
     .bind(patch.admission_rate_per_sec)
     .execute(pool)
@@ -250,7 +250,7 @@ pub async fn patch_event(
 /// What the booking path needs to know about an event before it queues a hold.
 #[derive(Debug, Clone)]
 pub struct EventGate {
-    pub status: String,
+    pub status: EventStatus,
     pub queue_enabled: bool,
     pub admission_rate_per_sec: i32,
     pub onsale_at: Option<DateTime<Utc>>,
@@ -286,7 +286,7 @@ impl EventGates {
         {
             return Ok(entry.1.clone());
         }
-        let row: Option<(String, bool, i32, Option<DateTime<Utc>>)> = sqlx::query_as(
+        let row: Option<(EventStatus, bool, i32, Option<DateTime<Utc>>)> = sqlx::query_as(
             "SELECT status, queue_enabled, admission_rate_per_sec, onsale_at FROM events WHERE event_id = $1",
         )
                 .bind(event)

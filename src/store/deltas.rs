@@ -17,7 +17,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use actors::domain::EventId;
+use actors::model::EventId;
 use actors::ports::{DeltaBus, SeatDelta};
 use actors::registry::Registry;
 use async_trait::async_trait;

@@ -14,7 +14,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use actors::domain::{BookingId, EventId, SeatId, SeatStatus, UserId};
+use actors::model::{BookingId, BookingStatus, EventId, SeatId, SeatStatus, UserId};
 use actors::ports::{
     Committed, ConfirmOutcome, Freed, HoldOutcome, HoldPlan, ReleaseOutcome, SeatChange, SeatDelta,
     SeatLedger, SeatMap, StorageError,
@@ -343,7 +343,7 @@ impl SeatLedger for PgLedger {
         let seats = snapshot
             .seats
             .into_iter()
-            .map(|s| (s.seat_id, s.status.parse().unwrap_or(SeatStatus::Confirmed)))
+            .map(|s| (s.seat_id, s.status))
             .collect();
         Ok(SeatMap {
             version: snapshot.version,
@@ -390,7 +390,7 @@ impl SeatLedger for PgLedger {
         let (version, _) = next_version(&mut tx, event).await?;
         // A payment in flight does not stop the buyer: once released, a
         // charge that lands is refunded (`confirm` answers `Released`).
-        let row: Option<(String, i64, String)> = sqlx::query_as(
+        let row: Option<(BookingStatus, i64, String)> = sqlx::query_as(
             "SELECT status, user_id, lock_token
              FROM bookings WHERE booking_id = $1 AND event_id = $2 FOR UPDATE",
         )
@@ -402,8 +402,8 @@ impl SeatLedger for PgLedger {
         let outcome = match row {
             None => ReleaseOutcome::NotFound,
             Some((_, owner, _)) if user.is_some_and(|u| u.0 != owner) => ReleaseOutcome::NotFound,
-            Some((status, ..)) if status == "CONFIRMED" => ReleaseOutcome::Confirmed,
-            Some((status, ..)) if status != "PENDING" => ReleaseOutcome::AlreadyEnded,
+            Some((BookingStatus::Confirmed, ..)) => ReleaseOutcome::Confirmed,
+            Some((status, ..)) if status != BookingStatus::Pending => ReleaseOutcome::AlreadyEnded,
             Some((_, _, lock_token)) => {
                 sqlx::query("UPDATE bookings SET status = 'RELEASED', updated_at = now() WHERE booking_id = $1")
                     .bind(booking)
@@ -489,7 +489,7 @@ impl SeatLedger for PgLedger {
     ) -> Result<Committed<ConfirmOutcome>, StorageError> {
         let mut tx = self.pool.begin().await.map_err(storage_error)?;
         let (version, _) = next_version(&mut tx, event).await?;
-        let row: Option<(String, Option<String>, Option<i64>)> = sqlx::query_as(
+        let row: Option<(BookingStatus, Option<String>, Option<i64>)> = sqlx::query_as(
             "SELECT status, confirmation_number, paid_by_payment_id FROM bookings WHERE booking_id = $1 AND event_id = $2 FOR UPDATE",
         )
         .bind(booking)
@@ -505,7 +505,7 @@ impl SeatLedger for PgLedger {
                     deltas: Vec::new(),
                 });
             }
-            Some((status, Some(number), paid_by)) if status == "CONFIRMED" => {
+            Some((BookingStatus::Confirmed, Some(number), paid_by)) => {
                 tx.rollback().await.map_err(storage_error)?;
                 let outcome = if paid_by == Some(payment) {
                     ConfirmOutcome::Confirmed {
@@ -532,7 +532,7 @@ impl SeatLedger for PgLedger {
                 .map_err(storage_error)?;
         let refused = if attempt.as_deref() != Some("PROCESSING") {
             Some(ConfirmOutcome::AttemptClosed)
-        } else if status == "RELEASED" {
+        } else if status == BookingStatus::Released {
             Some(ConfirmOutcome::Released)
         } else {
             None
@@ -544,7 +544,7 @@ impl SeatLedger for PgLedger {
                 deltas: Vec::new(),
             });
         }
-        let seats: Vec<i64> = if status == "PENDING" {
+        let seats: Vec<i64> = if status == BookingStatus::Pending {
             sqlx::query_scalar(
                 "UPDATE seats SET status = 'CONFIRMED' WHERE event_id = $1 AND booking_id = $2 RETURNING seat_id",
             )

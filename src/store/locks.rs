@@ -11,7 +11,7 @@
 
 use std::time::Duration;
 
-use actors::domain::{EventId, SeatId};
+use actors::model::{EventId, SeatId};
 use actors::ports::{LockUnavailable, SeatLock};
 use async_trait::async_trait;
 

@@ -1,6 +1,6 @@
 //! The seat map of an event, read from committed state.
 
-use actors::domain::{EventId, SeatId};
+use actors::model::{EventId, SeatId, SeatStatus};
 use serde::Serialize;
 use sqlx::PgPool;
 
@@ -11,7 +11,7 @@ pub struct SeatView {
     #[sqlx(rename = "row_name")]
     pub row: String,
     pub number: i32,
-    pub status: String,
+    pub status: SeatStatus,
 }
 
 #[derive(Debug, Serialize)]

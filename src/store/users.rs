@@ -1,6 +1,6 @@
 //! Accounts: guests, registered buyers, operators.
 
-use actors::domain::UserId;
+use actors::model::UserId;
 use sqlx::PgPool;
 
 use crate::auth::Role;

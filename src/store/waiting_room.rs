@@ -17,7 +17,7 @@
 //!
 //! Multi-key updates run as Lua scripts, so each is atomic.
 
-use actors::domain::{EventId, UserId};
+use actors::model::{EventId, UserId};
 use redis::AsyncCommands;
 
 use crate::store::redis::{Redis, RedisError};

@@ -18,7 +18,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use actors::domain::EventId;
+use actors::model::EventId;
 use actors::registry::Registry;
 use chrono::Utc;
 use sha2::{Digest, Sha256};

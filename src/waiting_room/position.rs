@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use actors::domain::{EventId, UserId};
+use actors::model::{EventId, UserId};
 use chrono::{TimeZone, Utc};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;

@@ -4,7 +4,7 @@
 //! event, short-lived, and verified without Redis or PostgreSQL, so booking
 //! keeps honouring admissions while Redis blips.
 
-use actors::domain::{EventId, UserId};
+use actors::model::{EventId, UserId};
 use chrono::{DateTime, TimeZone, Utc};
 
 use crate::auth::Signer;

@@ -15,7 +15,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use actors::domain::EventId;
+use actors::model::EventId;
 use dashmap::DashMap;
 use dashmap::mapref::entry::Entry;
 use tokio::sync::watch;

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use actors::domain::{EventId, SeatId, UserId};
+use actors::model::{EventId, SeatId, UserId};
 use actors::ports::{HoldOutcome, HoldPlan, SeatLedger};
 use boxoffice::auth::Signer;
 use boxoffice::store::ledger::PgLedger;

@@ -268,7 +268,7 @@ async fn bad_stream_requests_are_problems() {
 async fn a_subscriber_that_stops_reading_is_dropped_while_others_keep_receiving() {
     use std::sync::Arc;
 
-    use actors::domain::{EventId, SeatId, SeatStatus};
+    use actors::model::{EventId, SeatId, SeatStatus};
     use actors::ports::{SeatChange, SeatDelta};
     use boxoffice::live::frames::Format;
     use boxoffice::live::hub::Hubs;

@@ -593,7 +593,7 @@ async fn a_stale_lease_holder_can_neither_overwrite_the_answer_nor_clear_the_lea
 
     let app = spawn_app().await;
     let (_, _, [booking, other]) = app.two_holds().await;
-    let view = store::get(&app.pool, actors::domain::BookingId(booking))
+    let view = store::get(&app.pool, actors::model::BookingId(booking))
         .await
         .unwrap()
         .unwrap();
@@ -713,7 +713,7 @@ async fn a_stale_lease_holder_can_neither_overwrite_the_answer_nor_clear_the_lea
     // The key, used for another booking, is refused and takes nothing.
     let reused = store::begin_attempt(
         &app.pool,
-        actors::domain::BookingId(other),
+        actors::model::BookingId(other),
         view.user_id,
         "k",
         100,
@@ -844,7 +844,7 @@ async fn a_ticket_scanned_at_twenty_doors_of_two_nodes_at_once_is_admitted_once(
 
 #[actix_web::test]
 async fn a_decided_refund_and_a_confirmation_exclude_each_other() {
-    use actors::domain::{BookingId, EventId};
+    use actors::model::{BookingId, EventId};
     use actors::ports::{ConfirmOutcome, SeatLedger};
     use boxoffice::store::{bookings as store, ledger::PgLedger};
     use std::time::Duration;

@@ -155,8 +155,8 @@ async fn booking_an_event_with_a_waiting_room_needs_a_valid_queue_token() {
     );
     let expired = boxoffice::waiting_room::token::sign(
         &signer,
-        actors::domain::EventId(event_id),
-        actors::domain::UserId(alice.0),
+        actors::model::EventId(event_id),
+        actors::model::UserId(alice.0),
         chrono::Utc::now() - chrono::Duration::seconds(5),
     );
     let forged = tokens[&event_id].replacen(&format!(".{}.", alice.0), &format!(".{}.", bob.0), 1);
@@ -555,10 +555,10 @@ async fn a_stale_lease_holder_admits_nobody() {
     .await;
     let store = boxoffice::store::waiting_room::QueueStore::new(redis);
     // A line no driver of this app looks after (no such event in PostgreSQL).
-    let event = actors::domain::EventId(987_654_321);
+    let event = actors::model::EventId(987_654_321);
     for user in 1..=3 {
         store
-            .join(event, actors::domain::UserId(user))
+            .join(event, actors::model::UserId(user))
             .await
             .unwrap();
     }

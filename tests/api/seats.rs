@@ -114,3 +114,31 @@ async fn an_unknown_event_has_no_seat_map() {
     )
     .await;
 }
+
+#[actix_web::test]
+async fn a_status_postgresql_does_not_know_is_an_error_never_a_default() {
+    use actors::model::{BookingStatus, EventStatus, SeatStatus};
+    let app = spawn_app().await;
+
+    let seat: Result<SeatStatus, _> = sqlx::query_scalar("SELECT 'SOLD'::text")
+        .fetch_one(&app.pool)
+        .await;
+    let booking: Result<BookingStatus, _> = sqlx::query_scalar("SELECT 'PAID'::text")
+        .fetch_one(&app.pool)
+        .await;
+    let event: Result<EventStatus, _> = sqlx::query_scalar("SELECT 'on_sale'::text")
+        .fetch_one(&app.pool)
+        .await;
+    let known: SeatStatus = sqlx::query_scalar("SELECT 'RESERVED'::text")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+
+    assert!(seat.is_err(), "an unknown seat status read as {seat:?}");
+    assert!(
+        booking.is_err(),
+        "an unknown booking status read as {booking:?}"
+    );
+    assert!(event.is_err(), "an unknown event status read as {event:?}");
+    assert_eq!(known, SeatStatus::Reserved);
+}

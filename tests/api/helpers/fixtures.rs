@@ -94,7 +94,7 @@ impl TestApp {
             Duration::from_secs(3600),
         );
         ids.into_iter()
-            .map(|id| (id, signer.issue(actors::domain::UserId(id), Role::Buyer)))
+            .map(|id| (id, signer.issue(actors::model::UserId(id), Role::Buyer)))
             .collect()
     }
 

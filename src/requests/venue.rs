@@ -2,7 +2,7 @@
 
 use serde::Deserialize;
 
-use crate::domain::event::non_blank;
+use crate::requests::event::non_blank;
 
 /// Upper bound on the seats of one venue; the largest stadiums hold ~150,000.
 pub const MAX_VENUE_SEATS: usize = 200_000;

@@ -1,13 +1,11 @@
 //! Events as operators create and change them, and the browse filter.
 
-use actors::domain::{EventId, VenueId};
+use actors::model::{EventId, EventStatus, VenueId};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-pub const EVENT_STATUSES: [&str; 5] =
-    ["SCHEDULED", "ON_SALE", "SOLD_OUT", "CANCELLED", "COMPLETED"];
 const MAX_PRICE_CENTS: i64 = 100_000_000;
 /// The highest admission rate an operator may set (the waiting room's settings
 /// and an event's own share it).
@@ -35,11 +33,11 @@ fn check_price(price_cents: i64) -> Result<i64, String> {
     }
 }
 
-fn check_status(status: &str) -> Result<String, String> {
-    EVENT_STATUSES
-        .contains(&status)
-        .then(|| status.to_owned())
-        .ok_or_else(|| format!("status must be one of {}", EVENT_STATUSES.join(", ")))
+fn check_status(status: &str) -> Result<EventStatus, String> {
+    status.parse().map_err(|_| {
+        let names: Vec<&str> = EventStatus::ALL.iter().map(|s| s.as_str()).collect();
+        format!("status must be one of {}", names.join(", "))
+    })
 }
 
 fn check_rate(rate: i32) -> Result<i32, String> {
@@ -75,7 +73,7 @@ pub struct NewEvent {
     pub category: String,
     pub start_time: DateTime<Utc>,
     pub price_cents: i64,
-    pub status: String,
+    pub status: EventStatus,
     pub queue_enabled: bool,
     pub admission_rate_per_sec: i32,
 }
@@ -90,7 +88,9 @@ impl TryFrom<NewEventRequest> for NewEvent {
             category: non_blank("category", &r.category, 50)?,
             start_time: r.start_time,
             price_cents: check_price(r.price_cents)?,
-            status: check_status(r.status.as_deref().unwrap_or("ON_SALE"))?,
+            status: r
+                .status
+                .map_or(Ok(EventStatus::OnSale), |s| check_status(&s))?,
             queue_enabled: r.queue_enabled.unwrap_or(false),
             admission_rate_per_sec: check_rate(r.admission_rate_per_sec.unwrap_or(50))?,
         })
@@ -118,7 +118,7 @@ pub struct EventPatch {
     pub category: Option<String>,
     pub start_time: Option<DateTime<Utc>>,
     pub price_cents: Option<i64>,
-    pub status: Option<String>,
+    pub status: Option<EventStatus>,
     pub queue_enabled: Option<bool>,
     pub admission_rate_per_sec: Option<i32>,
     pub venue_id: Option<VenueId>,

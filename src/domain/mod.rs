@@ -1,5 +1,0 @@
-//! Request bodies parsed into values the rest of the server can trust.
-//! Handlers turn JSON into these at the boundary; nothing past it re-checks.
-
-pub mod event;
-pub mod venue;
