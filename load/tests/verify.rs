@@ -395,6 +395,32 @@ async fn check(fresh: &Fresh, node: Option<&Node>, opts: &VerifyOptions) -> Veri
     report
 }
 
+/// Runs `boxoffice-load verify` on `opts`; returns its exit code and stdout.
+async fn cli(opts: &VerifyOptions, secret: &str) -> (Option<i32>, String) {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_boxoffice-load"));
+    command
+        .arg("verify")
+        .args(["--database-url", &opts.database_url])
+        .args(["--redis-url", opts.redis_url.as_deref().unwrap_or_default()])
+        .args(["--redis-prefix", &opts.redis_prefix])
+        .args(["--event", &opts.event_id.to_string()])
+        .args(["--signing-secret", secret])
+        .env_remove("BOXOFFICE__AUTH__SIGNING_SECRET");
+    if !opts.targets.is_empty() {
+        command.args(["--target", &opts.targets.join(",")]);
+    }
+    if let Some(acks) = &opts.acknowledged {
+        command.arg("--acknowledged").arg(acks);
+    }
+    let output = tokio::task::spawn_blocking(move || command.output())
+        .await
+        .expect("join")
+        .expect("run boxoffice-load");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    println!("{stdout}{}", String::from_utf8_lossy(&output.stderr));
+    (output.status.code(), stdout)
+}
+
 /// The violations of the check named `name`.
 fn violations<'a>(report: &'a VerifyReport, name: &str) -> &'a [String] {
     &report
@@ -436,6 +462,10 @@ async fn a_clean_sale_through_the_real_server_passes_every_check() {
         assert_eq!(counted("acknowledged"), sale.acks.len() as u64);
         // Two confirmed bookings and their two kept charges.
         assert_eq!(counted("charges"), 4);
+
+        let (code, stdout) = cli(&opts, &node.secret).await;
+        assert_eq!(code, Some(0), "the command passes too");
+        assert!(stdout.contains("PASSED"), "{stdout}");
         node.stop().await;
     })
     .await
@@ -623,6 +653,10 @@ async fn a_lost_acknowledged_booking_fails_the_acknowledged_check() {
         assert_eq!(acked.len(), 2, "{acked:?}");
         assert!(acked[0].contains(&format!("booking {lost} ")), "{acked:?}");
         assert!(acked[1].contains("RELEASED"), "{acked:?}");
+
+        let (code, stdout) = cli(&opts, &node.secret).await;
+        assert_eq!(code, Some(1), "the command exits non-zero on a violation");
+        assert!(stdout.contains("FAIL acknowledged"), "{stdout}");
     })
     .await
     .expect("the test finished in time");
@@ -729,6 +763,65 @@ async fn a_booking_by_a_buyer_never_admitted_and_a_stale_hold_fail_their_checks(
         let holds = violations(&report, "holds");
         assert_eq!(holds.len(), 1, "{holds:?}");
         assert!(holds[0].contains(&format!("booking {} ", bookings[1])), "{holds:?}");
+        assert!(violations(&report, "seats").is_empty());
+    })
+    .await
+    .expect("the test finished in time");
+}
+
+#[actix_web::test]
+async fn a_forged_ticket_and_a_seat_admitted_twice_fail_the_ticket_check() {
+    tokio::time::timeout(DEADLINE, async {
+        let fresh = Fresh::new().await;
+        let (node, sale, mut opts) = sold(&fresh).await;
+        node.stop().await;
+        opts.targets.clear();
+        // One ticket's code re-signed with another key: well formed, not genuine.
+        let (forged, code): (i64, String) = sqlx::query_as(
+            "UPDATE tickets SET code = split_part(code, '.', 1) || '.' || split_part(code, '.', 2) || '.'
+                 || split_part(code, '.', 3) || '.' || split_part(code, '.', 4) || '.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA'
+             WHERE ticket_id = (SELECT max(ticket_id) FROM tickets) RETURNING ticket_id, code",
+        )
+        .fetch_one(&fresh.pool)
+        .await
+        .expect("forge");
+        // The seat already scanned at the door, scanned again on a second
+        // ticket (of the released booking).
+        let (seat, event): (i64, i64) = sqlx::query_as(
+            "SELECT seat_id, event_id FROM tickets WHERE checked_in_at IS NOT NULL",
+        )
+        .fetch_one(&fresh.pool)
+        .await
+        .expect("the scanned ticket");
+        sqlx::query(
+            "INSERT INTO tickets (booking_id, event_id, seat_id, code, checked_in_at)
+             VALUES ($1, $2, $3, 'T1.planted', now())",
+        )
+        .bind(sale.released)
+        .bind(event)
+        .bind(seat)
+        .execute(&fresh.pool)
+        .await
+        .expect("second ticket");
+
+        let report = check(&fresh, Some(&node), &opts).await;
+        let tickets = violations(&report, "tickets");
+        assert!(
+            tickets
+                .iter()
+                .any(|v| v.contains(&format!("ticket {forged} ")) && v.contains(&code)),
+            "{tickets:?}"
+        );
+        assert!(
+            tickets
+                .iter()
+                .any(|v| v.contains(&format!("seat {seat} was admitted at the door 2 times"))),
+            "{tickets:?}"
+        );
+        assert!(
+            tickets.iter().any(|v| v.contains("RELEASED")),
+            "{tickets:?}"
+        );
         assert!(violations(&report, "seats").is_empty());
     })
     .await
