@@ -171,7 +171,10 @@ impl Node {
         // A secret of this test's own: the checker must be given it.
         let secret = format!("verify-{}", uuid::Uuid::new_v4().simple());
         settings.auth.signing_secret = SecretString::from(secret.clone());
-        let app = Application::build_with_pool(settings, fresh.pool.clone())
+        // The node's own pool: its connections live on the node's runtimes,
+        // which stop with it; the test's pool must outlive the node.
+        let pool = boxoffice::startup::pg_pool(&settings.database).expect("pool");
+        let app = Application::build_with_pool(settings, pool)
             .await
             .expect("build app");
         let address = format!("http://127.0.0.1:{}", app.port());
