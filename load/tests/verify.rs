@@ -460,7 +460,8 @@ async fn a_clean_sale_through_the_real_server_passes_every_check() {
                 .checked
         };
         assert_eq!(counted("seats"), 8);
-        assert_eq!(counted("seat map"), 8);
+        // The node's snapshot and its live stream, 8 seats each.
+        assert_eq!(counted("seat map"), 16);
         assert_eq!(counted("tickets"), 3);
         assert_eq!(counted("acknowledged"), sale.acks.len() as u64);
         // Two confirmed bookings and their two kept charges.
@@ -573,20 +574,31 @@ async fn a_planted_double_charge_fails_the_charge_check() {
     .expect("the test finished in time");
 }
 
-/// A node that serves `body` for every request (a stale or broken seat map).
-async fn stub_node(body: String) -> String {
+/// A node that serves `snapshot` as its seat map, both as the snapshot and
+/// as the live stream's first frame (a broken node).
+async fn stub_node(snapshot: Value) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
     let address = format!("http://{}", listener.local_addr().expect("addr"));
     tokio::spawn(async move {
         while let Ok((mut socket, _)) = listener.accept().await {
-            let body = body.clone();
+            let mut snapshot = snapshot.clone();
             tokio::spawn(async move {
                 let mut request = [0u8; 4096];
-                let _ = socket.read(&mut request).await;
+                let n = socket.read(&mut request).await.unwrap_or(0);
+                let stream = String::from_utf8_lossy(&request[..n]).contains("/seats/stream");
+                let (content_type, body) = if stream {
+                    snapshot["type"] = json!("snapshot");
+                    (
+                        "text/event-stream",
+                        format!("event: snapshot\nid: 1\ndata: {snapshot}\n\n"),
+                    )
+                } else {
+                    ("application/json", snapshot.to_string())
+                };
                 let response = format!(
-                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    "HTTP/1.1 200 OK\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
                     body.len()
                 );
                 let _ = socket.write_all(response.as_bytes()).await;
@@ -618,17 +630,21 @@ async fn a_node_whose_seat_map_disagrees_with_the_database_fails_the_map_check()
             .expect("a sold seat");
         sold["status"] = json!("AVAILABLE");
         let seat = sold["seat_id"].as_i64().expect("seat_id");
-        let stub = stub_node(map.to_string()).await;
+        let stub = stub_node(map).await;
         opts.targets = vec![node.address.clone(), stub.clone()];
 
         let report = check(&fresh, Some(&node), &opts).await;
         assert!(!report.passed());
         let map = violations(&report, "seat map");
-        assert_eq!(map.len(), 1, "{map:?}");
-        assert!(
-            map[0].starts_with(&stub) && map[0].contains(&format!("seat {seat} AVAILABLE")),
-            "{map:?}"
-        );
+        // The real node agrees; the stub is wrong in its snapshot and its stream.
+        assert_eq!(map.len(), 2, "{map:?}");
+        for (violation, source) in map.iter().zip(["snapshot", "live"]) {
+            assert!(
+                violation.starts_with(&format!("{stub} {source}"))
+                    && violation.contains(&format!("seat {seat} AVAILABLE")),
+                "{map:?}"
+            );
+        }
         node.stop().await;
     })
     .await
@@ -826,6 +842,59 @@ async fn a_forged_ticket_and_a_seat_admitted_twice_fail_the_ticket_check() {
             "{tickets:?}"
         );
         assert!(violations(&report, "seats").is_empty());
+    })
+    .await
+    .expect("the test finished in time");
+}
+
+#[actix_web::test]
+async fn a_change_planted_behind_the_nodes_back_fails_the_live_map_check() {
+    tokio::time::timeout(DEADLINE, async {
+        let fresh = Fresh::new().await;
+        let (node, sale, opts) = sold(&fresh).await;
+        // A fan watching the live map keeps the node's hub in memory.
+        let mut watching = node
+            .client
+            .get(format!("{}/events/{}/seats/stream", node.address, sale.event_id))
+            .send()
+            .await
+            .expect("live map");
+        watching.chunk().await.expect("first frame").expect("a frame");
+        // A hold written straight into the database, consistent there but
+        // without a new seat version or a delta: the node's live hub (at the
+        // same version) still shows the seat available.
+        let (user,): (i64,) = sqlx::query_as("SELECT min(user_id) FROM bookings")
+            .fetch_one(&fresh.pool)
+            .await
+            .expect("a buyer");
+        let (seat,): (i64,) = sqlx::query_as(
+            "WITH b AS (
+                 INSERT INTO bookings (event_id, user_id, amount_cents, expires_at, lock_token)
+                 VALUES ($1, $2, 5000, now() + interval '10 minutes', 'planted') RETURNING booking_id),
+             s AS (
+                 UPDATE seats SET status = 'RESERVED', booking_id = (SELECT booking_id FROM b), reserved_at = now()
+                 WHERE event_id = $1 AND seat_id = (SELECT max(seat_id) FROM seats WHERE event_id = $1 AND status = 'AVAILABLE')
+                 RETURNING seat_id)
+             INSERT INTO booking_seats (booking_id, event_id, seat_id)
+             SELECT (SELECT booking_id FROM b), $1, seat_id FROM s RETURNING seat_id",
+        )
+        .bind(sale.event_id)
+        .bind(user)
+        .fetch_one(&fresh.pool)
+        .await
+        .expect("plant a hold");
+
+        let report = check(&fresh, Some(&node), &opts).await;
+        let map = violations(&report, "seat map");
+        assert_eq!(map.len(), 1, "{map:?}");
+        assert!(
+            map[0].starts_with(&format!("{} live", node.address))
+                && map[0].contains(&format!("seat {seat} AVAILABLE, the database RESERVED")),
+            "{map:?}"
+        );
+        assert!(violations(&report, "seats").is_empty());
+        drop(watching);
+        node.stop().await;
     })
     .await
     .expect("the test finished in time");

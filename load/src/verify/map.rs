@@ -1,11 +1,16 @@
-//! The seat map each node serves (`GET /events/{id}/seats`) equals the
-//! database, compared at the same seat version: while the node and the
-//! database disagree on the version (a sale still settling, a node catching
-//! up), both are read again, until they meet or the deadline passes.
+//! The seat map each node serves equals the database, in both forms a fan
+//! sees: the snapshot (`GET /events/{id}/seats`, read from PostgreSQL by the
+//! node) and the first frame of the live stream
+//! (`GET /events/{id}/seats/stream`, the node's live hub: a snapshot plus
+//! every delta since, so a lost or misapplied delta shows here). Each is
+//! compared at the same seat version as the database: while they disagree
+//! on the version (a sale still settling, a hub catching up), both are read
+//! again, until they meet or the deadline passes.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use futures_util::StreamExt;
 use serde::Deserialize;
 
 use super::{Check, Db};
@@ -55,6 +60,48 @@ async fn node(client: &reqwest::Client, url: &str) -> anyhow::Result<(i64, Statu
     ))
 }
 
+/// The first `snapshot` frame of the node's live stream (full format).
+async fn live(client: &reqwest::Client, url: &str) -> anyhow::Result<(i64, Statuses)> {
+    let response = client
+        .get(url)
+        .header("accept", "text/event-stream")
+        .send()
+        .await?
+        .error_for_status()?;
+    let mut body = response.bytes_stream();
+    let mut buffer = String::new();
+    loop {
+        while let Some(end) = buffer.find("\n\n") {
+            let frame: String = buffer.drain(..end + 2).collect();
+            let data: Vec<&str> = frame
+                .lines()
+                .filter_map(|l| l.strip_prefix("data:"))
+                .map(|d| d.strip_prefix(' ').unwrap_or(d))
+                .collect();
+            if data.is_empty() {
+                continue;
+            }
+            let value: serde_json::Value = serde_json::from_str(&data.join("\n"))?;
+            if value["type"] == "snapshot" {
+                let snapshot: Snapshot = serde_json::from_value(value)?;
+                return Ok((
+                    snapshot.version,
+                    snapshot
+                        .seats
+                        .into_iter()
+                        .map(|s| (s.seat_id, s.status))
+                        .collect(),
+                ));
+            }
+        }
+        let chunk = tokio::time::timeout(Duration::from_secs(5), body.next())
+            .await
+            .map_err(|_| anyhow::anyhow!("no snapshot frame within 5 s"))?
+            .ok_or_else(|| anyhow::anyhow!("the stream ended before a snapshot"))??;
+        buffer.push_str(&String::from_utf8_lossy(&chunk).replace("\r\n", "\n"));
+    }
+}
+
 pub async fn check(
     pool: &Db,
     event_id: i64,
@@ -69,11 +116,29 @@ pub async fn check(
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()?;
-    for target in targets {
-        let url = format!("{}/events/{event_id}/seats", target.trim_end_matches('/'));
+    let sources = targets.iter().flat_map(|target| {
+        let base = target.trim_end_matches('/');
+        [
+            (
+                format!("{target} snapshot"),
+                format!("{base}/events/{event_id}/seats"),
+                false,
+            ),
+            (
+                format!("{target} live"),
+                format!("{base}/events/{event_id}/seats/stream?format=full"),
+                true,
+            ),
+        ]
+    });
+    for (target, url, stream) in sources {
         let until = tokio::time::Instant::now() + deadline;
         loop {
-            let served = node(&client, &url).await;
+            let served = if stream {
+                live(&client, &url).await
+            } else {
+                node(&client, &url).await
+            };
             let (db_version, db_seats) = database(pool, event_id).await?;
             let (version, seats) = match served {
                 Ok(served) => served,
