@@ -24,6 +24,8 @@ struct Attempt {
     charge_status: Option<String>,
     refunded: bool,
     refunds: i64,
+    charged_cents: Option<i64>,
+    booking_cents: i64,
 }
 
 pub async fn check(pool: &Db, event_id: i64) -> anyhow::Result<Check> {
@@ -36,7 +38,8 @@ pub async fn check(pool: &Db, event_id: i64) -> anyhow::Result<Check> {
                 (c.refunded_at IS NOT NULL
                  OR EXISTS (SELECT 1 FROM provider_refunds r WHERE r.charge_id = c.charge_id))
                     AS refunded,
-                (SELECT count(*) FROM provider_refunds r WHERE r.charge_id = c.charge_id) AS refunds
+                (SELECT count(*) FROM provider_refunds r WHERE r.charge_id = c.charge_id) AS refunds,
+                c.amount_cents AS charged_cents, b.amount_cents AS booking_cents
          FROM payments p
          JOIN bookings b USING (booking_id)
          LEFT JOIN provider_charges c ON c.idempotency_key = 'bo-pay-' || p.payment_id
@@ -74,6 +77,15 @@ pub async fn check(pool: &Db, event_id: i64) -> anyhow::Result<Check> {
             continue;
         }
         kept.entry(a.booking_id).or_default().push(a);
+        if a.charged_cents != Some(a.booking_cents) {
+            check.violation(format!(
+                "charge {} of booking {} is for {} cents, the booking costs {}",
+                a.charge_id.as_deref().unwrap_or("?"),
+                a.booking_id,
+                a.charged_cents.unwrap_or_default(),
+                a.booking_cents
+            ));
+        }
         let paid_this = a.booking_status == "CONFIRMED" && a.paid_by == Some(a.payment_id);
         if !paid_this {
             check.violation(format!(

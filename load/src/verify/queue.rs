@@ -13,9 +13,13 @@
 //! nobody may or can be admitted then and the server's bucket accrues
 //! nothing: gaps longer than `max(1 s, 5 × the median step interval)`
 //! (paused, sold out, lease changing hands, line empty), and the last step
-//! before each gap and at the end of the log (the line running dry admits a
-//! partial step). The window is therefore at most the last minute of
-//! admissions.
+//! before each gap and at the end of the log. Also left out: steps that
+//! admitted fewer than `rate × interval − 1` (more than the rounding of the
+//! bucket's carried fraction explains): the line ran dry, or fans were still
+//! trickling in on a ramp. Too many admissions, in any step, always count;
+//! so does a bucket that loses slots a little every step (at 10/s in 100 ms
+//! ticks, steps of 0 or 1 are not "dry"). The window is at most the last
+//! minute of admissions, which is all the server keeps.
 //!
 //! **Bookings.** A booking's buyer must be in `admitted`, their token must
 //! not have expired before the booking was created, and where the log still
@@ -29,6 +33,8 @@ use redis::aio::MultiplexedConnection;
 use super::{Check, Db, VerifyOptions};
 
 pub const CLOCK_SKEW_MS: i64 = 1_000;
+
+const REDIS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Too short a window says nothing about a rate.
 const MIN_WINDOW_SECS: f64 = 1.0;
@@ -59,17 +65,23 @@ pub async fn check(
         return Ok(vec![rate, bookings]);
     };
     let key = |name: &str| format!("{}q:{}:{name}", opts.redis_prefix, opts.event_id);
-    let log: Vec<(i64, f64)> = redis::cmd("ZRANGE")
-        .arg(key("admissions"))
-        .arg(0)
-        .arg(-1)
-        .arg("WITHSCORES")
-        .query_async(&mut redis)
-        .await?;
-    let admitted: HashMap<i64, i64> = redis::cmd("HGETALL")
-        .arg(key("admitted"))
-        .query_async(&mut redis)
-        .await?;
+    let read = async {
+        let log: Vec<(i64, f64)> = redis::cmd("ZRANGE")
+            .arg(key("admissions"))
+            .arg(0)
+            .arg(-1)
+            .arg("WITHSCORES")
+            .query_async(&mut redis)
+            .await?;
+        let admitted: HashMap<i64, i64> = redis::cmd("HGETALL")
+            .arg(key("admitted"))
+            .query_async(&mut redis)
+            .await?;
+        anyhow::Ok((log, admitted))
+    };
+    let (log, admitted) = tokio::time::timeout(REDIS_TIMEOUT, read)
+        .await
+        .map_err(|_| anyhow::anyhow!("Redis did not answer within {REDIS_TIMEOUT:?}"))??;
 
     let times: Vec<i64> = log.iter().map(|(_, t)| *t as i64).collect();
     check_rate(
@@ -144,7 +156,9 @@ pub fn check_rate(check: &mut Check, times: &[i64], configured: f64, tolerance: 
         let before_gap = steps
             .get(i + 1)
             .is_none_or(|next| next.0 - steps[i].0 > gap);
-        if dt > gap || before_gap {
+        // Fewer than the rounding of the carried fraction explains: dry.
+        let dry = (steps[i].1 as f64) < configured * dt as f64 / 1000.0 - 1.0;
+        if dt > gap || before_gap || dry {
             continue;
         }
         admitted += steps[i].1;
@@ -206,5 +220,22 @@ mod tests {
         let check = rate(&times, 10.0);
         assert!(check.violations.is_empty(), "{:?}", check);
         assert_eq!(check.checked, 59);
+    }
+
+    #[test]
+    fn steps_of_a_line_running_dry_are_left_out_but_too_many_admissions_count() {
+        // 50/s in 100 ms ticks: 5 a step, then a trickle of 1 or 2 a step.
+        let mut times = steady(0, 100, 30, 5);
+        for i in 30..60 {
+            times.extend(std::iter::repeat_n(i * 100, 1 + (i % 2) as usize));
+        }
+        let check = rate(&times, 50.0);
+        assert!(check.violations.is_empty(), "{check:?}");
+        assert_eq!(check.checked, 29 * 5);
+        // Six a step is 60/s.
+        assert_eq!(rate(&steady(0, 100, 30, 6), 50.0).violations.len(), 1);
+        // A bucket losing slots: at 10/s, nobody admitted every fourth tick.
+        let lossy: Vec<i64> = (0..80).filter(|i| i % 4 != 3).map(|i| i * 100).collect();
+        assert_eq!(rate(&lossy, 10.0).violations.len(), 1);
     }
 }
