@@ -171,6 +171,8 @@ impl Node {
         // A secret of this test's own: the checker must be given it.
         let secret = format!("verify-{}", uuid::Uuid::new_v4().simple());
         settings.auth.signing_secret = SecretString::from(secret.clone());
+        // The waiting-room test joins a crowd from one address.
+        settings.queue.joins_per_second_per_client = 100_000;
         // The node's own pool: its connections live on the node's runtimes,
         // which stop with it; the test's pool must outlive the node.
         let pool = boxoffice::startup::pg_pool(&settings.database).expect("pool");
@@ -251,20 +253,7 @@ struct Sale {
 /// is declined then pays with another card, one holds and releases; one
 /// ticket is scanned at the door.
 async fn clean_sale(fresh: &Fresh, node: &Node) -> Sale {
-    let email = format!("ops-{}@example.com", uuid::Uuid::new_v4().simple());
-    let password = "correct horse battery staple";
-    let hash = hash_password(&SecretString::from(password)).expect("hash");
-    users::create_account(&fresh.pool, &email, &hash, Role::Admin)
-        .await
-        .expect("admin");
-    let (_, login) = node
-        .post(
-            "/auth/login",
-            None,
-            json!({"email": email, "password": password}),
-        )
-        .await;
-    let admin = login["token"].as_str().expect("admin token").to_owned();
+    let admin = admin_token(fresh, node).await;
     let (status, venue) = node
         .post(
             "/admin/venues",
@@ -898,4 +887,138 @@ async fn a_change_planted_behind_the_nodes_back_fails_the_live_map_check() {
     })
     .await
     .expect("the test finished in time");
+}
+
+#[actix_web::test]
+async fn a_waiting_room_run_through_the_real_server_passes_the_queue_checks() {
+    tokio::time::timeout(DEADLINE, async {
+        let fresh = Fresh::new().await;
+        let node = Node::start(&fresh).await;
+        let sale = clean_sale(&fresh, &node).await;
+        let event = sale.event_id;
+        let admin = admin_token(&fresh, &node).await;
+        let rate = 50;
+        let configure = |onsale: String| {
+            let admin = admin.clone();
+            let node = &node;
+            async move {
+                let (status, body) = node
+                    .send(
+                        reqwest::Method::PUT,
+                        &format!("/admin/events/{event}/queue"),
+                        Some(&admin),
+                        Some(&json!({"enabled": true, "admission_rate_per_sec": rate, "onsale_at": onsale})),
+                        None,
+                    )
+                    .await;
+                assert_eq!(status, 200, "{body}");
+            }
+        };
+        configure((chrono::Utc::now() + chrono::Duration::hours(1)).to_rfc3339()).await;
+        // A crowd of 150 joins before the sale opens: three seconds at 50/s.
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "INSERT INTO users (email) SELECT 'crowd' || g || '@example.com'
+             FROM generate_series(1, 150) g RETURNING user_id",
+        )
+        .fetch_all(&fresh.pool)
+        .await
+        .expect("crowd");
+        let signer = boxoffice::auth::Signer::new(
+            SecretString::from(node.secret.clone()),
+            Duration::from_secs(3600),
+        );
+        let tokens: Vec<String> = ids
+            .iter()
+            .map(|id| signer.issue(actors::domain::UserId(*id), Role::Buyer))
+            .collect();
+        let join_path = format!("/events/{event}/queue");
+        for chunk in tokens.chunks(50) {
+            for (status, body) in futures_util::future::join_all(chunk.iter().map(|t| {
+                node.post(&join_path, Some(t), json!({}))
+            }))
+            .await
+            {
+                assert_eq!(status, 201, "{body}");
+            }
+        }
+        configure(chrono::Utc::now().to_rfc3339()).await;
+        let mut redis = fresh.redis().await;
+        let admitted_key = format!("{}q:{event}:admitted", fresh.prefix);
+        // Until the whole crowd is in (the outer deadline bounds it).
+        loop {
+            let n: u64 = redis::cmd("HLEN")
+                .arg(&admitted_key)
+                .query_async(&mut redis)
+                .await
+                .expect("HLEN");
+            if n >= 150 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        // Two admitted buyers book with their queue tokens.
+        let mut acks = sale.acks.clone();
+        let free: Vec<i64> = sqlx::query_scalar(
+            "SELECT seat_id FROM seats WHERE event_id = $1 AND status = 'AVAILABLE' ORDER BY seat_id LIMIT 2",
+        )
+        .bind(event)
+        .fetch_all(&fresh.pool)
+        .await
+        .expect("free seats");
+        for (token, seat) in tokens.iter().zip(&free) {
+            let standing = node
+                .call(reqwest::Method::GET, &format!("/events/{event}/queue"), Some(token))
+                .await;
+            let queue_token = standing["queue_token"].as_str().expect("admitted").to_owned();
+            let response = node
+                .client
+                .post(format!("{}/bookings", node.address))
+                .bearer_auth(token)
+                .header("X-Queue-Token", queue_token)
+                .json(&json!({"event_id": event, "seat_ids": [seat]}))
+                .send()
+                .await
+                .expect("book");
+            assert_eq!(response.status(), 201);
+            let body: Value = response.json().await.expect("json");
+            acks.push(json!({"kind": "hold", "booking_id": body["booking_id"]}));
+        }
+        let mut opts = fresh.options(event);
+        opts.targets = vec![node.address.clone()];
+        opts.acknowledged = Some(fresh.acknowledged(&acks));
+        // ±5 %: this machine's two cores are shared with builds; the rate
+        // check's own arithmetic is pinned by the unit tests.
+        opts.rate_tolerance = 0.05;
+        let report = check(&fresh, Some(&node), &opts).await;
+        let find = |name: &str| report.checks.iter().find(|c| c.name == name).expect("check");
+        assert!(find("admission rate").checked >= 50, "{:?}", find("admission rate"));
+        assert!(find("admission rate").violations.is_empty());
+        // The bookings of the sale before the room was on were made by
+        // buyers never admitted: the check says so; the crowd's are fine.
+        let queued = find("queued bookings");
+        assert_eq!(queued.checked, 5);
+        assert_eq!(queued.violations.len(), 3, "{queued:?}");
+        assert!(queued.violations.iter().all(|v| v.contains("never admitted")));
+        node.stop().await;
+    })
+    .await
+    .expect("the test finished in time");
+}
+
+/// An operator's token.
+async fn admin_token(fresh: &Fresh, node: &Node) -> String {
+    let email = format!("ops-{}@example.com", uuid::Uuid::new_v4().simple());
+    let password = "correct horse battery staple";
+    let hash = hash_password(&SecretString::from(password)).expect("hash");
+    users::create_account(&fresh.pool, &email, &hash, Role::Admin)
+        .await
+        .expect("admin");
+    let (_, login) = node
+        .post(
+            "/auth/login",
+            None,
+            json!({"email": email, "password": password}),
+        )
+        .await;
+    login["token"].as_str().expect("admin token").to_owned()
 }
