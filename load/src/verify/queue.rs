@@ -25,6 +25,11 @@
 //! not have expired before the booking was created, and where the log still
 //! holds their admission it must precede the booking (both within
 //! [`CLOCK_SKEW_MS`], the nodes' and PostgreSQL's clocks being different).
+//! Every booking of the event is checked, so the room should be on before
+//! the sale starts (bookings made before it was turned on show as made by
+//! buyers never admitted: nothing records when the room was turned on). An
+//! admission older than the log's minute is known only by the token's
+//! expiry.
 
 use std::collections::HashMap;
 
