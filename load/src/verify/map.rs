@@ -144,7 +144,18 @@ pub async fn check(
                 Ok(served) => served,
                 Err(error) => {
                     if tokio::time::Instant::now() >= until {
-                        check.violation(format!("{target}: no seat map: {error:#}"));
+                        // A node refusing this client more streams (its
+                        // per-client limits) is not a wrong map: say so.
+                        let limited = error
+                            .downcast_ref::<reqwest::Error>()
+                            .and_then(reqwest::Error::status)
+                            .is_some_and(|s| s.as_u16() == 429);
+                        if limited {
+                            check.note =
+                                Some(format!("{target}: refused with 429 (client limits)"));
+                        } else {
+                            check.violation(format!("{target}: no seat map: {error:#}"));
+                        }
                         break;
                     }
                     tokio::time::sleep(Duration::from_millis(200)).await;
