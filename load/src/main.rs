@@ -8,6 +8,7 @@ mod hot_event;
 mod queue;
 mod report;
 mod reserve;
+mod verify_cli;
 
 use clap::{Parser, Subcommand};
 
@@ -53,11 +54,17 @@ enum Scenario {
     QueueJoin(queue::JoinArgs),
     /// Open the sale; waiters watch positions while admission runs.
     QueueWatch(queue::WatchArgs),
+    /// Check an event's invariants straight from PostgreSQL and Redis
+    /// (exits non-zero on any violation).
+    Verify(verify_cli::Args),
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    if let Scenario::Verify(args) = cli.scenario {
+        return verify_cli::run(args).await;
+    }
     let api = api::Api::login(&cli.base_url, &cli.admin_email, &cli.admin_password).await?;
     match cli.scenario {
         Scenario::Reserve(args) => reserve::run(&api, args).await,
@@ -66,5 +73,6 @@ async fn main() -> anyhow::Result<()> {
         Scenario::HotEvent(args) => hot_event::run(&api, args).await,
         Scenario::QueueJoin(args) => queue::join(&api, args).await,
         Scenario::QueueWatch(args) => queue::watch(&api, args).await,
+        Scenario::Verify(_) => unreachable!("handled before logging in"),
     }
 }

@@ -1,0 +1,205 @@
+//! `boxoffice-load verify`: an invariant checker for one event's on-sale.
+//!
+//! It reads PostgreSQL (and Redis) directly and shares no code with the
+//! server: every query here is written against `migrations/`, and the ticket
+//! signature is re-implemented, so a bug in the server cannot hide itself by
+//! also being in the checker. Each check reports how many things it looked at
+//! and every violation it found; any violation fails the run.
+
+mod acknowledged;
+mod charges;
+mod holds;
+mod map;
+mod queue;
+mod seats;
+mod tickets;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use serde::Serialize;
+use sqlx::PgPool;
+use sqlx::postgres::PgPoolOptions;
+
+/// What to check, and where.
+#[derive(Debug, Clone)]
+pub struct VerifyOptions {
+    pub database_url: String,
+    pub redis_url: Option<String>,
+    /// The server's `redis.key_prefix` (default `bo:`).
+    pub redis_prefix: String,
+    pub event_id: i64,
+    /// Node base URLs whose seat snapshot must equal the database.
+    pub targets: Vec<String>,
+    /// JSONL of what clients were told: `{"kind":"hold"|"confirm","booking_id":N}`.
+    pub acknowledged: Option<PathBuf>,
+    /// Allowance beyond a hold's expiry (sweep interval + slack).
+    pub sweep_grace: Duration,
+    /// Admission rate tolerance: 0.02 = ±2 %.
+    pub rate_tolerance: f64,
+}
+
+/// Settings [`VerifyOptions`] does not carry, with defaults from the
+/// environment (the server's own variable names) and `config/default.toml`.
+#[derive(Debug, Clone)]
+pub struct Extras {
+    /// The server's `auth.signing_secret`; without it ticket signatures are
+    /// not checked (the check says so) but everything else about tickets is.
+    pub signing_secret: Option<String>,
+    /// The server's `booking.payment_window_seconds`: a hold whose payment
+    /// started less than this long ago is never expired.
+    pub payment_window: Duration,
+    /// How long the seat-map check waits for a node to reach the database's
+    /// version.
+    pub map_deadline: Duration,
+}
+
+impl Extras {
+    pub fn from_env() -> Extras {
+        let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+        Extras {
+            signing_secret: env("BOXOFFICE__AUTH__SIGNING_SECRET"),
+            payment_window: Duration::from_secs(
+                env("BOXOFFICE__BOOKING__PAYMENT_WINDOW_SECONDS")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(120),
+            ),
+            map_deadline: Duration::from_secs(10),
+        }
+    }
+}
+
+/// One invariant: how many things it looked at, and what was wrong.
+#[derive(Debug, Clone, Serialize)]
+pub struct Check {
+    pub name: &'static str,
+    pub checked: u64,
+    pub violations: Vec<String>,
+    /// Why part of the check could not run (not a violation), if so.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+impl Check {
+    fn new(name: &'static str) -> Check {
+        Check {
+            name,
+            checked: 0,
+            violations: Vec::new(),
+            note: None,
+        }
+    }
+
+    fn violation(&mut self, message: impl Into<String>) {
+        self.violations.push(message.into());
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct VerifyReport {
+    pub event_id: i64,
+    pub checks: Vec<Check>,
+}
+
+/// Violations printed per check; the rest are counted.
+const PRINTED: usize = 20;
+
+impl VerifyReport {
+    pub fn passed(&self) -> bool {
+        self.checks.iter().all(|c| c.violations.is_empty())
+    }
+
+    pub fn violations(&self) -> usize {
+        self.checks.iter().map(|c| c.violations.len()).sum()
+    }
+
+    pub fn print(&self) {
+        println!("verify event {}", self.event_id);
+        for check in &self.checks {
+            let verdict = if check.violations.is_empty() {
+                "ok  "
+            } else {
+                "FAIL"
+            };
+            println!(
+                "  {verdict} {:<22} checked {:>8}  violations {}",
+                check.name,
+                check.checked,
+                check.violations.len()
+            );
+            if let Some(note) = &check.note {
+                println!("       note: {note}");
+            }
+            for v in check.violations.iter().take(PRINTED) {
+                println!("       - {v}");
+            }
+            if check.violations.len() > PRINTED {
+                println!("       … and {} more", check.violations.len() - PRINTED);
+            }
+        }
+        if self.passed() {
+            println!("PASSED: no violations");
+        } else {
+            println!("FAILED: {} violation(s)", self.violations());
+        }
+    }
+}
+
+/// Runs every check with [`Extras::from_env`].
+pub async fn verify(opts: &VerifyOptions) -> anyhow::Result<VerifyReport> {
+    verify_with(opts, &Extras::from_env()).await
+}
+
+pub async fn verify_with(opts: &VerifyOptions, extras: &Extras) -> anyhow::Result<VerifyReport> {
+    let pool = PgPoolOptions::new()
+        .max_connections(2)
+        .acquire_timeout(Duration::from_secs(10))
+        .connect(&opts.database_url)
+        .await
+        .context("connect to PostgreSQL")?;
+    let exists: Option<i64> = sqlx::query_scalar("SELECT event_id FROM events WHERE event_id = $1")
+        .bind(opts.event_id)
+        .fetch_optional(&pool)
+        .await?;
+    anyhow::ensure!(exists.is_some(), "event {} does not exist", opts.event_id);
+
+    let redis = match &opts.redis_url {
+        Some(url) => Some(redis_connection(url).await?),
+        None => None,
+    };
+    let mut checks = vec![
+        seats::check(&pool, opts.event_id).await?,
+        charges::check(&pool, opts.event_id).await?,
+        holds::check(
+            &pool,
+            opts.event_id,
+            opts.sweep_grace,
+            extras.payment_window,
+        )
+        .await?,
+        tickets::check(&pool, opts.event_id, extras.signing_secret.as_deref()).await?,
+        map::check(&pool, opts.event_id, &opts.targets, extras.map_deadline).await?,
+    ];
+    checks.extend(queue::check(&pool, redis, opts).await?);
+    checks.push(acknowledged::check(&pool, opts.event_id, opts.acknowledged.as_deref()).await?);
+    pool.close().await;
+    Ok(VerifyReport {
+        event_id: opts.event_id,
+        checks,
+    })
+}
+
+async fn redis_connection(url: &str) -> anyhow::Result<redis::aio::MultiplexedConnection> {
+    let client = redis::Client::open(url).context("redis url")?;
+    tokio::time::timeout(
+        Duration::from_secs(10),
+        client.get_multiplexed_async_connection(),
+    )
+    .await
+    .context("connect to Redis: timed out")?
+    .context("connect to Redis")
+}
+
+/// `PgPool` for the checks, so each file needs one import.
+pub(crate) type Db = PgPool;
