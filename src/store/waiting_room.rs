@@ -386,6 +386,7 @@ impl QueueStore {
 
     /// The watermark and flags every position stream reads each second.
     pub async fn progress(&self, event: EventId) -> Result<Progress, RedisError> {
+        let read_started = std::time::Instant::now();
         let keys = self.keys(
             event,
             &[
@@ -418,6 +419,7 @@ impl QueueStore {
             waiting,
             admitted_total: admitted_total.unwrap_or(0),
             paused: paused.as_deref() == Some("1"),
+            read_started: Some(read_started),
         })
     }
 
@@ -467,6 +469,10 @@ pub struct Progress {
     pub admitted_total: u64,
     /// The operator paused admission (rate 0): no ETA, nobody admitted.
     pub paused: bool,
+    /// When the read that produced this began (`None`: no read yet). Of two
+    /// reads, the one begun later is at least as fresh, whichever returned
+    /// first.
+    pub read_started: Option<std::time::Instant>,
 }
 
 /// One admission step.

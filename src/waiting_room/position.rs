@@ -85,6 +85,17 @@ pub struct Message {
     pub body: Value,
 }
 
+/// The progress a stream shows next: the watcher's latest, unless the one
+/// already shown came from a read begun later. A watcher read in flight when
+/// the stream read for itself on connect answers after it with older news;
+/// showing it would flip `paused` or `sold_out` back for half a second.
+fn fresher(shown: Option<Progress>, latest: Progress) -> Progress {
+    match shown {
+        Some(shown) if shown.read_started > latest.read_started => shown,
+        _ => latest,
+    }
+}
+
 fn message(name: &'static str, body: Value) -> Message {
     Message { name, body }
 }
@@ -129,6 +140,7 @@ impl PositionStream {
         metrics::gauge!("boxoffice_queue_stream_subscribers").increment(1.0);
         let mut standing = first;
         let mut sent_sold_out = false;
+        let mut shown: Option<Progress> = None;
         'stream: loop {
             let (position, removed) = match standing {
                 Standing::Admitted { expires } => {
@@ -150,10 +162,12 @@ impl PositionStream {
             };
             let anchored = Instant::now();
             loop {
-                let progress = match first_read.take() {
+                let latest = match first_read.take() {
                     Some(read) if !progress_rx.has_changed() => read,
                     _ => progress_rx.borrow_and_update().clone(),
                 };
+                let progress = fresher(shown.take(), latest);
+                shown = Some(progress.clone());
                 // Everyone removed since the anchor left from the front of the line.
                 let estimate = position
                     .saturating_sub(progress.removed.saturating_sub(removed))
@@ -196,5 +210,36 @@ impl PositionStream {
             }
         }
         metrics::gauge!("boxoffice_queue_stream_subscribers").decrement(1.0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use super::*;
+
+    fn read(started: Instant, paused: bool) -> Progress {
+        Progress {
+            paused,
+            read_started: Some(started),
+            ..Progress::default()
+        }
+    }
+
+    #[test]
+    fn a_read_begun_earlier_never_replaces_the_one_shown() {
+        let early = Instant::now();
+        let late = early + Duration::from_millis(300);
+        // Shown: the stream's own read on connect (paused). The watcher's read
+        // that began before it and answered after it says not paused.
+        let next = fresher(Some(read(late, true)), read(early, false));
+        assert!(next.paused, "older news must not flip the pause back");
+        // A later read replaces it, whatever it says.
+        let later = late + Duration::from_millis(500);
+        assert!(!fresher(Some(read(late, true)), read(later, false)).paused);
+        // The watch's initial value (no read yet) never replaces a real read.
+        assert!(fresher(Some(read(late, true)), Progress::default()).paused);
+        assert!(!fresher(None, read(early, false)).paused);
     }
 }
