@@ -929,7 +929,7 @@ async fn a_waiting_room_run_through_the_real_server_passes_the_queue_checks() {
         );
         let tokens: Vec<String> = ids
             .iter()
-            .map(|id| signer.issue(actors::domain::UserId(*id), Role::Buyer))
+            .map(|id| signer.issue(actors::model::UserId(*id), Role::Buyer))
             .collect();
         let join_path = format!("/events/{event}/queue");
         for chunk in tokens.chunks(50) {
