@@ -55,6 +55,11 @@ fn parse_password(password: &SecretString) -> Result<(), ApiError> {
 /// `Secure` when the request came over HTTPS (directly, or through a trusted
 /// proxy saying `X-Forwarded-Proto: https`) so the browser never sends it in
 /// the clear.
+/// 201 with the session of a buyer account just made (guest or signup).
+fn new_buyer_session(req: &HttpRequest, signer: &Signer, user_id: UserId) -> HttpResponse {
+    session_response(req, StatusCode::CREATED, signer, user_id, Role::Buyer)
+}
+
 fn session_response(
     req: &HttpRequest,
     status: StatusCode,
@@ -94,13 +99,7 @@ pub async fn guest(
     let email = parse_email(&body.email)?;
     let user_id = users::create_guest(&pool, &email).await?;
     tracing::info!(user.id = %user_id, "guest created");
-    Ok(session_response(
-        &req,
-        StatusCode::CREATED,
-        &signer,
-        user_id,
-        Role::Buyer,
-    ))
+    Ok(new_buyer_session(&req, &signer, user_id))
 }
 
 #[tracing::instrument(skip_all)]
@@ -129,13 +128,7 @@ pub async fn signup(
             CreateAccountError::Database(e) => e.into(),
         })?;
     tracing::info!(user.id = %user_id, "account created");
-    Ok(session_response(
-        &req,
-        StatusCode::CREATED,
-        &signer,
-        user_id,
-        Role::Buyer,
-    ))
+    Ok(new_buyer_session(&req, &signer, user_id))
 }
 
 #[tracing::instrument(skip_all)]

@@ -171,15 +171,26 @@ struct ProblemBody<'a> {
 /// A problem body, for answers recorded before they are sent (the checkout's
 /// replayed answers): the same shape [`ApiError`] renders.
 pub fn problem_body(status: StatusCode, code: &str, title: &str, detail: &str) -> Value {
-    let body = ProblemBody {
-        kind: problem_type(code),
-        title,
-        status: status.as_u16(),
-        detail,
-        code,
-        extra: None,
-    };
-    serde_json::to_value(body).unwrap_or_default()
+    serde_json::to_value(ProblemBody::new(status, code, title, detail, None)).unwrap_or_default()
+}
+
+impl<'a> ProblemBody<'a> {
+    fn new(
+        status: StatusCode,
+        code: &'a str,
+        title: &'a str,
+        detail: &'a str,
+        extra: Option<&'a Value>,
+    ) -> ProblemBody<'a> {
+        ProblemBody {
+            kind: problem_type(code),
+            title,
+            status: status.as_u16(),
+            detail,
+            code,
+            extra,
+        }
+    }
 }
 
 fn problem_type(code: &str) -> String {
@@ -225,15 +236,7 @@ impl ResponseError for ApiError {
                 ("Too many requests", detail.as_str(), None)
             }
         };
-        let code = self.code();
-        let body = ProblemBody {
-            kind: problem_type(code),
-            title,
-            status: status.as_u16(),
-            detail,
-            code,
-            extra,
-        };
+        let body = ProblemBody::new(status, self.code(), title, detail, extra);
         let mut response = HttpResponse::build(status);
         response.insert_header((
             header::CONTENT_TYPE,
