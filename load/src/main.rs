@@ -5,9 +5,9 @@ mod api;
 mod catalog;
 mod fanout;
 mod hot_event;
-mod queue;
 mod report;
 mod reserve;
+mod waiting_room;
 
 use clap::{Parser, Subcommand};
 
@@ -50,9 +50,9 @@ enum Scenario {
     /// Prepare a hot event and buyers' tokens for wrk (load/wrk/reserve.lua).
     HotEvent(hot_event::Args),
     /// A crowd joins a waiting room before the sale opens.
-    QueueJoin(queue::JoinArgs),
+    QueueJoin(waiting_room::JoinArgs),
     /// Open the sale; waiters watch positions while admission runs.
-    QueueWatch(queue::WatchArgs),
+    QueueWatch(waiting_room::WatchArgs),
 }
 
 #[tokio::main]
@@ -64,7 +64,7 @@ async fn main() -> anyhow::Result<()> {
         Scenario::Catalog(args) => catalog::run(&api, args).await,
         Scenario::Fanout(args) => fanout::run(&api, args).await,
         Scenario::HotEvent(args) => hot_event::run(&api, args).await,
-        Scenario::QueueJoin(args) => queue::join(&api, args).await,
-        Scenario::QueueWatch(args) => queue::watch(&api, args).await,
+        Scenario::QueueJoin(args) => waiting_room::join(&api, args).await,
+        Scenario::QueueWatch(args) => waiting_room::watch(&api, args).await,
     }
 }
