@@ -4,7 +4,7 @@
 SERVICES := scripts/services.sh
 ENV := eval "$$($(SERVICES) env)"
 
-.PHONY: run test services stop lint bench
+.PHONY: run test services stop lint bench rehearse
 
 run: services
 	@$(ENV); export BOXOFFICE_ENV=development; cargo build --bin boxoffice && \
@@ -21,6 +21,7 @@ run: services
 
 test: services
 	@$(ENV); BOXOFFICE_ENV=test cargo test --workspace
+	@scripts/rehearse.sh smoke
 	@scripts/browser-test.sh
 
 services:
@@ -35,3 +36,7 @@ lint:
 
 bench:
 	load/bench.sh
+
+# A two-minute on-sale rehearsal under faults; prints where its report is.
+rehearse: services
+	@scripts/rehearse.sh
