@@ -10,11 +10,14 @@ use anyhow::{Context, bail};
 use super::fan::Ctx;
 use super::nodes::{Cluster, RedisCtl};
 
+/// How long a killed node stays down before it is started again.
+const NODE_DOWN: Duration = Duration::from_secs(3);
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum FaultKind {
     /// Stop Redis for this long.
     RedisStop(Duration),
-    /// `kill -9` spawned node N (1-based) and start it again.
+    /// `kill -9` spawned node N (1-based), start it again 3 s later.
     NodeKill(usize),
     /// Restart PostgreSQL (fast shutdown).
     PgRestart,
@@ -136,18 +139,39 @@ pub async fn run(
             _ = ctx.stop.wait() => return,
         }
         let start = ctx.rec.now_ms();
+        let mut timing = String::new();
         let outcome: anyhow::Result<()> = async {
             match fault.kind {
                 FaultKind::RedisStop(d) => {
                     redis.lock().await.stop().await?;
+                    let down = Instant::now();
                     ctx.pause(d).await;
-                    redis.lock().await.start().await
+                    redis.lock().await.start().await?;
+                    timing = format!("down {:.1} s", down.elapsed().as_secs_f64());
+                    Ok(())
                 }
                 FaultKind::NodeKill(n) => {
                     let mut guard = cluster.lock().await;
-                    let cluster = guard.as_mut().context("no spawned nodes")?;
-                    cluster.kill(n - 1).await?;
-                    cluster.start_node(n - 1).await
+                    guard
+                        .as_mut()
+                        .context("no spawned nodes")?
+                        .kill(n - 1)
+                        .await?;
+                    drop(guard);
+                    // Down for a while: its fans fail over to the other nodes.
+                    ctx.pause(NODE_DOWN).await;
+                    let mut guard = cluster.lock().await;
+                    let restarted = Instant::now();
+                    guard
+                        .as_mut()
+                        .context("no spawned nodes")?
+                        .start_node(n - 1)
+                        .await?;
+                    timing = format!(
+                        "ready {:.1} s after its restart",
+                        restarted.elapsed().as_secs_f64()
+                    );
+                    Ok(())
                 }
                 FaultKind::PgRestart => pg_restart(pg_data.as_deref()).await,
                 FaultKind::SlowProvider(d) => {
@@ -161,10 +185,10 @@ pub async fn run(
         .await;
         let end = ctx.rec.now_ms();
         let note = match &outcome {
-            Ok(()) => String::new(),
-            Err(error) => format!("{error:#}"),
+            Ok(()) => timing,
+            Err(error) => format!("failed: {error:#}"),
         };
-        if !note.is_empty() {
+        if outcome.is_err() {
             let _ = ctx
                 .progress
                 .println(format!("chaos: {} failed: {note}", fault.name()));

@@ -389,6 +389,7 @@ async fn wait_admission(
     None
 }
 
+/// The booking, when the fan clicked, its seats, and the open live map.
 type Held = (i64, Instant, Vec<i64>, LiveMap);
 
 /// Opens the live map, holds a group of seats; on 409 picks others from
@@ -423,8 +424,10 @@ async fn shop(
         if let Some(q) = queue_token {
             request = request.header("X-Queue-Token", q);
         }
-        let answer = ctx.call(Endpoint::Reserve, request).await;
+        // The live-map delay runs from the click: the delta often reaches
+        // the fan's stream before the 201 does.
         let answered = Instant::now();
+        let answer = ctx.call(Endpoint::Reserve, request).await;
         match answer {
             Ok((201, body)) => {
                 let booking_id = body["booking_id"].as_i64()?;

@@ -152,7 +152,7 @@ async fn rehearse(
         slow_provider: AtomicBool::new(false),
         requests: Semaphore::new(s.concurrency),
         queue_streams: Semaphore::new(s.queue_streams),
-        map_streams: Semaphore::new(s.queue_streams.max(1)),
+        map_streams: Semaphore::new(s.map_streams),
         counts: fan::Counts::default(),
         progress: progress.clone(),
         run_id: started_at.format("%H%M%S%3f").to_string(),

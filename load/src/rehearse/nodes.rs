@@ -212,6 +212,8 @@ impl RedisCtl {
     /// a stop/start keeps the waiting room (like a real restart).
     pub async fn spawn(dir: &Path) -> anyhow::Result<RedisCtl> {
         let dir = dir.join("redis");
+        // A fresh Redis: nothing from an earlier rehearsal in this folder.
+        let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir)?;
         let mut ctl = RedisCtl::Owned {
             port: free_port()?,

@@ -188,7 +188,7 @@ pub fn render(report: &Report) -> anyhow::Result<String> {
         charts.push(chart(title, "ms", report, series)?);
     }
     charts.push(chart(
-        "Live map: a hold shown on the fan's own stream, after its 201",
+        "Live map: from the click (POST /bookings) to the hold on the fan's own stream",
         "ms",
         report,
         vec![
@@ -282,7 +282,7 @@ pub fn render(report: &Report) -> anyhow::Result<String> {
     let a = &report.admission;
     html.push_str(&format!(
         "<p>Waiting room: {} admitted in {:.1} s = {:.1}/s for {}/s set ({:+.2} %). \
-         Live map: p50 {:.1} ms, p99 {:.1} ms from a 201 to the fan's own stream showing it.</p>",
+         Live map: p50 {:.1} ms, p99 {:.1} ms from the click (POST /bookings) to the fan's own stream showing the hold.</p>",
         a.admitted,
         a.seconds,
         a.measured_rate,

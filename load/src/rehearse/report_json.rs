@@ -424,7 +424,7 @@ impl Report {
             a.admitted, a.seconds, a.measured_rate, a.rate_set, a.error_pct
         );
         println!(
-            "live map: hold shown on the fan's own stream p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms ({} holds)",
+            "live map: from a fan's click to its hold on the fan's own stream p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms ({} holds)",
             self.map_delay.p50_ms,
             self.map_delay.p99_ms,
             self.map_delay.max_ms,

@@ -25,7 +25,7 @@ requests in flight and --queue-streams open position streams (the others poll th
 an interval set by their ETA: one machine has about 28,000 ephemeral ports per target).
 
 Faults (--chaos, times after the sale opens): redis-stop@20s:8s (needs --spawn-redis or
---redis-ctl), node-kill@35s:1 (kill -9 spawned node 1, start it again), pg-restart@40s (needs
+--redis-ctl), node-kill@35s:1 (kill -9 spawned node 1, start it again 3 s later), pg-restart@40s (needs
 --pg-data), slow-provider@50s:10s (payments use the provider's slow card during the window).
 
 Exit status: 0 when the invariant checker passes, 1 when it finds a violation.";
@@ -64,6 +64,9 @@ pub struct Args {
     /// Position streams open at most; other waiters poll [default: 2000].
     #[arg(long)]
     pub queue_streams: Option<usize>,
+    /// Seat-map streams open at most (fans choosing seats); others wait their turn [default: 500].
+    #[arg(long)]
+    pub map_streams: Option<usize>,
     /// Share of fans who watch the seat map over WebSocket instead of SSE [default: 0.3].
     #[arg(long)]
     pub ws_share: Option<f64>,
@@ -123,6 +126,7 @@ pub struct Scenario {
     pub lead_seconds: u64,
     pub concurrency: usize,
     pub queue_streams: usize,
+    pub map_streams: usize,
     pub ws_share: f64,
     pub hot_share: f64,
     pub hold_seconds: u64,
@@ -152,6 +156,7 @@ impl Default for Scenario {
             lead_seconds: 5,
             concurrency: 256,
             queue_streams: 2_000,
+            map_streams: 500,
             ws_share: 0.3,
             hot_share: 0.7,
             hold_seconds: 30,
@@ -199,6 +204,7 @@ impl Scenario {
             lead_seconds,
             concurrency,
             queue_streams,
+            map_streams,
             ws_share,
             hot_share,
             hold_seconds,
@@ -219,7 +225,10 @@ impl Scenario {
             s.redis_url = std::env::var("BOXOFFICE__REDIS__URL").ok();
         }
         anyhow::ensure!(s.fans > 0, "--fans must be at least 1");
-        anyhow::ensure!(s.concurrency > 0, "--concurrency must be at least 1");
+        anyhow::ensure!(
+            s.concurrency > 0 && s.map_streams > 0,
+            "--concurrency and --map-streams must be at least 1"
+        );
         anyhow::ensure!(
             (0.0..=1.0).contains(&s.ws_share) && (0.0..=1.0).contains(&s.hot_share),
             "--ws-share and --hot-share are shares between 0 and 1"
