@@ -432,6 +432,8 @@ async fn gauge(ctx: &Ctx) -> Option<Gauge> {
             let Ok(q) = answer.json::<Value>().await else {
                 continue;
             };
+            // The admission figures are as of their answer.
+            g.t_ms = ctx.rec.now_ms();
             g.waiting = q["waiting"].as_u64().unwrap_or(0);
             g.admitted_total = q["admitted_total"].as_u64().unwrap_or(0);
             g.rate_set = q["admission_rate_per_sec"].as_u64().unwrap_or(0);

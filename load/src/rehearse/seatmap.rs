@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use rand::Rng;
 use rand::rngs::StdRng;
-use serde_json::Value;
+use serde::Deserialize;
 
 use super::fan::Ctx;
 use super::recorder::Endpoint;
@@ -23,6 +23,36 @@ struct Seat {
     available: bool,
 }
 
+/// A seat-map message (snapshot or delta), typed: thousands of fans parse
+/// every message, so no `serde_json::Value` here.
+#[derive(Deserialize, Default)]
+pub struct Frame {
+    #[serde(rename = "type", default)]
+    kind: String,
+    #[serde(default)]
+    seats: Vec<SeatMsg>,
+    #[serde(default)]
+    changes: Vec<ChangeMsg>,
+}
+
+#[derive(Deserialize)]
+pub struct SeatMsg {
+    seat_id: i64,
+    #[serde(default)]
+    section: String,
+    #[serde(default)]
+    row: String,
+    #[serde(default)]
+    number: i64,
+    status: String,
+}
+
+#[derive(Deserialize)]
+pub struct ChangeMsg {
+    seat_id: i64,
+    status: String,
+}
+
 #[derive(Default)]
 pub struct MapView {
     seats: Vec<Seat>,
@@ -34,25 +64,25 @@ pub struct MapView {
 }
 
 impl MapView {
-    pub fn load_snapshot(&mut self, body: &Value) {
+    pub fn load_snapshot(&mut self, seats: Vec<SeatMsg>) {
         self.seats.clear();
         self.index.clear();
         let mut names: HashMap<String, u32> = HashMap::new();
-        for seat in body["seats"].as_array().into_iter().flatten() {
-            let section = seat["section"].as_str().unwrap_or("").to_owned();
+        for seat in seats {
             let next = names.len() as u32;
-            let section = *names.entry(section).or_insert(next);
-            let id = seat["seat_id"].as_i64().unwrap_or(0);
-            let available = seat["status"].as_str() == Some("AVAILABLE");
-            self.index.insert(id, self.seats.len());
+            let section = *names.entry(seat.section).or_insert(next);
+            let available = seat.status == "AVAILABLE";
+            self.index.insert(seat.seat_id, self.seats.len());
             if !available {
-                self.taken_at.entry(id).or_insert_with(Instant::now);
+                self.taken_at
+                    .entry(seat.seat_id)
+                    .or_insert_with(Instant::now);
             }
             self.seats.push(Seat {
-                id,
+                id: seat.seat_id,
                 section,
-                row: seat["row"].as_str().unwrap_or("").to_owned(),
-                number: seat["number"].as_i64().unwrap_or(0),
+                row: seat.row,
+                number: seat.number,
                 available,
             });
         }
@@ -60,11 +90,9 @@ impl MapView {
         self.loaded = true;
     }
 
-    pub fn apply_delta(&mut self, body: &Value) {
-        for change in body["changes"].as_array().into_iter().flatten() {
-            let id = change["seat_id"].as_i64().unwrap_or(0);
-            let available = change["status"].as_str() == Some("AVAILABLE");
-            self.set(id, available);
+    pub fn apply_delta(&mut self, changes: Vec<ChangeMsg>) {
+        for change in changes {
+            self.set(change.seat_id, change.status == "AVAILABLE");
         }
     }
 
@@ -183,24 +211,33 @@ impl LiveMap {
         let _ = tokio::time::timeout(Duration::from_secs(15), loaded.notified()).await;
         if !lock(&live.view).loaded {
             let url = format!("{}/events/{}/seats", ctx.base(0), ctx.event_id);
-            if let Ok((200, body)) = ctx.call(Endpoint::SeatStream, ctx.client.get(url)).await {
-                lock(&live.view).load_snapshot(&body);
+            if let Ok((200, body)) = ctx.call(Endpoint::SeatStream, ctx.client.get(url)).await
+                && let Ok(frame) = serde_json::from_value::<Frame>(body)
+            {
+                lock(&live.view).load_snapshot(frame.seats);
             }
         }
         live
     }
 }
 
-fn apply(view: &Mutex<MapView>, kind: &str, body: &Value) -> bool {
-    let kind = body["type"].as_str().unwrap_or(kind);
+fn apply(view: &Mutex<MapView>, event: &str, data: &str) -> bool {
+    let Ok(frame) = serde_json::from_str::<Frame>(data) else {
+        return false;
+    };
+    let kind = if frame.kind.is_empty() {
+        event
+    } else {
+        frame.kind.as_str()
+    };
     let mut view = lock(view);
     match kind {
         "snapshot" => {
-            view.load_snapshot(body);
+            view.load_snapshot(frame.seats);
             true
         }
         "delta" => {
-            view.apply_delta(body);
+            view.apply_delta(frame.changes);
             false
         }
         _ => false,
@@ -225,10 +262,7 @@ async fn sse_feed(
     let mut first = true;
     while let Ok(Some(chunk)) = response.chunk().await {
         for (event, data) in reader.push(&chunk) {
-            let Ok(body) = serde_json::from_str::<Value>(&data) else {
-                continue;
-            };
-            if apply(view, &event, &body) && first {
+            if apply(view, &event, &data) && first {
                 first = false;
                 ctx.rec.request(Endpoint::SeatStream, started, 200);
                 loaded.notify_one();
@@ -261,10 +295,7 @@ async fn websocket_feed(
         let Message::Text(text) = message else {
             continue;
         };
-        let Ok(body) = serde_json::from_str::<Value>(text.as_str()) else {
-            continue;
-        };
-        if apply(view, "", &body) && first {
+        if apply(view, "", text.as_str()) && first {
             first = false;
             ctx.rec.request(Endpoint::SeatStream, started, 101);
             loaded.notify_one();
@@ -279,6 +310,13 @@ mod tests {
     use rand::SeedableRng;
     use serde_json::json;
 
+    fn apply_json(view: &mut MapView, message: serde_json::Value) -> bool {
+        let shared = Mutex::new(std::mem::take(view));
+        let snapshot = apply(&shared, "", &message.to_string());
+        *view = shared.into_inner().unwrap();
+        snapshot
+    }
+
     fn hall() -> MapView {
         let mut seats = Vec::new();
         let mut id = 0;
@@ -292,7 +330,10 @@ mod tests {
             }
         }
         let mut view = MapView::default();
-        view.load_snapshot(&json!({ "seats": seats }));
+        assert!(apply_json(
+            &mut view,
+            json!({"type": "snapshot", "seats": seats})
+        ));
         view
     }
 
@@ -321,8 +362,11 @@ mod tests {
         let mut rng = StdRng::seed_from_u64(1);
         let got = view.pick(4, true, &mut rng).unwrap();
         assert!(got == vec![6] || got == vec![20]);
-        view.apply_delta(&json!({"changes": [{"seat_id": 6, "status": "RESERVED"},
-                                             {"seat_id": 20, "status": "CONFIRMED"}]}));
+        apply_json(
+            &mut view,
+            json!({"type": "delta", "changes": [{"seat_id": 6, "status": "RESERVED"},
+                                                {"seat_id": 20, "status": "CONFIRMED"}]}),
+        );
         assert_eq!(view.available(), 0);
         assert_eq!(view.pick(2, false, &mut rng), None);
         assert!(view.seen_taken(&[6, 20]).is_some());
