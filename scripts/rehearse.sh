@@ -7,7 +7,8 @@
 #   scripts/rehearse.sh          `make rehearse`: ~2 minutes, 3,000 fans, a
 #                                2,000-seat hall sold out, a Redis stop, a node kill
 #   scripts/rehearse.sh smoke    `make test`: under a minute, the same faults
-#   scripts/rehearse.sh ARGS...  extra flags go to `boxoffice-load rehearse`
+#   scripts/rehearse.sh custom ARGS...   only your flags to `boxoffice-load rehearse`
+#                                (nodes, private Redis and the fresh database are still given)
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -15,16 +16,17 @@ cd "$root"
 eval "$(scripts/services.sh env)"
 
 mode=full
-if [[ ${1:-} == smoke ]]; then
-  mode=smoke
+if [[ ${1:-} == smoke || ${1:-} == custom ]]; then
+  mode=$1
   shift
 fi
+args=()
 if [[ $mode == smoke ]]; then
   args=(--fans 600 --seats 300 --admission-rate 60 --hold-seconds 15 --lead-seconds 2
         --chaos redis-stop@4s:3s,node-kill@8s:1 --max-seconds 50 --out target/rehearsal-smoke)
-else
-  args=(--fans 3000 --seats 2000 --admission-rate 100 --hold-seconds 60 --lead-seconds 3
-        --chaos redis-stop@8s:6s,node-kill@18s:1 --max-seconds 150 --out target/rehearsal)
+elif [[ $mode == full ]]; then
+  args=(--fans 3000 --seats 2000 --admission-rate 100 --hold-seconds 30 --lead-seconds 3
+        --chaos redis-stop@8s:6s,node-kill@18s:1 --max-seconds 110 --out target/rehearsal)
 fi
 
 cargo build --quiet --bin boxoffice
@@ -38,4 +40,4 @@ trap 'psql "$server_url/postgres" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)"
 
 echo "rehearse: ${mode} rehearsal on database $db"
 target/debug/boxoffice-load rehearse --spawn-nodes 2 --spawn-redis \
-  --database-url "$server_url/$db" "${args[@]}" "$@"
+  --database-url "$server_url/$db" ${args[@]+"${args[@]}"} "$@"

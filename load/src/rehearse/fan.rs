@@ -242,7 +242,8 @@ pub async fn journey(ctx: Arc<Ctx>, fan: usize) {
             return;
         }
         add(&counts.joined, 1);
-        match wait_admission(&ctx, &mut node, &token, &mut rng).await {
+        // Each stage boxed: a waiting fan's task holds only the stage it is in.
+        match Box::pin(wait_admission(&ctx, &mut node, &token, &mut rng)).await {
             Some(t) => queue_token = Some(t),
             None => {
                 if ctx.sold_out.load(Ordering::Relaxed) {
@@ -254,8 +255,14 @@ pub async fn journey(ctx: Arc<Ctx>, fan: usize) {
     }
     add(&counts.admitted, 1);
 
-    let Some((booking_id, answered, seats, live)) =
-        shop(&ctx, &mut node, &token, queue_token.as_deref(), &mut rng).await
+    let Some((booking_id, answered, seats, live)) = Box::pin(shop(
+        &ctx,
+        &mut node,
+        &token,
+        queue_token.as_deref(),
+        &mut rng,
+    ))
+    .await
     else {
         return;
     };
@@ -291,7 +298,8 @@ pub async fn journey(ctx: Arc<Ctx>, fan: usize) {
         }
         return;
     }
-    let Some(confirmation) = pay(&ctx, &mut node, &token, booking_id, &mut rng).await else {
+    let Some(confirmation) = Box::pin(pay(&ctx, &mut node, &token, booking_id, &mut rng)).await
+    else {
         return;
     };
     add(&counts.paid, 1);
@@ -310,7 +318,7 @@ pub async fn journey(ctx: Arc<Ctx>, fan: usize) {
     };
     add(&counts.ticketed, 1);
     if rng.gen_bool(0.2) {
-        door(&ctx, &mut node, &tickets).await;
+        Box::pin(door(&ctx, &mut node, &tickets)).await;
     }
 }
 
