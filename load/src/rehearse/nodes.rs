@@ -107,6 +107,7 @@ impl Cluster {
 
     async fn once(&self, args: &[&str], stdin: Option<&str>) -> anyhow::Result<()> {
         let mut child = Command::new(&self.bin)
+            .process_group(0)
             .args(args)
             .envs(self.env.iter().cloned())
             .stdin(Stdio::piped())
@@ -135,7 +136,10 @@ impl Cluster {
             .create(true)
             .append(true)
             .open(self.dir.join(format!("node{}.log", i + 1)))?;
+        // Its own process group: Ctrl-C in the terminal reaches the tool,
+        // which stops the nodes itself after the checker has run.
         let child = Command::new(&self.bin)
+            .process_group(0)
             .arg("serve")
             .envs(self.env.iter().cloned())
             .env("BOXOFFICE__SERVER__PORT", node.port.to_string())
@@ -250,6 +254,7 @@ impl RedisCtl {
             RedisCtl::Command(cmd) => shell(&format!("{cmd} start")).await,
             RedisCtl::Owned { port, dir, child } => {
                 let spawned = Command::new("redis-server")
+                    .process_group(0)
                     .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
                     .args(["--save", "3600 1", "--appendonly", "no"])
                     .arg("--dir")

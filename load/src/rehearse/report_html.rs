@@ -291,8 +291,8 @@ pub fn render(report: &Report) -> anyhow::Result<String> {
         report.map_delay.p50_ms,
         report.map_delay.p99_ms
     ));
-    for svg in charts {
-        html.push_str("<figure>");
+    for (i, svg) in charts.into_iter().enumerate() {
+        html.push_str(&format!("<figure id=\"chart-{}\">", i + 1));
         html.push_str(&svg);
         html.push_str("</figure>");
     }
