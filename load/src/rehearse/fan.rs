@@ -110,6 +110,13 @@ fn add(counter: &AtomicU64, n: u64) {
     counter.fetch_add(n, Ordering::Relaxed);
 }
 
+/// A fan who gives up (not one sent home by the end of the rehearsal).
+fn gave_up(ctx: &Ctx) {
+    if !ctx.stop.is_set() {
+        add(&ctx.counts.gave_up, 1);
+    }
+}
+
 impl Ctx {
     pub fn base(&self, node: usize) -> &str {
         &self.targets[node % self.targets.len()]
@@ -218,11 +225,11 @@ pub async fn journey(ctx: Arc<Ctx>, fan: usize) {
         })
         .await
     else {
-        add(&counts.gave_up, 1);
+        gave_up(&ctx);
         return;
     };
     let Some(token) = body["token"].as_str().map(str::to_owned) else {
-        add(&counts.gave_up, 1);
+        gave_up(&ctx);
         return;
     };
 
@@ -238,7 +245,7 @@ pub async fn journey(ctx: Arc<Ctx>, fan: usize) {
             })
             .await;
         if !matches!(joined, Some((200 | 201, _))) {
-            add(&counts.gave_up, 1);
+            gave_up(&ctx);
             return;
         }
         add(&counts.joined, 1);
@@ -464,7 +471,7 @@ async fn shop(
                 }
             }
             Ok((status, _)) if status < 500 && status != 429 => {
-                add(&counts.gave_up, 1);
+                gave_up(ctx);
                 return None;
             }
             Ok(_) | Err(()) => {
@@ -479,7 +486,7 @@ async fn shop(
             return None;
         }
     }
-    add(&counts.gave_up, 1);
+    gave_up(ctx);
     None
 }
 
@@ -596,5 +603,42 @@ async fn door(ctx: &Ctx, node: &mut usize, tickets: &Value) {
                 _ => {}
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub fn ctx() -> Arc<Ctx> {
+        Arc::new(Ctx {
+            client: reqwest::Client::new(),
+            targets: vec!["http://127.0.0.1:9".into()],
+            event_id: 1,
+            queued: true,
+            admin_token: String::new(),
+            rec: Arc::new(Recorder::new(Instant::now())),
+            stop: Stop::default(),
+            sold_out: AtomicBool::new(false),
+            slow_provider: AtomicBool::new(false),
+            requests: Semaphore::new(1),
+            queue_streams: Semaphore::new(1),
+            map_streams: Semaphore::new(1),
+            counts: Counts::default(),
+            progress: indicatif::MultiProgress::new(),
+            run_id: "t".into(),
+            ws_share: 0.5,
+            hot_share: 0.5,
+            seed: 1,
+        })
+    }
+
+    /// 100,000 fans are 100,000 of these: keep a journey's future small.
+    #[test]
+    fn a_fan_is_a_small_task() {
+        let journey = journey(ctx(), 0);
+        let size = std::mem::size_of_val(&journey);
+        println!("journey future: {size} bytes");
+        assert!(size < 4096, "journey future is {size} bytes");
     }
 }

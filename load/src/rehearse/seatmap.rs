@@ -18,7 +18,7 @@ use super::sse::SseReader;
 struct Seat {
     id: i64,
     section: u32,
-    row: String,
+    row: u32,
     number: i64,
     available: bool,
 }
@@ -67,10 +67,14 @@ impl MapView {
     pub fn load_snapshot(&mut self, seats: Vec<SeatMsg>) {
         self.seats.clear();
         self.index.clear();
+        // Sections and rows as numbers: hundreds of fans hold a map each.
         let mut names: HashMap<String, u32> = HashMap::new();
+        let mut rows: HashMap<String, u32> = HashMap::new();
         for seat in seats {
             let next = names.len() as u32;
             let section = *names.entry(seat.section).or_insert(next);
+            let next = rows.len() as u32;
+            let row = *rows.entry(seat.row).or_insert(next);
             let available = seat.status == "AVAILABLE";
             self.index.insert(seat.seat_id, self.seats.len());
             if !available {
@@ -81,7 +85,7 @@ impl MapView {
             self.seats.push(Seat {
                 id: seat.seat_id,
                 section,
-                row: seat.row,
+                row,
                 number: seat.number,
                 available,
             });
