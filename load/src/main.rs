@@ -58,6 +58,7 @@ enum Scenario {
     /// Open the sale; waiters watch positions while admission runs.
     QueueWatch(waiting_room::WatchArgs),
     /// Rehearse a whole on-sale: fans, faults, the invariant checker, a report.
+    #[command(long_about = rehearse::scenario::LONG_ABOUT)]
     Rehearse(Box<rehearse::scenario::Args>),
 }
 

@@ -7,7 +7,7 @@ use anyhow::Context;
 use clap::Args as ClapArgs;
 use serde::{Deserialize, Serialize};
 
-const LONG_ABOUT: &str = "\
+pub const LONG_ABOUT: &str = "\
 Rehearse an on-sale: N simulated fans live a real fan's journey through the public API only
 (guest sign-in, waiting room and its position stream, the live seat map over SSE or WebSocket,
 holds of 1-6 adjacent seats mostly in the best sections, 409s answered from the live map,
@@ -31,7 +31,6 @@ Faults (--chaos, times after the sale opens): redis-stop@20s:8s (needs --spawn-r
 Exit status: 0 when the invariant checker passes, 1 when it finds a violation.";
 
 #[derive(Debug, ClapArgs)]
-#[command(long_about = LONG_ABOUT)]
 pub struct Args {
     /// A TOML scenario file; its keys are the long flags' names with `_` (fans = 3000,
     /// spawn_nodes = 2, chaos = "..."). Flags win over it.
@@ -238,5 +237,44 @@ impl Scenario {
             "--seats must be at least 1"
         );
         Ok(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: Args,
+    }
+
+    fn scenario(argv: &[&str]) -> anyhow::Result<Scenario> {
+        Scenario::from_args(Cli::try_parse_from(argv)?.args)
+    }
+
+    #[test]
+    fn a_scenario_file_is_read_and_flags_win_over_it() {
+        let path = std::env::temp_dir().join(format!("scenario-{}.toml", std::process::id()));
+        std::fs::write(
+            &path,
+            "fans = 3000\nspawn_nodes = 2\nchaos = \"redis-stop@8s:6s\"\ntarget = [\"http://a:1\"]\n",
+        )
+        .unwrap();
+        let file = path.to_str().unwrap();
+        let s = scenario(&["t", "--scenario", file, "--fans", "10"]).unwrap();
+        assert_eq!((s.fans, s.spawn_nodes), (10, 2));
+        assert_eq!(s.chaos, "redis-stop@8s:6s");
+        assert_eq!(s.target, vec!["http://a:1".to_owned()]);
+        assert_eq!(s.seats, 2_000, "defaults fill the rest");
+        std::fs::write(&path, "fans = 3000\nfnas = 1\n").unwrap();
+        assert!(
+            scenario(&["t", "--scenario", file]).is_err(),
+            "unknown keys are refused"
+        );
+        let _ = std::fs::remove_file(path);
+        assert!(scenario(&["t", "--ws-share", "2"]).is_err());
     }
 }
