@@ -4,7 +4,7 @@
 SERVICES := scripts/services.sh
 ENV := eval "$$($(SERVICES) env)"
 
-.PHONY: run test services stop lint bench
+.PHONY: run test services stop lint bench rehearse
 
 run: services
 	@$(ENV); export BOXOFFICE_ENV=development; cargo build --bin boxoffice && \
@@ -24,6 +24,7 @@ run: services
 test: services
 	@$(ENV); BOXOFFICE_ENV=test cargo test --workspace
 	@scripts/web-test.sh
+	@$(ENV); scripts/rehearse.sh smoke
 	@$(ENV); BOXOFFICE_BIN=$${CARGO_TARGET_DIR:-target}/debug/boxoffice scripts/browser-test.sh
 
 services:
@@ -38,3 +39,7 @@ lint:
 
 bench:
 	load/bench.sh
+
+# A two-minute on-sale rehearsal under faults; prints where its report is.
+rehearse: services
+	@scripts/rehearse.sh

@@ -5,10 +5,14 @@ mod api;
 mod catalog;
 mod fanout;
 mod hot_event;
-mod queue;
+mod rehearse;
 mod report;
 mod reserve;
 mod verify_cli;
+mod waiting_room;
+
+// The checker lives in the library; the rehearsal calls it as `crate::verify`.
+use boxoffice_load::verify;
 
 use clap::{Parser, Subcommand};
 
@@ -51,12 +55,15 @@ enum Scenario {
     /// Prepare a hot event and buyers' tokens for wrk (load/wrk/reserve.lua).
     HotEvent(hot_event::Args),
     /// A crowd joins a waiting room before the sale opens.
-    QueueJoin(queue::JoinArgs),
+    QueueJoin(waiting_room::JoinArgs),
     /// Open the sale; waiters watch positions while admission runs.
-    QueueWatch(queue::WatchArgs),
+    QueueWatch(waiting_room::WatchArgs),
     /// Check an event's invariants straight from PostgreSQL and Redis
     /// (exits non-zero on any violation).
     Verify(verify_cli::Args),
+    /// Rehearse a whole on-sale: fans, faults, the invariant checker, a report.
+    #[command(long_about = rehearse::scenario::LONG_ABOUT)]
+    Rehearse(Box<rehearse::scenario::Args>),
 }
 
 #[tokio::main]
@@ -65,14 +72,19 @@ async fn main() -> anyhow::Result<()> {
     if let Scenario::Verify(args) = cli.scenario {
         return verify_cli::run(args).await;
     }
+    if let Scenario::Rehearse(args) = cli.scenario {
+        let code = rehearse::run(*args, &cli.admin_email, &cli.admin_password).await?;
+        std::process::exit(code);
+    }
     let api = api::Api::login(&cli.base_url, &cli.admin_email, &cli.admin_password).await?;
     match cli.scenario {
         Scenario::Reserve(args) => reserve::run(&api, args).await,
         Scenario::Catalog(args) => catalog::run(&api, args).await,
         Scenario::Fanout(args) => fanout::run(&api, args).await,
         Scenario::HotEvent(args) => hot_event::run(&api, args).await,
-        Scenario::QueueJoin(args) => queue::join(&api, args).await,
-        Scenario::QueueWatch(args) => queue::watch(&api, args).await,
+        Scenario::QueueJoin(args) => waiting_room::join(&api, args).await,
+        Scenario::QueueWatch(args) => waiting_room::watch(&api, args).await,
+        Scenario::Rehearse(_) => Ok(()),
         Scenario::Verify(_) => unreachable!("handled before logging in"),
     }
 }

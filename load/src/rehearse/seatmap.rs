@@ -1,0 +1,380 @@
+//! A fan's view of the live seat map (SSE or WebSocket), and how a fan
+//! picks seats from it: most aim at the best sections, in pairs and groups
+//! of adjacent seats.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use rand::Rng;
+use rand::rngs::StdRng;
+use serde::Deserialize;
+
+use super::fan::Ctx;
+use super::recorder::Endpoint;
+use super::sse::SseReader;
+
+struct Seat {
+    id: i64,
+    section: u32,
+    row: u32,
+    number: i64,
+    available: bool,
+}
+
+/// A seat-map message (snapshot or delta), typed: thousands of fans parse
+/// every message, so no `serde_json::Value` here.
+#[derive(Deserialize, Default)]
+pub struct Frame {
+    #[serde(rename = "type", default)]
+    kind: String,
+    #[serde(default)]
+    seats: Vec<SeatMsg>,
+    #[serde(default)]
+    changes: Vec<ChangeMsg>,
+}
+
+#[derive(Deserialize)]
+pub struct SeatMsg {
+    seat_id: i64,
+    #[serde(default)]
+    section: String,
+    #[serde(default)]
+    row: String,
+    #[serde(default)]
+    number: i64,
+    status: String,
+}
+
+#[derive(Deserialize)]
+pub struct ChangeMsg {
+    seat_id: i64,
+    status: String,
+}
+
+#[derive(Default)]
+pub struct MapView {
+    seats: Vec<Seat>,
+    index: HashMap<i64, usize>,
+    sections: u32,
+    /// When each seat was first seen taken by this view.
+    taken_at: HashMap<i64, Instant>,
+    pub loaded: bool,
+}
+
+impl MapView {
+    pub fn load_snapshot(&mut self, seats: Vec<SeatMsg>) {
+        self.seats.clear();
+        self.index.clear();
+        // Sections and rows as numbers: hundreds of fans hold a map each.
+        let mut names: HashMap<String, u32> = HashMap::new();
+        let mut rows: HashMap<String, u32> = HashMap::new();
+        for seat in seats {
+            let next = names.len() as u32;
+            let section = *names.entry(seat.section).or_insert(next);
+            let next = rows.len() as u32;
+            let row = *rows.entry(seat.row).or_insert(next);
+            let available = seat.status == "AVAILABLE";
+            self.index.insert(seat.seat_id, self.seats.len());
+            if !available {
+                self.taken_at
+                    .entry(seat.seat_id)
+                    .or_insert_with(Instant::now);
+            }
+            self.seats.push(Seat {
+                id: seat.seat_id,
+                section,
+                row,
+                number: seat.number,
+                available,
+            });
+        }
+        self.sections = names.len() as u32;
+        self.loaded = true;
+    }
+
+    pub fn apply_delta(&mut self, changes: Vec<ChangeMsg>) {
+        for change in changes {
+            self.set(change.seat_id, change.status == "AVAILABLE");
+        }
+    }
+
+    /// Marks seats taken or free in this view (a 409 names taken seats).
+    pub fn set(&mut self, id: i64, available: bool) {
+        if let Some(&i) = self.index.get(&id) {
+            self.seats[i].available = available;
+        }
+        if available {
+            self.taken_at.remove(&id);
+        } else {
+            self.taken_at.entry(id).or_insert_with(Instant::now);
+        }
+    }
+
+    /// When every one of `ids` had been seen taken, if they all have.
+    pub fn seen_taken(&self, ids: &[i64]) -> Option<Instant> {
+        ids.iter()
+            .map(|id| self.taken_at.get(id).copied())
+            .try_fold(None::<Instant>, |latest, at| {
+                at.map(|at| Some(latest.map_or(at, |l| l.max(at))))
+            })
+            .flatten()
+    }
+
+    #[cfg(test)]
+    pub fn available(&self) -> usize {
+        self.seats.iter().filter(|s| s.available).count()
+    }
+
+    /// `n` adjacent available seats (same section and row, consecutive
+    /// numbers); in the first quarter of the sections when `hot`. Falls back
+    /// to the whole hall, then to smaller groups. None: nothing left.
+    pub fn pick(&self, n: usize, hot: bool, rng: &mut StdRng) -> Option<Vec<i64>> {
+        let hot_end = if hot {
+            let best = (self.sections / 4).max(1);
+            self.seats
+                .iter()
+                .position(|s| s.section >= best)
+                .unwrap_or(self.seats.len())
+        } else {
+            self.seats.len()
+        };
+        for want in (1..=n).rev() {
+            for end in [hot_end, self.seats.len()] {
+                if end == 0 {
+                    continue;
+                }
+                let start = rng.gen_range(0..end);
+                for k in 0..end {
+                    let i = (start + k) % end;
+                    if let Some(run) = self.run_at(i, want, end) {
+                        return Some(run);
+                    }
+                }
+            }
+        }
+        None
+    }
+
+    fn run_at(&self, i: usize, want: usize, end: usize) -> Option<Vec<i64>> {
+        if i + want > end {
+            return None;
+        }
+        let first = &self.seats[i];
+        let run = &self.seats[i..i + want];
+        let adjacent = run.iter().enumerate().all(|(k, s)| {
+            s.available
+                && s.section == first.section
+                && s.row == first.row
+                && s.number == first.number + k as i64
+        });
+        adjacent.then(|| run.iter().map(|s| s.id).collect())
+    }
+}
+
+/// A fan's open seat-map stream, feeding a shared view until dropped.
+pub struct LiveMap {
+    pub view: Arc<Mutex<MapView>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for LiveMap {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+pub fn lock(view: &Mutex<MapView>) -> std::sync::MutexGuard<'_, MapView> {
+    view.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl LiveMap {
+    /// Opens the stream on `base` and waits for its snapshot (or falls back
+    /// to a plain snapshot GET when the stream does not deliver one in time).
+    pub async fn open(ctx: Arc<Ctx>, base: String, websocket: bool) -> LiveMap {
+        let view = Arc::new(Mutex::new(MapView::default()));
+        let loaded = Arc::new(tokio::sync::Notify::new());
+        let started = Instant::now();
+        let task = {
+            let (ctx, view, loaded) = (ctx.clone(), view.clone(), loaded.clone());
+            tokio::spawn(async move {
+                let status = if websocket {
+                    websocket_feed(&ctx, &base, &view, &loaded, started).await
+                } else {
+                    sse_feed(&ctx, &base, &view, &loaded, started).await
+                };
+                if let Err(status) = status {
+                    ctx.rec.request(Endpoint::SeatStream, started, status);
+                }
+                loaded.notify_one();
+            })
+        };
+        let live = LiveMap { view, task };
+        let _ = tokio::time::timeout(Duration::from_secs(15), loaded.notified()).await;
+        if !lock(&live.view).loaded {
+            let url = format!("{}/events/{}/seats", ctx.base(0), ctx.event_id);
+            if let Ok((200, body)) = ctx.call(Endpoint::SeatStream, ctx.client.get(url)).await
+                && let Ok(frame) = serde_json::from_value::<Frame>(body)
+            {
+                lock(&live.view).load_snapshot(frame.seats);
+            }
+        }
+        live
+    }
+}
+
+fn apply(view: &Mutex<MapView>, event: &str, data: &str) -> bool {
+    let Ok(frame) = serde_json::from_str::<Frame>(data) else {
+        return false;
+    };
+    let kind = if frame.kind.is_empty() {
+        event
+    } else {
+        frame.kind.as_str()
+    };
+    let mut view = lock(view);
+    match kind {
+        "snapshot" => {
+            view.load_snapshot(frame.seats);
+            true
+        }
+        "delta" => {
+            view.apply_delta(frame.changes);
+            false
+        }
+        _ => false,
+    }
+}
+
+/// Err(status) when the stream could not be opened (0: no answer).
+async fn sse_feed(
+    ctx: &Ctx,
+    base: &str,
+    view: &Mutex<MapView>,
+    loaded: &tokio::sync::Notify,
+    started: Instant,
+) -> Result<(), u16> {
+    let url = format!("{base}/events/{}/seats/stream", ctx.event_id);
+    let mut response = match ctx.client.get(url).send().await {
+        Ok(r) if r.status() == 200 => r,
+        Ok(r) => return Err(r.status().as_u16()),
+        Err(_) => return Err(0),
+    };
+    let mut reader = SseReader::default();
+    let mut first = true;
+    while let Ok(Some(chunk)) = response.chunk().await {
+        for (event, data) in reader.push(&chunk) {
+            if apply(view, &event, &data) && first {
+                first = false;
+                ctx.rec.request(Endpoint::SeatStream, started, 200);
+                loaded.notify_one();
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn websocket_feed(
+    ctx: &Ctx,
+    base: &str,
+    view: &Mutex<MapView>,
+    loaded: &tokio::sync::Notify,
+    started: Instant,
+) -> Result<(), u16> {
+    use tokio_tungstenite::tungstenite::Message;
+    let url = format!(
+        "{}/events/{}/seats/ws",
+        base.replacen("http", "ws", 1),
+        ctx.event_id
+    );
+    let mut socket = match tokio_tungstenite::connect_async(url).await {
+        Ok((socket, _)) => socket,
+        Err(tokio_tungstenite::tungstenite::Error::Http(r)) => return Err(r.status().as_u16()),
+        Err(_) => return Err(0),
+    };
+    let mut first = true;
+    while let Some(Ok(message)) = socket.next().await {
+        let Message::Text(text) = message else {
+            continue;
+        };
+        if apply(view, "", text.as_str()) && first {
+            first = false;
+            ctx.rec.request(Endpoint::SeatStream, started, 101);
+            loaded.notify_one();
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+    use serde_json::json;
+
+    fn apply_json(view: &mut MapView, message: serde_json::Value) -> bool {
+        let shared = Mutex::new(std::mem::take(view));
+        let snapshot = apply(&shared, "", &message.to_string());
+        *view = shared.into_inner().unwrap();
+        snapshot
+    }
+
+    fn hall() -> MapView {
+        let mut seats = Vec::new();
+        let mut id = 0;
+        for section in ["A", "B", "C", "D"] {
+            for row in ["1", "2"] {
+                for number in 1..=4 {
+                    id += 1;
+                    seats.push(json!({"seat_id": id, "section": section, "row": row,
+                                      "number": number, "status": "AVAILABLE"}));
+                }
+            }
+        }
+        let mut view = MapView::default();
+        assert!(apply_json(
+            &mut view,
+            json!({"type": "snapshot", "seats": seats})
+        ));
+        view
+    }
+
+    #[test]
+    fn groups_are_adjacent_in_one_row_and_hot_fans_get_the_best_section() {
+        let view = hall();
+        let mut rng = StdRng::seed_from_u64(3);
+        for _ in 0..50 {
+            let group = view.pick(3, true, &mut rng).unwrap();
+            assert_eq!(group.len(), 3);
+            assert!(group.windows(2).all(|w| w[1] == w[0] + 1));
+            assert!(group.iter().all(|id| *id <= 8), "section A: {group:?}");
+            let row_of = |id: i64| (id - 1) / 4;
+            assert!(group.iter().all(|id| row_of(*id) == row_of(group[0])));
+        }
+    }
+
+    #[test]
+    fn a_fan_settles_for_fewer_seats_then_leaves_when_none_are_left() {
+        let mut view = hall();
+        for id in 1..=32 {
+            if id != 6 && id != 20 {
+                view.set(id, false);
+            }
+        }
+        let mut rng = StdRng::seed_from_u64(1);
+        let got = view.pick(4, true, &mut rng).unwrap();
+        assert!(got == vec![6] || got == vec![20]);
+        apply_json(
+            &mut view,
+            json!({"type": "delta", "changes": [{"seat_id": 6, "status": "RESERVED"},
+                                                {"seat_id": 20, "status": "CONFIRMED"}]}),
+        );
+        assert_eq!(view.available(), 0);
+        assert_eq!(view.pick(2, false, &mut rng), None);
+        assert!(view.seen_taken(&[6, 20]).is_some());
+        view.set(6, true);
+        assert!(view.seen_taken(&[6, 20]).is_none());
+    }
+}
