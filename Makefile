@@ -24,7 +24,7 @@ run: services
 test: services
 	@$(ENV); BOXOFFICE_ENV=test cargo test --workspace
 	@scripts/web-test.sh
-	@$(ENV); scripts/rehearse.sh smoke
+	@$(ENV); BOXOFFICE_BIN=$${CARGO_TARGET_DIR:-target}/debug/boxoffice scripts/rehearse.sh smoke
 	@$(ENV); BOXOFFICE_BIN=$${CARGO_TARGET_DIR:-target}/debug/boxoffice scripts/browser-test.sh
 
 services:

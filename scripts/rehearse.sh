@@ -29,8 +29,25 @@ elif [[ $mode == full ]]; then
         --chaos redis-stop@8s:6s,node-kill@18s:1 --max-seconds 110 --out target/rehearsal)
 fi
 
-cargo build --quiet --bin boxoffice
-cargo build --quiet -p boxoffice-load
+# BOXOFFICE_BIN=target/debug/boxoffice (as `make test` sets it, right after
+# `cargo test --workspace` built both binaries) skips the builds: a second
+# build with other feature unification would recompile much of the tree.
+if [[ -n ${BOXOFFICE_BIN:-} ]]; then
+  bin_dir=$(cd "$(dirname "$BOXOFFICE_BIN")" && pwd)
+  server_bin=$bin_dir/$(basename "$BOXOFFICE_BIN")
+else
+  cargo build --quiet --bin boxoffice
+  cargo build --quiet -p boxoffice-load
+  bin_dir=$root/target/debug
+  server_bin=$bin_dir/boxoffice
+fi
+for exe in "$server_bin" "$bin_dir/boxoffice-load"; do
+  [[ -x $exe ]] || { echo "rehearse: $exe is not built" >&2; exit 1; }
+done
+
+# The spawned nodes and the checker share one signing secret, made for this
+# run, so the checker verifies every ticket's signature.
+export BOXOFFICE__AUTH__SIGNING_SECRET=${BOXOFFICE__AUTH__SIGNING_SECRET:-rehearsal-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')}
 
 # A fresh database per rehearsal, dropped afterwards (the report stays).
 db="rehearsal_$(date +%s)_$$"
@@ -39,5 +56,5 @@ psql "$server_url/postgres" -qc "CREATE DATABASE $db" >/dev/null
 trap 'psql "$server_url/postgres" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true' EXIT
 
 echo "rehearse: ${mode} rehearsal on database $db"
-target/debug/boxoffice-load rehearse --spawn-nodes 2 --spawn-redis \
+"$bin_dir/boxoffice-load" rehearse --spawn-nodes 2 --spawn-redis --boxoffice-bin "$server_bin" \
   --database-url "$server_url/$db" ${args[@]+"${args[@]}"} "$@"
