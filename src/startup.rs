@@ -345,6 +345,7 @@ fn routes(cfg: &mut web::ServiceConfig) {
             "/bookings/{booking_id}/confirm",
             web::post().to(bookings::confirm),
         )
+        .route("/me/bookings", web::get().to(bookings::mine))
         .route(
             "/tickets/{confirmation_number}",
             web::get().to(tickets::show),

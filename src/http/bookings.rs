@@ -134,6 +134,17 @@ pub async fn create(
     })))
 }
 
+/// A booking as `GET /bookings/{id}` shows it: the row plus its ticket URL.
+fn booking_body(booking: &BookingView) -> Result<serde_json::Value, ApiError> {
+    let ticket_url = booking
+        .confirmation_number
+        .as_ref()
+        .map(|n| format!("/tickets/{n}"));
+    let mut body = serde_json::to_value(booking).map_err(anyhow::Error::from)?;
+    body["ticket_url"] = json!(ticket_url);
+    Ok(body)
+}
+
 #[tracing::instrument(skip_all, fields(booking.id = %booking_id))]
 pub async fn get(
     caller: Caller,
@@ -141,13 +152,19 @@ pub async fn get(
     booking_id: web::Path<BookingId>,
 ) -> Result<HttpResponse, ApiError> {
     let booking = owned_booking(&pool, booking_id.into_inner(), &caller).await?;
-    let ticket_url = booking
-        .confirmation_number
-        .as_ref()
-        .map(|n| format!("/tickets/{n}"));
-    let mut body = serde_json::to_value(&booking).map_err(anyhow::Error::from)?;
-    body["ticket_url"] = json!(ticket_url);
-    Ok(HttpResponse::Ok().json(body))
+    Ok(HttpResponse::Ok().json(booking_body(&booking)?))
+}
+
+/// `GET /me/bookings`: the caller's live holds and confirmed bookings, newest
+/// first, at most [`bookings::MINE_LIMIT`]; each shaped like `GET /bookings/{id}`.
+#[tracing::instrument(skip_all, fields(user.id = %caller.user_id))]
+pub async fn mine(caller: Caller, pool: web::Data<PgPool>) -> Result<HttpResponse, ApiError> {
+    let list = bookings::of_user(&pool, caller.user_id)
+        .await?
+        .iter()
+        .map(booking_body)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(HttpResponse::Ok().json(json!({ "bookings": list })))
 }
 
 #[tracing::instrument(skip_all, fields(booking.id = %booking_id))]

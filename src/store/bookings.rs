@@ -41,6 +41,25 @@ pub async fn get(pool: &PgPool, booking: BookingId) -> sqlx::Result<Option<Booki
         .await
 }
 
+/// Most bookings `GET /me/bookings` lists (the newest).
+pub const MINE_LIMIT: i64 = 100;
+
+/// The buyer's live holds (PENDING, not yet run out) and confirmed bookings,
+/// newest first, at most [`MINE_LIMIT`]. Released, expired and refunded ones
+/// are left out: this is what the buyer holds now.
+pub async fn of_user(pool: &PgPool, user: UserId) -> sqlx::Result<Vec<BookingView>> {
+    sqlx::query_as(booking_select!(
+        "b.user_id = $1
+           AND (b.status = 'CONFIRMED' OR (b.status = 'PENDING' AND b.expires_at > now()))
+         ORDER BY b.created_at DESC, b.booking_id DESC
+         LIMIT $2"
+    ))
+    .bind(user)
+    .bind(MINE_LIMIT)
+    .fetch_all(pool)
+    .await
+}
+
 pub async fn by_confirmation_number(
     pool: &PgPool,
     number: &str,

@@ -331,3 +331,80 @@ async fn bad_booking_requests_are_4xx_problems_that_change_nothing() {
     let provider_charges = app.count("provider_charges").await;
     assert_eq!(provider_charges, 0, "a bad request charged a card");
 }
+
+#[actix_web::test]
+async fn my_bookings_lists_my_live_holds_and_confirmed_bookings_newest_first() {
+    let app = spawn_app().await;
+    let (event_id, seats) = app.event_with_seats(4).await;
+    let (alice, bob) = (app.buyer_token().await, app.buyer_token().await);
+    let confirmed = app.hold(&alice, event_id, &[seats[0]]).await;
+    let paid = app
+        .confirm(&alice, confirmed, Some("mine-1"), "tok_visa")
+        .await;
+    assert_eq!(paid.status(), 200);
+    let released = app.hold(&alice, event_id, &[seats[1]]).await;
+    assert_eq!(app.release(&alice, released).await.status(), 200);
+    let pending = app.hold(&alice, event_id, &[seats[2]]).await;
+    let bobs = app.hold(&bob, event_id, &[seats[3]]).await;
+
+    let mine = app.get_as(&alice, "/me/bookings").await;
+    assert_eq!(mine.status(), 200);
+    let mine: Value = mine.json().await.unwrap();
+    // Newest first, each exactly as GET /bookings/{id} shows it; the released
+    // hold and bob's are not there.
+    assert_eq!(
+        mine,
+        json!({ "bookings": [
+            app.booking(&alice, pending).await,
+            app.booking(&alice, confirmed).await,
+        ] })
+    );
+    assert_eq!(mine["bookings"][0]["status"], "PENDING");
+    assert_eq!(mine["bookings"][1]["status"], "CONFIRMED");
+    assert!(mine["bookings"][1]["ticket_url"].is_string());
+
+    let theirs: Value = app.get_as(&bob, "/me/bookings").await.json().await.unwrap();
+    assert_eq!(
+        theirs,
+        json!({ "bookings": [app.booking(&bob, bobs).await] })
+    );
+    let fresh: Value = app
+        .get_as(&app.buyer_token().await, "/me/bookings")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(fresh, json!({ "bookings": [] }));
+    assert_problem(app.get("/me/bookings").await, 401, "unauthorized").await;
+}
+
+#[actix_web::test]
+async fn my_bookings_leaves_out_a_hold_that_has_run_out() {
+    let app = spawn_app_with(|s| {
+        s.booking.hold_seconds = 2;
+        s.booking.sweep_interval_ms = 60_000;
+    })
+    .await;
+    let (event_id, seats) = app.event_with_seats(1).await;
+    let alice = app.buyer_token().await;
+    let held = app.hold(&alice, event_id, &seats).await;
+    let listed: Value = app
+        .get_as(&alice, "/me/bookings")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["bookings"][0]["booking_id"], held);
+
+    // Past its expiry, before any sweep: no longer something alice holds.
+    eventually("the hold runs out of /me/bookings", || async {
+        let listed: Value = app
+            .get_as(&alice, "/me/bookings")
+            .await
+            .json()
+            .await
+            .unwrap();
+        listed["bookings"] == json!([])
+    })
+    .await;
+}
