@@ -190,11 +190,19 @@ pub async fn verify_with(opts: &VerifyOptions, extras: &Extras) -> anyhow::Resul
     })
 }
 
+/// Longest wait for one Redis answer. The checker reads whole waiting-room
+/// logs (100,000 admissions and more) in one command: redis-rs's default
+/// 500 ms response timeout is too short for that on a busy machine.
+pub(crate) const REDIS_TIMEOUT: Duration = Duration::from_secs(30);
+
 async fn redis_connection(url: &str) -> anyhow::Result<redis::aio::MultiplexedConnection> {
     let client = redis::Client::open(url).context("redis url")?;
+    let config = redis::AsyncConnectionConfig::new()
+        .set_connection_timeout(Some(Duration::from_secs(10)))
+        .set_response_timeout(Some(REDIS_TIMEOUT));
     tokio::time::timeout(
         Duration::from_secs(10),
-        client.get_multiplexed_async_connection(),
+        client.get_multiplexed_async_connection_with_config(&config),
     )
     .await
     .context("connect to Redis: timed out")?
@@ -203,3 +211,85 @@ async fn redis_connection(url: &str) -> anyhow::Result<redis::aio::MultiplexedCo
 
 /// `PgPool` for the checks, so each file needs one import.
 pub(crate) type Db = PgPool;
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+
+    /// Complete RESP commands at the front of `buf` (arrays of bulk strings),
+    /// removed from it, each as its first word.
+    fn commands(buf: &mut Vec<u8>) -> Vec<String> {
+        let mut out = Vec::new();
+        loop {
+            let text = String::from_utf8_lossy(buf).into_owned();
+            let mut lines = text.split("\r\n");
+            let Some(n) = lines.next().and_then(|l| l.strip_prefix('*')) else {
+                return out;
+            };
+            let Ok(n) = n.parse::<usize>() else {
+                return out;
+            };
+            let parts: Vec<&str> = lines.take(2 * n).collect();
+            if parts.len() < 2 * n || !text.contains("\r\n") {
+                return out;
+            }
+            let used: usize =
+                1 + n.to_string().len() + 2 + parts.iter().map(|p| p.len() + 2).sum::<usize>();
+            if used > buf.len() {
+                return out;
+            }
+            out.push(parts.get(1).unwrap_or(&"").to_ascii_uppercase());
+            buf.drain(..used);
+        }
+    }
+
+    /// A Redis stand-in that answers every command at once, except ZRANGE,
+    /// which it answers (an empty list) after `delay`: a big read on a busy Redis.
+    async fn slow_redis(delay: Duration) -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut buf = Vec::new();
+                    let mut chunk = [0u8; 4096];
+                    while let Ok(n) = socket.read(&mut chunk).await {
+                        if n == 0 {
+                            return;
+                        }
+                        buf.extend_from_slice(&chunk[..n]);
+                        for command in commands(&mut buf) {
+                            let answer: &[u8] = if command == "ZRANGE" {
+                                tokio::time::sleep(delay).await;
+                                b"*0\r\n"
+                            } else {
+                                b"+OK\r\n"
+                            };
+                            if socket.write_all(answer).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        format!("redis://127.0.0.1:{port}")
+    }
+
+    #[tokio::test]
+    async fn the_checker_waits_for_a_big_redis_read_longer_than_redis_rs_default() {
+        let url = slow_redis(Duration::from_millis(1500)).await;
+        let mut redis = super::redis_connection(&url).await.unwrap();
+        let log: redis::RedisResult<Vec<(i64, f64)>> = redis::cmd("ZRANGE")
+            .arg("q:1:admissions")
+            .arg(0)
+            .arg(-1)
+            .arg("WITHSCORES")
+            .query_async(&mut redis)
+            .await;
+        assert_eq!(log.unwrap(), vec![]);
+    }
+}

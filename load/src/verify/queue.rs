@@ -35,11 +35,9 @@ use std::collections::HashMap;
 
 use redis::aio::MultiplexedConnection;
 
-use super::{Check, Db, VerifyOptions};
+use super::{Check, Db, REDIS_TIMEOUT, VerifyOptions};
 
 pub const CLOCK_SKEW_MS: i64 = 1_000;
-
-const REDIS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Too short a window says nothing about a rate.
 const MIN_WINDOW_SECS: f64 = 1.0;
