@@ -11,7 +11,7 @@ use std::path::Path;
 use anyhow::Context;
 use serde::Deserialize;
 
-use super::{Check, Db};
+use super::{Check, Snapshot};
 
 #[derive(Deserialize)]
 struct Ack {
@@ -19,7 +19,11 @@ struct Ack {
     booking_id: i64,
 }
 
-pub async fn check(pool: &Db, event_id: i64, file: Option<&Path>) -> anyhow::Result<Check> {
+pub async fn check(
+    pool: &mut Snapshot,
+    event_id: i64,
+    file: Option<&Path>,
+) -> anyhow::Result<Check> {
     let mut check = Check::new("acknowledged");
     let Some(file) = file else {
         check.note = Some("no --acknowledged file: nothing to compare".into());
@@ -48,7 +52,7 @@ pub async fn check(pool: &Db, event_id: i64, file: Option<&Path>) -> anyhow::Res
         "SELECT booking_id, event_id, status FROM bookings WHERE booking_id = ANY($1)",
     )
     .bind(&ids)
-    .fetch_all(pool)
+    .fetch_all(&mut *pool)
     .await?
     .into_iter()
     .map(|(b, e, s)| (b, (e, s)))

@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 
-use super::{Check, Db};
+use super::{Check, Snapshot};
 
 /// One payment attempt of the event and the provider's charge for it.
 #[derive(sqlx::FromRow)]
@@ -28,7 +28,7 @@ struct Attempt {
     booking_cents: i64,
 }
 
-pub async fn check(pool: &Db, event_id: i64) -> anyhow::Result<Check> {
+pub async fn check(pool: &mut Snapshot, event_id: i64) -> anyhow::Result<Check> {
     let mut check = Check::new("charges");
     let attempts: Vec<Attempt> = sqlx::query_as(
         "SELECT p.payment_id, p.booking_id, p.status AS payment_status,
@@ -47,7 +47,7 @@ pub async fn check(pool: &Db, event_id: i64) -> anyhow::Result<Check> {
          ORDER BY p.payment_id",
     )
     .bind(event_id)
-    .fetch_all(pool)
+    .fetch_all(&mut *pool)
     .await?;
 
     // Kept (successful, unrefunded) charges per booking.
@@ -114,7 +114,7 @@ pub async fn check(pool: &Db, event_id: i64) -> anyhow::Result<Check> {
          WHERE event_id = $1 AND status = 'CONFIRMED' ORDER BY booking_id",
     )
     .bind(event_id)
-    .fetch_all(pool)
+    .fetch_all(&mut *pool)
     .await?;
     for (booking, paid_by) in confirmed {
         check.checked += 1;

@@ -6,10 +6,10 @@
 
 use std::time::Duration;
 
-use super::{Check, Db};
+use super::{Check, Snapshot};
 
 pub async fn check(
-    pool: &Db,
+    pool: &mut Snapshot,
     event_id: i64,
     grace: Duration,
     payment_window: Duration,
@@ -18,7 +18,7 @@ pub async fn check(
     let (pending,): (i64,) =
         sqlx::query_as("SELECT count(*) FROM bookings WHERE event_id = $1 AND status = 'PENDING'")
             .bind(event_id)
-            .fetch_one(pool)
+            .fetch_one(&mut *pool)
             .await?;
     check.checked = pending as u64;
     let stale: Vec<(i64, f64, Option<f64>)> = sqlx::query_as(
@@ -35,7 +35,7 @@ pub async fn check(
     .bind(event_id)
     .bind(grace.as_secs_f64())
     .bind(payment_window.as_secs_f64())
-    .fetch_all(pool)
+    .fetch_all(&mut *pool)
     .await?;
     for (booking, past, payment) in stale {
         check.violation(format!(

@@ -168,21 +168,40 @@ pub async fn verify_with(opts: &VerifyOptions, extras: &Extras) -> anyhow::Resul
         Some(url) => Some(redis_connection(url).await?),
         None => None,
     };
+    // Every database check reads one snapshot, so a booking caught between
+    // two of the server's transactions (e.g. confirmed while recovery runs)
+    // is seen whole, never as half of each. The map check reads on its own:
+    // it follows each node's version.
+    let mut snapshot = pool.begin().await?;
+    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        .execute(&mut *snapshot)
+        .await?;
     let mut checks = vec![
-        seats::check(&pool, opts.event_id).await?,
-        charges::check(&pool, opts.event_id).await?,
+        seats::check(&mut snapshot, opts.event_id).await?,
+        charges::check(&mut snapshot, opts.event_id).await?,
         holds::check(
-            &pool,
+            &mut snapshot,
             opts.event_id,
             opts.sweep_grace,
             extras.payment_window,
         )
         .await?,
-        tickets::check(&pool, opts.event_id, extras.signing_secret.as_deref()).await?,
-        map::check(&pool, opts.event_id, &opts.targets, extras.map_deadline).await?,
+        tickets::check(
+            &mut snapshot,
+            opts.event_id,
+            extras.signing_secret.as_deref(),
+        )
+        .await?,
     ];
-    checks.extend(queue::check(&pool, redis, opts).await?);
-    checks.push(acknowledged::check(&pool, opts.event_id, opts.acknowledged.as_deref()).await?);
+    checks.extend(queue::check(&mut snapshot, redis, opts).await?);
+    checks.push(
+        acknowledged::check(&mut snapshot, opts.event_id, opts.acknowledged.as_deref()).await?,
+    );
+    snapshot.rollback().await?;
+    checks.insert(
+        4,
+        map::check(&pool, opts.event_id, &opts.targets, extras.map_deadline).await?,
+    );
     pool.close().await;
     Ok(VerifyReport {
         event_id: opts.event_id,
@@ -211,6 +230,9 @@ async fn redis_connection(url: &str) -> anyhow::Result<redis::aio::MultiplexedCo
 
 /// `PgPool` for the checks, so each file needs one import.
 pub(crate) type Db = PgPool;
+
+/// The one REPEATABLE READ transaction the database checks read.
+pub(crate) type Snapshot = sqlx::PgConnection;
 
 #[cfg(test)]
 mod tests {

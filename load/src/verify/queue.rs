@@ -35,7 +35,7 @@ use std::collections::HashMap;
 
 use redis::aio::MultiplexedConnection;
 
-use super::{Check, Db, REDIS_TIMEOUT, VerifyOptions};
+use super::{Check, REDIS_TIMEOUT, Snapshot, VerifyOptions};
 
 pub const CLOCK_SKEW_MS: i64 = 1_000;
 
@@ -43,7 +43,7 @@ pub const CLOCK_SKEW_MS: i64 = 1_000;
 const MIN_WINDOW_SECS: f64 = 1.0;
 
 pub async fn check(
-    pool: &Db,
+    pool: &mut Snapshot,
     redis: Option<MultiplexedConnection>,
     opts: &VerifyOptions,
 ) -> anyhow::Result<Vec<Check>> {
@@ -53,7 +53,7 @@ pub async fn check(
         "SELECT queue_enabled, admission_rate_per_sec FROM events WHERE event_id = $1",
     )
     .bind(opts.event_id)
-    .fetch_one(pool)
+    .fetch_one(&mut *pool)
     .await?;
     if !enabled {
         let note = "the event's waiting room is not enabled";
@@ -100,7 +100,7 @@ pub async fn check(
          FROM bookings WHERE event_id = $1 ORDER BY booking_id",
     )
     .bind(opts.event_id)
-    .fetch_all(pool)
+    .fetch_all(&mut *pool)
     .await?;
     for (booking, user, created_ms) in made {
         bookings.checked += 1;

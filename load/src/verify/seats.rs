@@ -2,15 +2,15 @@
 
 use std::collections::HashMap;
 
-use super::{Check, Db};
+use super::{Check, Snapshot};
 
-pub async fn check(pool: &Db, event_id: i64) -> anyhow::Result<Check> {
+pub async fn check(pool: &mut Snapshot, event_id: i64) -> anyhow::Result<Check> {
     let mut check = Check::new("seats");
     let seats: Vec<(i64, String, Option<i64>)> = sqlx::query_as(
         "SELECT seat_id, status, booking_id FROM seats WHERE event_id = $1 ORDER BY seat_id",
     )
     .bind(event_id)
-    .fetch_all(pool)
+    .fetch_all(&mut *pool)
     .await?;
     // Every active claim on a seat of this event, with its booking's status.
     let active: Vec<(i64, i64, String, i64)> = sqlx::query_as(
@@ -19,7 +19,7 @@ pub async fn check(pool: &Db, event_id: i64) -> anyhow::Result<Check> {
          WHERE bs.event_id = $1 AND bs.active",
     )
     .bind(event_id)
-    .fetch_all(pool)
+    .fetch_all(&mut *pool)
     .await?;
     let mut claims: HashMap<i64, Vec<(i64, String)>> = HashMap::new();
     for (seat, booking, status, booking_event) in active {
@@ -69,7 +69,7 @@ pub async fn check(pool: &Db, event_id: i64) -> anyhow::Result<Check> {
          GROUP BY b.booking_id, b.status",
     )
     .bind(event_id)
-    .fetch_all(pool)
+    .fetch_all(&mut *pool)
     .await?;
     for (booking, status, n) in stale {
         check.violation(format!(

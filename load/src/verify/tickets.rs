@@ -13,7 +13,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-use super::{Check, Db};
+use super::{Check, Snapshot};
 
 #[derive(sqlx::FromRow)]
 struct Ticket {
@@ -49,7 +49,11 @@ pub fn parse_code(code: &str, secret: Option<&str>) -> Option<(i64, i64, i64)> {
     Some((booking, event, seat))
 }
 
-pub async fn check(pool: &Db, event_id: i64, secret: Option<&str>) -> anyhow::Result<Check> {
+pub async fn check(
+    pool: &mut Snapshot,
+    event_id: i64,
+    secret: Option<&str>,
+) -> anyhow::Result<Check> {
     let mut check = Check::new("tickets");
     if secret.is_none() {
         check.note = Some(
@@ -69,7 +73,7 @@ pub async fn check(pool: &Db, event_id: i64, secret: Option<&str>) -> anyhow::Re
          ORDER BY t.ticket_id",
     )
     .bind(event_id)
-    .fetch_all(pool)
+    .fetch_all(&mut *pool)
     .await?;
     let mut admitted: HashMap<i64, Vec<i64>> = HashMap::new();
     let mut ticketed: HashMap<(i64, i64), u32> = HashMap::new();
@@ -119,7 +123,7 @@ pub async fn check(pool: &Db, event_id: i64, secret: Option<&str>) -> anyhow::Re
         "SELECT booking_id, seat_id FROM seats WHERE event_id = $1 AND status = 'CONFIRMED'",
     )
     .bind(event_id)
-    .fetch_all(pool)
+    .fetch_all(&mut *pool)
     .await?;
     for (booking, seat) in confirmed {
         if !ticketed.contains_key(&(booking, seat)) {
