@@ -50,6 +50,20 @@ impl Ledger {
             changes,
         }
     }
+
+    /// One version moving `seats` to `status`, or none when there are no
+    /// seats (a transaction that changes nothing commits no version).
+    fn commit_any(
+        &mut self,
+        event: EventId,
+        seats: &[SeatId],
+        status: SeatStatus,
+    ) -> Vec<SeatDelta> {
+        if seats.is_empty() {
+            return Vec::new();
+        }
+        vec![self.commit(event, changes(seats, status))]
+    }
 }
 
 fn changes(seats: &[SeatId], status: SeatStatus) -> Vec<SeatChange> {
@@ -208,11 +222,7 @@ impl SeatLedger for FakeLedger {
                     amount_cents: 0,
                 });
             }
-            let deltas = if held.is_empty() {
-                Vec::new()
-            } else {
-                vec![l.commit(event, changes(&held, SeatStatus::Reserved))]
-            };
+            let deltas = l.commit_any(event, &held, SeatStatus::Reserved);
             Ok(Committed {
                 outcome: outcomes,
                 deltas,
@@ -284,11 +294,7 @@ impl SeatLedger for FakeLedger {
                 }
             }
             let seats: Vec<SeatId> = freed.iter().flat_map(|f| f.seats.clone()).collect();
-            let deltas = if seats.is_empty() {
-                Vec::new()
-            } else {
-                vec![l.commit(event, changes(&seats, SeatStatus::Available))]
-            };
+            let deltas = l.commit_any(event, &seats, SeatStatus::Available);
             Ok(Committed {
                 outcome: freed,
                 deltas,

@@ -17,20 +17,7 @@ impl Api {
             .timeout(std::time::Duration::from_secs(60))
             .build()?;
         let base = base.trim_end_matches('/').to_owned();
-        let answer = client
-            .post(format!("{base}/auth/login"))
-            .json(&json!({ "email": email, "password": password }))
-            .send()
-            .await
-            .context("logging in as the operator")?;
-        if !answer.status().is_success() {
-            bail!(
-                "operator login failed ({}); pass --admin-email/--admin-password",
-                answer.status()
-            );
-        }
-        let body: Value = answer.json().await?;
-        let admin_token = body["token"].as_str().context("no token")?.to_owned();
+        let admin_token = operator_token(&client, &base, email, password).await?;
         Ok(Api {
             base,
             client,
@@ -131,4 +118,30 @@ impl Api {
             .await?;
         Ok(answer["token"].as_str().context("guest token")?.to_owned())
     }
+}
+
+/// Logs in as an operator at `base` and returns the bearer token.
+pub async fn operator_token(
+    client: &reqwest::Client,
+    base: &str,
+    email: &str,
+    password: &str,
+) -> anyhow::Result<String> {
+    let answer = client
+        .post(format!("{base}/auth/login"))
+        .json(&json!({ "email": email, "password": password }))
+        .send()
+        .await
+        .context("logging in as the operator")?;
+    if !answer.status().is_success() {
+        bail!(
+            "operator login failed ({}); pass --admin-email/--admin-password",
+            answer.status()
+        );
+    }
+    let body: Value = answer.json().await?;
+    Ok(body["token"]
+        .as_str()
+        .context("no token in the login answer")?
+        .to_owned())
 }

@@ -586,6 +586,29 @@ async fn an_invalid_token_on_a_resumed_attempt_is_looked_up_before_failing() {
     assert_eq!(charges(&app).await, (1, 0));
 }
 
+/// `finish_attempt` of a PROCESSING attempt, written as the holder of `lease`:
+/// whether it landed.
+async fn finish_processing(
+    app: &TestApp,
+    id: i64,
+    lease: &str,
+    to: boxoffice::store::bookings::PaymentStatus,
+    answer: (i32, &Value),
+) -> bool {
+    use boxoffice::store::bookings::{self as store, PaymentStatus};
+    store::finish_attempt(
+        &app.pool,
+        id,
+        lease,
+        &[PaymentStatus::Processing],
+        to,
+        None,
+        answer,
+    )
+    .await
+    .unwrap()
+}
+
 #[actix_web::test]
 async fn a_stale_lease_holder_can_neither_overwrite_the_answer_nor_clear_the_lease() {
     use boxoffice::store::bookings::{self as store, PaymentStatus};
@@ -644,17 +667,7 @@ async fn a_stale_lease_holder_can_neither_overwrite_the_answer_nor_clear_the_lea
     // Nor can it answer for the attempt the new holder is still working on.
     let early = serde_json::json!({ "code": "stale" });
     assert!(
-        !store::finish_attempt(
-            &app.pool,
-            id,
-            &stale,
-            &[PaymentStatus::Processing],
-            PaymentStatus::Failed,
-            None,
-            (402, &early)
-        )
-        .await
-        .unwrap(),
+        !finish_processing(&app, id, &stale, PaymentStatus::Failed, (402, &early)).await,
         "a stale holder cannot answer while another holds the lease"
     );
     assert_eq!(
@@ -663,48 +676,14 @@ async fn a_stale_lease_holder_can_neither_overwrite_the_answer_nor_clear_the_lea
     );
 
     let answer = serde_json::json!({ "status": "CONFIRMED" });
-    assert!(
-        store::finish_attempt(
-            &app.pool,
-            id,
-            &current,
-            &[PaymentStatus::Processing],
-            PaymentStatus::Failed,
-            None,
-            (402, &answer)
-        )
-        .await
-        .unwrap()
-    );
+    assert!(finish_processing(&app, id, &current, PaymentStatus::Failed, (402, &answer)).await);
     let late = serde_json::json!({ "code": "stale" });
     assert!(
-        !store::finish_attempt(
-            &app.pool,
-            id,
-            &stale,
-            &[PaymentStatus::Processing],
-            PaymentStatus::Succeeded,
-            None,
-            (200, &late)
-        )
-        .await
-        .unwrap(),
+        !finish_processing(&app, id, &stale, PaymentStatus::Succeeded, (200, &late)).await,
         "a stale holder cannot overwrite the final answer"
     );
     // Nor can the final holder write twice.
-    assert!(
-        !store::finish_attempt(
-            &app.pool,
-            id,
-            &current,
-            &[PaymentStatus::Processing],
-            PaymentStatus::Succeeded,
-            None,
-            (200, &late)
-        )
-        .await
-        .unwrap()
-    );
+    assert!(!finish_processing(&app, id, &current, PaymentStatus::Succeeded, (200, &late)).await);
     assert_eq!(
         attempt_of(&app, booking).await,
         ("FAILED".to_owned(), Some(402), None)

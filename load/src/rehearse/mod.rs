@@ -321,20 +321,7 @@ async fn login(
     if email.is_empty() {
         bail!("pass --admin-email/--admin-password (or --spawn-nodes, which creates an operator)");
     }
-    let answer = client
-        .post(format!("{base}/auth/login"))
-        .json(&json!({ "email": email, "password": password }))
-        .send()
-        .await
-        .context("logging in as the operator")?;
-    if !answer.status().is_success() {
-        bail!("operator login failed ({})", answer.status());
-    }
-    let body: Value = answer.json().await?;
-    Ok(body["token"]
-        .as_str()
-        .context("no token in the login answer")?
-        .to_owned())
+    crate::api::operator_token(client, base, email, password).await
 }
 
 async fn admin(
