@@ -89,6 +89,8 @@ pub struct Ctx {
     pub client: reqwest::Client,
     pub targets: Vec<String>,
     pub event_id: i64,
+    /// The venue's layout, fetched once: fans' browsers keep it cached.
+    pub layout: Arc<super::seatmap::Layout>,
     pub queued: bool,
     pub admin_token: String,
     pub rec: Arc<Recorder>,
@@ -431,6 +433,7 @@ async fn shop(
             add(&counts.sold_out, 1);
             return None;
         };
+        lock(&live.view).watch(&seats);
         let mut request = ctx
             .client
             .post(format!("{}/bookings", ctx.base(*node)))
@@ -615,6 +618,7 @@ mod tests {
             client: reqwest::Client::new(),
             targets: vec!["http://127.0.0.1:9".into()],
             event_id: 1,
+            layout: Default::default(),
             queued: true,
             admin_token: String::new(),
             rec: Arc::new(Recorder::new(Instant::now())),

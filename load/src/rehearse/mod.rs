@@ -11,6 +11,7 @@ pub mod report_html;
 pub mod report_json;
 pub mod scenario;
 pub mod seatmap;
+pub mod settle;
 pub mod sse;
 
 use std::sync::Arc;
@@ -128,6 +129,7 @@ async fn rehearse(
             true,
         ),
     };
+    let layout = Arc::new(fetch_layout(&client, &targets[0], event_id).await?);
     let started_at = chrono::Utc::now();
     if s.event.is_none() {
         let opens = started_at + chrono::Duration::seconds(s.lead_seconds as i64);
@@ -144,6 +146,7 @@ async fn rehearse(
         client: client.clone(),
         targets: targets.clone(),
         event_id,
+        layout,
         queued,
         admin_token: admin_token.clone(),
         rec: rec.clone(),
@@ -265,6 +268,32 @@ async fn rehearse(
 
     match &s.database_url {
         Some(database_url) => {
+            eprintln!(
+                "rehearse: waiting for the sale to settle (at most {} s)",
+                s.settle_seconds
+            );
+            match settle::settle(
+                database_url,
+                event_id,
+                Duration::from_secs(s.settle_seconds),
+            )
+            .await
+            {
+                Ok(settled) => {
+                    eprintln!(
+                        "rehearse: {} after {:.1} s ({} payment attempts unfinished)",
+                        if settled.quiet {
+                            "settled"
+                        } else {
+                            "not settled"
+                        },
+                        settled.waited_s,
+                        settled.unfinished_payments
+                    );
+                    report.settled = Some(settled);
+                }
+                Err(e) => eprintln!("rehearse: could not watch the sale settle: {e:#}"),
+            }
             let options = crate::verify::VerifyOptions {
                 database_url: database_url.clone(),
                 redis_url,
@@ -275,7 +304,13 @@ async fn rehearse(
                 sweep_grace: Duration::from_secs(5),
                 rate_tolerance: 0.02,
             };
-            match crate::verify::verify(&options).await {
+            // A node on a machine this busy may take a while to show the
+            // last commits on its live stream: give the map check time.
+            let extras = crate::verify::Extras {
+                map_deadline: Duration::from_secs(60),
+                ..crate::verify::Extras::from_env()
+            };
+            match crate::verify::verify_with(&options, &extras).await {
                 Ok(v) => report.verify = Some(v),
                 Err(e) => report.verify_error = Some(format!("{e:#}")),
             }
@@ -310,6 +345,32 @@ async fn rehearse(
     );
     println!("invariants: {}", if passed { "PASSED" } else { "FAILED" });
     Ok(if passed { 0 } else { 1 })
+}
+
+/// The event's venue layout, once for every fan (their browsers cache it).
+async fn fetch_layout(
+    client: &reqwest::Client,
+    base: &str,
+    event_id: i64,
+) -> anyhow::Result<seatmap::Layout> {
+    let event: Value = client
+        .get(format!("{base}/events/{event_id}"))
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    let venue = event["venue_id"]
+        .as_i64()
+        .with_context(|| format!("event {event_id} names no venue_id"))?;
+    let body = client
+        .get(format!("{base}/venues/{venue}/layout"))
+        .send()
+        .await?
+        .error_for_status()?
+        .bytes()
+        .await?;
+    seatmap::Layout::parse(&body).context("reading the venue layout")
 }
 
 async fn login(

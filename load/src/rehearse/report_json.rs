@@ -119,6 +119,8 @@ pub struct Report {
     pub map_delay_over_time: Vec<(u32, f64, f64)>,
     pub faults: Vec<WindowSummary>,
     pub outside_faults: WindowSummary,
+    /// How the sale settled before the checker read it.
+    pub settled: Option<super::settle::Settled>,
     pub verify: Option<VerifyReport>,
     pub verify_error: Option<String>,
 }
@@ -300,6 +302,7 @@ pub fn build(run: Run, rec: &Recorder) -> Report {
         map_delay_over_time,
         faults: fault_summaries,
         outside_faults,
+        settled: None,
         verify: None,
         verify_error: None,
     }

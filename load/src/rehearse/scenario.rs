@@ -93,6 +93,10 @@ pub struct Args {
     /// Stop the rush after this many seconds at most [default: 600].
     #[arg(long)]
     pub max_seconds: Option<u64>,
+    /// After the rush, wait at most this long for the nodes to go quiet (payment attempts
+    /// finished by recovery, no seat changing) before the checker reads [default: 120].
+    #[arg(long)]
+    pub settle_seconds: Option<u64>,
     /// Where the report files go [default: rehearsal].
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -135,6 +139,7 @@ pub struct Scenario {
     pub pg_data: Option<PathBuf>,
     pub chaos: String,
     pub max_seconds: u64,
+    pub settle_seconds: u64,
     pub out: PathBuf,
     pub database_url: Option<String>,
     pub redis_url: Option<String>,
@@ -165,6 +170,7 @@ impl Default for Scenario {
             pg_data: None,
             chaos: String::new(),
             max_seconds: 600,
+            settle_seconds: 120,
             out: "rehearsal".into(),
             database_url: None,
             redis_url: None,
@@ -210,6 +216,7 @@ impl Scenario {
             spawn_nodes,
             chaos,
             max_seconds,
+            settle_seconds,
             out,
             redis_prefix,
             boxoffice_bin,

@@ -15,36 +15,85 @@ use super::fan::Ctx;
 use super::recorder::Endpoint;
 use super::sse::SseReader;
 
+/// One seat of the venue, as the layout places it.
 struct Seat {
     id: i64,
     section: u32,
     row: u32,
     number: i64,
-    available: bool,
+}
+
+/// The venue's seats in layout order (`GET /venues/{id}/layout`), shared by
+/// every fan: a browser fetches the layout once and keeps it (it is served
+/// with a day-long `Cache-Control`), then follows the map in the compact
+/// format, one status character per seat in this order — as the web client
+/// does. Sections and rows as numbers.
+#[derive(Default)]
+pub struct Layout {
+    seats: Vec<Seat>,
+    index: HashMap<i64, usize>,
+    sections: u32,
+}
+
+#[derive(Deserialize)]
+struct LayoutMsg {
+    sections: Vec<SectionMsg>,
+}
+
+#[derive(Deserialize)]
+struct SectionMsg {
+    rows: Vec<RowMsg>,
+}
+
+#[derive(Deserialize)]
+struct RowMsg {
+    seats: Vec<LayoutSeatMsg>,
+}
+
+#[derive(Deserialize)]
+struct LayoutSeatMsg {
+    seat_id: i64,
+    number: i64,
+}
+
+impl Layout {
+    /// From the layout endpoint's body.
+    pub fn parse(body: &[u8]) -> anyhow::Result<Layout> {
+        let msg: LayoutMsg = serde_json::from_slice(body)?;
+        let mut layout = Layout::default();
+        let mut row_no = 0;
+        for (section, s) in msg.sections.into_iter().enumerate() {
+            for r in s.rows {
+                for seat in r.seats {
+                    layout.index.insert(seat.seat_id, layout.seats.len());
+                    layout.seats.push(Seat {
+                        id: seat.seat_id,
+                        section: section as u32,
+                        row: row_no,
+                        number: seat.number,
+                    });
+                }
+                row_no += 1;
+            }
+            layout.sections = section as u32 + 1;
+        }
+        Ok(layout)
+    }
 }
 
 /// A seat-map message (snapshot or delta), typed: thousands of fans parse
-/// every message, so no `serde_json::Value` here.
+/// every message, so no `serde_json::Value` here. Snapshots come compact
+/// (`statuses`, one character per seat in layout order) or full (`seats`).
 #[derive(Deserialize, Default)]
 pub struct Frame {
     #[serde(rename = "type", default)]
     kind: String,
     #[serde(default)]
-    seats: Vec<SeatMsg>,
+    statuses: String,
+    #[serde(default)]
+    seats: Vec<ChangeMsg>,
     #[serde(default)]
     changes: Vec<ChangeMsg>,
-}
-
-#[derive(Deserialize)]
-pub struct SeatMsg {
-    seat_id: i64,
-    #[serde(default)]
-    section: String,
-    #[serde(default)]
-    row: String,
-    #[serde(default)]
-    number: i64,
-    status: String,
 }
 
 #[derive(Deserialize)]
@@ -53,45 +102,60 @@ pub struct ChangeMsg {
     status: String,
 }
 
+/// One fan's view: the shared layout and a status per seat.
 #[derive(Default)]
 pub struct MapView {
-    seats: Vec<Seat>,
-    index: HashMap<i64, usize>,
-    sections: u32,
-    /// When each seat was first seen taken by this view.
-    taken_at: HashMap<i64, Instant>,
+    layout: Arc<Layout>,
+    available: Vec<bool>,
+    /// The seats the fan is reserving, and when this view first showed each
+    /// taken (the live map's delivery delay).
+    watched: HashMap<i64, Option<Instant>>,
     pub loaded: bool,
 }
 
 impl MapView {
-    pub fn load_snapshot(&mut self, seats: Vec<SeatMsg>) {
-        self.seats.clear();
-        self.index.clear();
-        // Sections and rows as numbers: hundreds of fans hold a map each.
-        let mut names: HashMap<String, u32> = HashMap::new();
-        let mut rows: HashMap<String, u32> = HashMap::new();
-        for seat in seats {
-            let next = names.len() as u32;
-            let section = *names.entry(seat.section).or_insert(next);
-            let next = rows.len() as u32;
-            let row = *rows.entry(seat.row).or_insert(next);
-            let available = seat.status == "AVAILABLE";
-            self.index.insert(seat.seat_id, self.seats.len());
-            if !available {
-                self.taken_at
-                    .entry(seat.seat_id)
-                    .or_insert_with(Instant::now);
-            }
-            self.seats.push(Seat {
-                id: seat.seat_id,
-                section,
-                row,
-                number: seat.number,
-                available,
-            });
+    pub fn new(layout: Arc<Layout>) -> MapView {
+        MapView {
+            layout,
+            ..MapView::default()
         }
-        self.sections = names.len() as u32;
+    }
+
+    fn load(&mut self, frame: Frame) {
+        let layout = self.layout.clone();
+        self.available = vec![false; layout.seats.len()];
+        if frame.seats.is_empty() {
+            for (i, c) in frame.statuses.bytes().take(layout.seats.len()).enumerate() {
+                self.mark(&layout, i, c == b'A');
+            }
+        } else {
+            for seat in frame.seats {
+                if let Some(&i) = layout.index.get(&seat.seat_id) {
+                    self.mark(&layout, i, seat.status == "AVAILABLE");
+                }
+            }
+        }
         self.loaded = true;
+    }
+
+    fn mark(&mut self, layout: &Layout, i: usize, available: bool) {
+        self.available[i] = available;
+        self.saw(layout.seats[i].id, available);
+    }
+
+    fn saw(&mut self, id: i64, available: bool) {
+        if let Some(seen) = self.watched.get_mut(&id) {
+            match (available, *seen) {
+                (true, _) => *seen = None,
+                (false, None) => *seen = Some(Instant::now()),
+                (false, Some(_)) => {}
+            }
+        }
+    }
+
+    /// From now on, note when each of `ids` is first shown taken.
+    pub fn watch(&mut self, ids: &[i64]) {
+        self.watched = ids.iter().map(|id| (*id, None)).collect();
     }
 
     pub fn apply_delta(&mut self, changes: Vec<ChangeMsg>) {
@@ -102,20 +166,18 @@ impl MapView {
 
     /// Marks seats taken or free in this view (a 409 names taken seats).
     pub fn set(&mut self, id: i64, available: bool) {
-        if let Some(&i) = self.index.get(&id) {
-            self.seats[i].available = available;
+        if let Some(&i) = self.layout.index.get(&id)
+            && let Some(slot) = self.available.get_mut(i)
+        {
+            *slot = available;
         }
-        if available {
-            self.taken_at.remove(&id);
-        } else {
-            self.taken_at.entry(id).or_insert_with(Instant::now);
-        }
+        self.saw(id, available);
     }
 
-    /// When every one of `ids` had been seen taken, if they all have.
+    /// When every one of the watched `ids` had been seen taken, if they all have.
     pub fn seen_taken(&self, ids: &[i64]) -> Option<Instant> {
         ids.iter()
-            .map(|id| self.taken_at.get(id).copied())
+            .map(|id| self.watched.get(id).copied().flatten())
             .try_fold(None::<Instant>, |latest, at| {
                 at.map(|at| Some(latest.map_or(at, |l| l.max(at))))
             })
@@ -124,24 +186,26 @@ impl MapView {
 
     #[cfg(test)]
     pub fn available(&self) -> usize {
-        self.seats.iter().filter(|s| s.available).count()
+        self.available.iter().filter(|a| **a).count()
     }
 
     /// `n` adjacent available seats (same section and row, consecutive
     /// numbers); in the first quarter of the sections when `hot`. Falls back
     /// to the whole hall, then to smaller groups. None: nothing left.
     pub fn pick(&self, n: usize, hot: bool, rng: &mut StdRng) -> Option<Vec<i64>> {
+        let seats = self.available.len();
         let hot_end = if hot {
-            let best = (self.sections / 4).max(1);
-            self.seats
+            let best = (self.layout.sections / 4).max(1);
+            self.layout
+                .seats
                 .iter()
                 .position(|s| s.section >= best)
-                .unwrap_or(self.seats.len())
+                .unwrap_or(seats)
         } else {
-            self.seats.len()
+            seats
         };
         for want in (1..=n).rev() {
-            for end in [hot_end, self.seats.len()] {
+            for end in [hot_end, seats] {
                 if end == 0 {
                     continue;
                 }
@@ -161,10 +225,11 @@ impl MapView {
         if i + want > end {
             return None;
         }
-        let first = &self.seats[i];
-        let run = &self.seats[i..i + want];
-        let adjacent = run.iter().enumerate().all(|(k, s)| {
-            s.available
+        let first = &self.layout.seats[i];
+        let run = &self.layout.seats[i..i + want];
+        let free = &self.available[i..i + want];
+        let adjacent = run.iter().zip(free).enumerate().all(|(k, (s, free))| {
+            *free
                 && s.section == first.section
                 && s.row == first.row
                 && s.number == first.number + k as i64
@@ -194,7 +259,7 @@ impl LiveMap {
     /// Opens the stream on `base` and waits for its snapshot (or falls back
     /// to a plain snapshot GET when the stream does not deliver one in time).
     pub async fn open(ctx: Arc<Ctx>, base: String, websocket: bool) -> LiveMap {
-        let view = Arc::new(Mutex::new(MapView::default()));
+        let view = Arc::new(Mutex::new(MapView::new(ctx.layout.clone())));
         let loaded = Arc::new(tokio::sync::Notify::new());
         let started = Instant::now();
         let task = {
@@ -218,7 +283,7 @@ impl LiveMap {
             if let Ok((200, body)) = ctx.call(Endpoint::SeatStream, ctx.client.get(url)).await
                 && let Ok(frame) = serde_json::from_value::<Frame>(body)
             {
-                lock(&live.view).load_snapshot(frame.seats);
+                lock(&live.view).load(frame);
             }
         }
         live
@@ -234,14 +299,13 @@ fn apply(view: &Mutex<MapView>, event: &str, data: &str) -> bool {
     } else {
         frame.kind.as_str()
     };
-    let mut view = lock(view);
     match kind {
         "snapshot" => {
-            view.load_snapshot(frame.seats);
+            lock(view).load(frame);
             true
         }
         "delta" => {
-            view.apply_delta(frame.changes);
+            lock(view).apply_delta(frame.changes);
             false
         }
         _ => false,
@@ -256,7 +320,7 @@ async fn sse_feed(
     loaded: &tokio::sync::Notify,
     started: Instant,
 ) -> Result<(), u16> {
-    let url = format!("{base}/events/{}/seats/stream", ctx.event_id);
+    let url = format!("{base}/events/{}/seats/stream?format=compact", ctx.event_id);
     let mut response = match ctx.client.get(url).send().await {
         Ok(r) if r.status() == 200 => r,
         Ok(r) => return Err(r.status().as_u16()),
@@ -285,7 +349,7 @@ async fn websocket_feed(
 ) -> Result<(), u16> {
     use tokio_tungstenite::tungstenite::Message;
     let url = format!(
-        "{}/events/{}/seats/ws",
+        "{}/events/{}/seats/ws?format=compact",
         base.replacen("http", "ws", 1),
         ctx.event_id
     );
@@ -321,24 +385,62 @@ mod tests {
         snapshot
     }
 
-    fn hall() -> MapView {
-        let mut seats = Vec::new();
+    /// Four sections of two rows of four seats, ids 1..=32 in layout order.
+    fn layout() -> Arc<Layout> {
         let mut id = 0;
-        for section in ["A", "B", "C", "D"] {
-            for row in ["1", "2"] {
-                for number in 1..=4 {
-                    id += 1;
-                    seats.push(json!({"seat_id": id, "section": section, "row": row,
-                                      "number": number, "status": "AVAILABLE"}));
-                }
-            }
-        }
-        let mut view = MapView::default();
+        let sections: Vec<_> = ["A", "B", "C", "D"]
+            .iter()
+            .map(|name| {
+                let rows: Vec<_> = ["1", "2"]
+                    .iter()
+                    .map(|row| {
+                        let seats: Vec<_> = (1..=4)
+                            .map(|number| {
+                                id += 1;
+                                json!({"seat_id": id, "number": number, "x": 0.0, "y": 0.0})
+                            })
+                            .collect();
+                        json!({"name": row, "seats": seats})
+                    })
+                    .collect();
+                json!({"name": name, "rows": rows})
+            })
+            .collect();
+        let body = json!({"venue_id": 1, "name": "Hall", "sections": sections}).to_string();
+        Arc::new(Layout::parse(body.as_bytes()).unwrap())
+    }
+
+    fn hall() -> MapView {
+        let mut view = MapView::new(layout());
+        assert!(apply_json(
+            &mut view,
+            json!({"type": "snapshot", "format": "compact", "statuses": "A".repeat(32)})
+        ));
+        view
+    }
+
+    #[test]
+    fn a_full_snapshot_is_read_by_seat_id_and_a_compact_one_in_layout_order() {
+        let mut view = MapView::new(layout());
+        let seats: Vec<_> = (1..=32)
+            .map(|id| {
+                json!({"seat_id": id, "section": "?", "row": "?", "number": 0,
+                             "status": if id == 5 { "AVAILABLE" } else { "RESERVED" }})
+            })
+            .collect();
         assert!(apply_json(
             &mut view,
             json!({"type": "snapshot", "seats": seats})
         ));
-        view
+        assert_eq!(view.available(), 1);
+        let mut rng = StdRng::seed_from_u64(2);
+        assert_eq!(view.pick(2, false, &mut rng), Some(vec![5]));
+        let statuses: String = (1..=32).map(|id| if id <= 3 { 'A' } else { 'C' }).collect();
+        assert!(apply_json(
+            &mut view,
+            json!({"type": "snapshot", "format": "compact", "statuses": statuses})
+        ));
+        assert_eq!(view.pick(4, false, &mut rng), Some(vec![1, 2, 3]));
     }
 
     #[test]
@@ -366,6 +468,8 @@ mod tests {
         let mut rng = StdRng::seed_from_u64(1);
         let got = view.pick(4, true, &mut rng).unwrap();
         assert!(got == vec![6] || got == vec![20]);
+        view.watch(&[6, 20]);
+        assert!(view.seen_taken(&[6, 20]).is_none());
         apply_json(
             &mut view,
             json!({"type": "delta", "changes": [{"seat_id": 6, "status": "RESERVED"},
