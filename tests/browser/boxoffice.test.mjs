@@ -81,7 +81,7 @@ describe('box office', { timeout: 120_000 }, () => {
     assert.deepEqual(browser.errors, [], 'no page errors');
   });
 
-  test('my bookings lists a hold with its countdown and a paid booking with its tickets, also after a reload', { timeout: 40_000 }, async () => {
+  test('my bookings lists a hold with its countdown and a paid booking with its tickets, also after a reload, and cancels it', { timeout: 40_000 }, async () => {
     const fan = await buyer();
     const [a, b, c] = await freeSeats(3);
     const booking = await paid(fan.token, [a, b]);
@@ -106,6 +106,16 @@ describe('box office', { timeout: 120_000 }, () => {
         booking.booking_id, UI_DEADLINE, `${round}: two tickets listed`);
     }
     await page.screenshot({ path: `${OUT}mybookings.png`, fullPage: true });
+
+    // The demo lets fans cancel until the day before: two clicks, refunded once.
+    const paidItem = page.locator(`#mine-confirmed [data-booking-id="${booking.booking_id}"]`);
+    await paidItem.getByRole('button', { name: 'Cancel and refund' }).click();
+    await paidItem.getByRole('button', { name: 'Really cancel? Click again' }).click();
+    await waitUntil(page, () => /refunded/.test(document.getElementById('mine-message').textContent),
+      undefined, UI_DEADLINE, 'the fan is told the payment is refunded');
+    await paidItem.waitFor({ state: 'detached', timeout: UI_DEADLINE });
+    const after = await expectStatus(call(A, 'GET', `/bookings/${booking.booking_id}`, { token: fan.token }), 200, 'booking');
+    assert.equal(after.status, 'REFUNDED');
     await page.context().close();
   });
 
