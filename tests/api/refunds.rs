@@ -46,8 +46,12 @@ async fn paying_attempt(app: &TestApp, booking: i64) -> (String, Option<String>)
 #[actix_web::test]
 async fn a_refund_puts_the_seats_back_on_every_map_voids_the_tickets_and_refunds_once() {
     let app = spawn_app().await;
-    let (event_id, seats, _alice, booking, code) = paid_booking(&app).await;
+    let (event_id, seats, alice, booking, code) = paid_booking(&app).await;
     let admin = app.admin_token().await;
+    let number = app.booking(&alice, booking).await["confirmation_number"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let mut map = app.seat_events(event_id).await;
     assert_eq!(map.next(WAIT).await.event, "snapshot");
 
@@ -97,6 +101,21 @@ async fn a_refund_puts_the_seats_back_on_every_map_voids_the_tickets_and_refunds
     )
     .await;
     assert!(refused["refunded_at"].is_string());
+    // The buyer's ticket page says so, and shows no codes to present.
+    let tickets = app.tickets_json(&alice, &number).await;
+    assert_eq!(tickets["status"], "REFUNDED");
+    let html = app
+        .tickets_page(&alice, &number)
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("Refunded."), "{html}");
+    assert_eq!(
+        html.matches("<svg").count(),
+        0,
+        "no QR code on a void ticket"
+    );
     // The seats are on sale again.
     let bob = app.buyer_token().await;
     app.hold(&bob, event_id, &seats[..2]).await;
@@ -104,12 +123,15 @@ async fn a_refund_puts_the_seats_back_on_every_map_voids_the_tickets_and_refunds
 }
 
 #[actix_web::test]
-async fn twenty_concurrent_clicks_refund_once_and_a_retry_gets_the_same_answer() {
+async fn twenty_concurrent_clicks_on_two_nodes_refund_once_and_a_retry_gets_the_same_answer() {
     let app = spawn_app().await;
+    let peer = app.peer().await;
     let (event_id, _, _, booking, _) = paid_booking(&app).await;
     let admin = app.admin_token().await;
 
-    let clicks = join_all((0..20).map(|_| app.refund(&admin, booking, Some("click")))).await;
+    let nodes = [&app, &peer];
+    let clicks =
+        join_all((0..20).map(|i| nodes[i % 2].refund(&admin, booking, Some("click")))).await;
     let mut refunded = 0;
     for click in clicks {
         match click.status().as_u16() {
