@@ -180,6 +180,21 @@ describe('box office', { timeout: 120_000 }, () => {
     const verdict = (kind, what) => waitUntil(door, (k) => document.getElementById('door-verdict').dataset.kind === k,
       kind, UI_DEADLINE, what);
 
+    // The page's QR decoder reads the code off the ticket page's own QR image
+    // (jsQR here: Chromium on Linux has no BarcodeDetector for QR codes).
+    const html = await expectStatus(call(A, 'GET', `/tickets/${booking.confirmation_number}`, {
+      token: fan.token, headers: { Accept: 'text/html' },
+    }), 200, 'ticket page');
+    const svg = html.match(/<svg[\s\S]*?<\/svg>/)[0];
+    const read = await door.evaluate(async (markup) => {
+      const { readCode } = await import('/web/door/camera.js');
+      const image = new Image();
+      image.src = `data:image/svg+xml;base64,${btoa(markup)}`;
+      await image.decode();
+      return readCode(image);
+    }, svg);
+    assert.equal(read.code, first, `the ${read.decoder} decoder reads the ticket's QR code`);
+
     await scan(first);
     await verdict('valid', 'the first scan is VALID');
     assert.equal(await door.locator('#door-verdict-title').textContent(), 'VALID');

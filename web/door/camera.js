@@ -16,32 +16,51 @@ function loadJsQR() {
   return jsqrLoading;
 }
 
-/** A function frame → code|null for the best decoder this browser has. */
-async function decoder() {
-  if ('BarcodeDetector' in window) {
-    try {
-      const formats = await window.BarcodeDetector.getSupportedFormats();
-      if (formats.includes('qr_code')) {
-        const detector = new window.BarcodeDetector({ formats: ['qr_code'] });
-        return { name: 'BarcodeDetector', read: async (video) => (await detector.detect(video))[0]?.rawValue ?? null };
-      }
-    } catch { /* fall back to jsQR */ }
-  }
-  const jsQR = await loadJsQR();
-  const canvas = document.createElement('canvas');
-  const ctx = canvas.getContext('2d', { willReadFrequently: true });
-  return {
-    name: 'jsQR',
-    read: async (video) => {
-      const w = video.videoWidth, h = video.videoHeight;
-      if (!w || !h) return null;
-      canvas.width = w;
-      canvas.height = h;
-      ctx.drawImage(video, 0, 0, w, h);
-      const image = ctx.getImageData(0, 0, w, h);
-      return jsQR(image.data, w, h, { inversionAttempts: 'dontInvert' })?.data ?? null;
-    },
-  };
+/** The pixel size of a video frame, an image or a canvas. */
+const sizeOf = (source) => [
+  source.videoWidth || source.naturalWidth || source.width || 0,
+  source.videoHeight || source.naturalHeight || source.height || 0,
+];
+
+let chosen = null;
+
+/** {name, read(source) → code|null} for the best decoder this browser has (chosen once). */
+function decoder() {
+  chosen ??= (async () => {
+    if ('BarcodeDetector' in window) {
+      try {
+        const formats = await window.BarcodeDetector.getSupportedFormats();
+        if (formats.includes('qr_code')) {
+          const detector = new window.BarcodeDetector({ formats: ['qr_code'] });
+          return { name: 'BarcodeDetector', read: async (source) => (await detector.detect(source))[0]?.rawValue ?? null };
+        }
+      } catch { /* fall back to jsQR */ }
+    }
+    const jsQR = await loadJsQR();
+    const canvas = document.createElement('canvas');
+    const ctx = canvas.getContext('2d', { willReadFrequently: true });
+    return {
+      name: 'jsQR',
+      read: async (source) => {
+        const [w, h] = sizeOf(source);
+        if (!w || !h) return null;
+        canvas.width = w;
+        canvas.height = h;
+        ctx.fillStyle = '#fff'; // a transparent image reads as black
+        ctx.fillRect(0, 0, w, h);
+        ctx.drawImage(source, 0, 0, w, h);
+        const image = ctx.getImageData(0, 0, w, h);
+        return jsQR(image.data, w, h, { inversionAttempts: 'dontInvert' })?.data ?? null;
+      },
+    };
+  })();
+  return chosen;
+}
+
+/** The QR code in one image, canvas or video frame, or null; and the decoder's name. */
+export async function readCode(source) {
+  const read = await decoder();
+  return { code: await read.read(source), decoder: read.name };
 }
 
 /**
