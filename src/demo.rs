@@ -82,6 +82,8 @@ pub async fn load(pool: &PgPool) -> anyhow::Result<()> {
             status: EventStatus::OnSale,
             queue_enabled: false,
             admission_rate_per_sec: 50,
+            // Fans may cancel (and get their money back) until the day before.
+            cancellable_until: Some(now + Duration::days(days - 1)),
         };
         catalog::create_event(pool, &event).await?;
     }

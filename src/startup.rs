@@ -274,7 +274,9 @@ impl Application {
 }
 
 fn routes(cfg: &mut web::ServiceConfig) {
-    use http::{admin, auth, bookings, events, live, ops, seats, tickets, venues, waiting_room};
+    use http::{
+        admin, auth, bookings, events, live, ops, refunds, seats, tickets, venues, waiting_room,
+    };
     cfg.route("/healthz", web::get().to(ops::healthz))
         .route("/readyz", web::get().to(ops::readyz))
         .route("/metrics", web::get().to(ops::metrics))
@@ -331,9 +333,14 @@ fn routes(cfg: &mut web::ServiceConfig) {
             "/admin/events/{event_id}/checkin",
             web::post().to(admin::check_in),
         )
+        .route("/admin/bookings", web::get().to(admin::lookup))
         .route(
             "/admin/bookings/{booking_id}",
             web::get().to(admin::booking),
+        )
+        .route(
+            "/admin/bookings/{booking_id}/refund",
+            web::post().to(refunds::refund),
         )
         .route("/bookings", web::post().to(bookings::create))
         .route("/bookings/{booking_id}", web::get().to(bookings::get))
@@ -344,6 +351,10 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .route(
             "/bookings/{booking_id}/confirm",
             web::post().to(bookings::confirm),
+        )
+        .route(
+            "/bookings/{booking_id}/cancel",
+            web::post().to(refunds::cancel),
         )
         .route("/me/bookings", web::get().to(bookings::mine))
         .route(

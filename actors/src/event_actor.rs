@@ -56,8 +56,8 @@ use crate::batch::{self, WantsSeats};
 use crate::group_commit::{BatchInput, BatchResult, lock_token, run_batch};
 use crate::model::{BookingId, EventId, SeatId, UserId};
 use crate::ports::{
-    Committed, ConfirmOutcome, DeltaBus, Freed, HoldOutcome, HoldPlan, ReleaseOutcome, SeatDelta,
-    SeatLedger, SeatLock, StorageError,
+    CancelOutcome, Cancellation, Committed, ConfirmOutcome, DeltaBus, Freed, HoldOutcome, HoldPlan,
+    ReleaseOutcome, SeatDelta, SeatLedger, SeatLock, StorageError,
 };
 use crate::seat_state::{Applied, SeatState};
 
@@ -145,6 +145,11 @@ pub struct Confirm {
     /// The payment attempt whose charge pays for it.
     pub payment_id: i64,
 }
+
+/// Cancel a paid booking: its seats go back on sale (see `ports::Cancellation`).
+#[derive(Message)]
+#[rtype(result = "Result<CancelOutcome, StorageError>")]
+pub struct Cancel(pub Cancellation);
 
 /// A delta committed elsewhere (another node, or this node outside the actor).
 #[derive(Message)]
@@ -871,6 +876,21 @@ impl Handler<Confirm> for EventActor {
             ledger
                 .confirm(event_id, msg.booking_id, msg.payment_id)
                 .await
+        })
+    }
+}
+
+impl Handler<Cancel> for EventActor {
+    type Result = ResponseActFuture<Self, Result<CancelOutcome, StorageError>>;
+
+    fn handle(&mut self, msg: Cancel, _ctx: &mut Context<Self>) -> Self::Result {
+        let (event_id, lock) = (self.event_id, self.ports.lock.clone());
+        self.run_write(move |ledger| async move {
+            let committed = ledger.cancel(event_id, &msg.0).await?;
+            if let CancelOutcome::Cancelled { freed, .. } = &committed.outcome {
+                release_locks(lock.as_ref(), event_id, std::slice::from_ref(freed)).await;
+            }
+            Ok(committed)
         })
     }
 }

@@ -17,8 +17,9 @@ use chrono::Utc;
 pub use crate::model::BookingStatus;
 use crate::model::{BookingId, EventId, SeatId, SeatStatus, UserId};
 use crate::ports::{
-    Committed, ConfirmOutcome, DeltaBus, Freed, HoldOutcome, HoldPlan, LockUnavailable,
-    ReleaseOutcome, SeatChange, SeatDelta, SeatLedger, SeatLock, SeatMap, StorageError,
+    CancelOutcome, Cancellation, Committed, ConfirmOutcome, DeltaBus, Freed, HoldOutcome, HoldPlan,
+    LockUnavailable, ReleaseOutcome, SeatChange, SeatDelta, SeatLedger, SeatLock, SeatMap,
+    StorageError,
 };
 
 #[derive(Debug, Clone)]
@@ -252,7 +253,7 @@ impl SeatLedger for FakeLedger {
             }
             match b.status {
                 BookingStatus::Confirmed => return nothing(ReleaseOutcome::Confirmed),
-                BookingStatus::Released | BookingStatus::Expired => {
+                BookingStatus::Released | BookingStatus::Expired | BookingStatus::Refunded => {
                     return nothing(ReleaseOutcome::AlreadyEnded);
                 }
                 BookingStatus::Pending => {}
@@ -326,7 +327,7 @@ impl SeatLedger for FakeLedger {
                         deltas: Vec::new(),
                     });
                 }
-                BookingStatus::Released | BookingStatus::Expired => {
+                BookingStatus::Released | BookingStatus::Expired | BookingStatus::Refunded => {
                     return Ok(Committed {
                         outcome: ConfirmOutcome::SeatsGone,
                         deltas: Vec::new(),
@@ -340,6 +341,51 @@ impl SeatLedger for FakeLedger {
             Ok(Committed {
                 outcome: ConfirmOutcome::Confirmed {
                     confirmation_number: number,
+                },
+                deltas: vec![delta],
+            })
+        })
+        .await
+    }
+
+    async fn cancel(
+        &self,
+        event: EventId,
+        cancellation: &Cancellation,
+    ) -> Result<Committed<CancelOutcome>, StorageError> {
+        self.write(|l| {
+            let nothing = |outcome| {
+                Ok(Committed {
+                    outcome,
+                    deltas: Vec::new(),
+                })
+            };
+            let Some(b) = l.bookings.get_mut(&cancellation.booking_id) else {
+                return nothing(CancelOutcome::NotFound);
+            };
+            match b.status {
+                BookingStatus::Confirmed => {}
+                BookingStatus::Refunded => {
+                    return nothing(CancelOutcome::AlreadyCancelled {
+                        idempotency_key: cancellation.idempotency_key.clone(),
+                        payment_id: 0,
+                    });
+                }
+                other => return nothing(CancelOutcome::NotConfirmed(other)),
+            }
+            b.status = BookingStatus::Refunded;
+            let (seats, token) = (b.seats.clone(), b.token.clone());
+            let delta = l.commit(event, changes(&seats, SeatStatus::Available));
+            Ok(Committed {
+                outcome: CancelOutcome::Cancelled {
+                    freed: Freed {
+                        booking_id: cancellation.booking_id,
+                        seats,
+                        lock_token: token,
+                    },
+                    payment_id: 0,
+                    charge_id: String::new(),
+                    amount_cents: 0,
                 },
                 deltas: vec![delta],
             })

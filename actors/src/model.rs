@@ -147,12 +147,14 @@ status_type!(
 
 status_type!(
     /// Where a booking stands: a hold (`Pending`) that is paid for
-    /// (`Confirmed`), let go (`Released`) or runs out (`Expired`).
+    /// (`Confirmed`), let go (`Released`) or runs out (`Expired`); a paid
+    /// booking cancelled and its charge given back (`Refunded`).
     BookingStatus {
         Pending = "PENDING",
         Confirmed = "CONFIRMED",
         Released = "RELEASED",
         Expired = "EXPIRED",
+        Refunded = "REFUNDED",
     }
 );
 
@@ -224,7 +226,7 @@ mod tests {
         check(BookingStatus::ALL, "PAID");
         check(EventStatus::ALL, "on_sale");
         assert_eq!(EventStatus::OnSale.as_str(), "ON_SALE");
-        assert_eq!(BookingStatus::ALL.len(), 4);
+        assert_eq!(BookingStatus::ALL.len(), 5);
     }
 
     #[test]

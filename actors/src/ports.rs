@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::model::{BookingId, EventId, SeatId, SeatStatus, UserId};
+use crate::model::{BookingId, BookingStatus, EventId, SeatId, SeatStatus, UserId};
 
 /// One seat's new status in a committed change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -96,6 +96,46 @@ pub enum ConfirmOutcome {
     AttemptClosed,
 }
 
+/// Cancel a paid booking and put its seats back on sale, so that its charge
+/// can be given back. The ledger takes the paying attempt's lease for the
+/// caller in the same transaction (the attempt turns REFUNDING), so the
+/// caller, and only it, refunds next.
+#[derive(Debug, Clone)]
+pub struct Cancellation {
+    pub booking_id: BookingId,
+    /// The canceller's `Idempotency-Key`, recorded with the booking.
+    pub idempotency_key: String,
+    /// The operator (or buyer) who cancels.
+    pub requested_by: UserId,
+    /// The lease token the caller holds the paying attempt under.
+    pub lease_token: String,
+    /// How long that lease lasts.
+    pub lease: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum CancelOutcome {
+    /// Cancelled by this call: seats freed, tickets void; the paying attempt
+    /// is REFUNDING under the caller's lease, its charge to be refunded.
+    Cancelled {
+        freed: Freed,
+        payment_id: i64,
+        charge_id: String,
+        amount_cents: i64,
+    },
+    /// Cancelled before, under `idempotency_key`; its charge was (or is
+    /// being) given back through attempt `payment_id`.
+    AlreadyCancelled {
+        idempotency_key: String,
+        payment_id: i64,
+    },
+    /// Not a paid booking (a hold, released or expired): nothing to refund.
+    NotConfirmed(BookingStatus),
+    /// Confirmed without a settled charge to give back.
+    NotPaid,
+    NotFound,
+}
+
 /// The result of a ledger call and the deltas it committed: none when it
 /// changed nothing, usually one, several when a batch had to be retried
 /// request by request.
@@ -161,6 +201,15 @@ pub trait SeatLedger: Send + Sync + 'static {
         booking: BookingId,
         payment: i64,
     ) -> Result<Committed<ConfirmOutcome>, StorageError>;
+
+    /// Cancels a confirmed booking (see [`Cancellation`]): one transaction
+    /// frees its seats, voids its tickets and turns its paying attempt
+    /// REFUNDING under the caller's lease.
+    async fn cancel(
+        &self,
+        event: EventId,
+        cancellation: &Cancellation,
+    ) -> Result<Committed<CancelOutcome>, StorageError>;
 }
 
 #[derive(Debug, Clone, thiserror::Error)]

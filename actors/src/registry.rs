@@ -26,11 +26,13 @@ use tokio::sync::oneshot;
 use tokio::time::timeout_at;
 
 use crate::event_actor::{
-    ApplyDelta, Availability, Confirm, EventActor, EventActorConfig, Expire, Hold, Ports, Release,
-    Reserve, ReserveError,
+    ApplyDelta, Availability, Cancel, Confirm, EventActor, EventActorConfig, Expire, Hold, Ports,
+    Release, Reserve, ReserveError,
 };
 use crate::model::{BookingId, EventId, UserId};
-use crate::ports::{ConfirmOutcome, Freed, ReleaseOutcome, SeatDelta, StorageError};
+use crate::ports::{
+    CancelOutcome, Cancellation, ConfirmOutcome, Freed, ReleaseOutcome, SeatDelta, StorageError,
+};
 use crate::reservation::Reservation;
 
 /// Messages (holds, deltas, releases) one event actor's mailbox takes
@@ -188,6 +190,16 @@ impl Registry {
             payment_id,
         })
         .await
+    }
+
+    /// Cancels a paid booking through the event's actor (its seats go back
+    /// on sale and every map sees them).
+    pub async fn cancel(
+        &self,
+        event: EventId,
+        cancellation: Cancellation,
+    ) -> Result<CancelOutcome, StorageError> {
+        self.call(event, || Cancel(cancellation.clone())).await
     }
 
     /// Seats still available for `event` as this node's actor knows them.

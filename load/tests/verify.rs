@@ -837,6 +837,84 @@ async fn a_forged_ticket_and_a_seat_admitted_twice_fail_the_ticket_check() {
 }
 
 #[actix_web::test]
+async fn a_refunded_booking_whose_seats_were_sold_again_passes_and_its_void_ticket_may_not_admit() {
+    tokio::time::timeout(DEADLINE, async {
+        let fresh = Fresh::new().await;
+        let (node, mut sale, mut opts) = sold(&fresh).await;
+        // An operator refunds the second buyer's booking (its ticket unscanned).
+        let refunded = sale.confirmed[1];
+        let admin = admin_token(&fresh, &node).await;
+        let (status, body) = node
+            .send(
+                reqwest::Method::POST,
+                &format!("/admin/bookings/{refunded}/refund"),
+                Some(&admin),
+                None,
+                Some("refund-1"),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        // Its seat is sold again, to someone else.
+        let seats: Vec<i64> =
+            sqlx::query_scalar("SELECT seat_id FROM booking_seats WHERE booking_id = $1")
+                .bind(refunded)
+                .fetch_all(&fresh.pool)
+                .await
+                .expect("seats");
+        let (_, guest) = node
+            .post("/auth/guest", None, json!({"email": "late@example.com"}))
+            .await;
+        let token = guest["token"].as_str().expect("guest token").to_owned();
+        let (status, hold) = node
+            .post(
+                "/bookings",
+                Some(&token),
+                json!({"event_id": sale.event_id, "seat_ids": seats}),
+            )
+            .await;
+        assert_eq!(status, 201, "{hold}");
+        let resold = hold["booking_id"].as_i64().expect("booking_id");
+        let (status, body) = node
+            .send(
+                reqwest::Method::POST,
+                &format!("/bookings/{resold}/confirm"),
+                Some(&token),
+                Some(&json!({"payment_token": "tok_visa"})),
+                Some("k1"),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        sale.acks
+            .push(json!({"kind": "hold", "booking_id": resold}));
+        sale.acks
+            .push(json!({"kind": "confirm", "booking_id": resold}));
+        opts.acknowledged = Some(fresh.acknowledged(&sale.acks));
+
+        let report = check(&fresh, Some(&node), &opts).await;
+        assert!(report.passed(), "a refund and a resale break nothing");
+
+        // The void ticket scanned after the refund (behind the server's back).
+        node.stop().await;
+        opts.targets.clear();
+        sqlx::query("UPDATE tickets SET checked_in_at = now() WHERE booking_id = $1")
+            .bind(refunded)
+            .execute(&fresh.pool)
+            .await
+            .expect("plant a scan");
+        let report = check(&fresh, None, &opts).await;
+        let tickets = violations(&report, "tickets");
+        assert!(
+            tickets
+                .iter()
+                .any(|v| v.contains(&format!("refunded booking {refunded} was admitted"))),
+            "{tickets:?}"
+        );
+    })
+    .await
+    .expect("the test finished in time");
+}
+
+#[actix_web::test]
 async fn a_change_planted_behind_the_nodes_back_fails_the_live_map_check() {
     tokio::time::timeout(DEADLINE, async {
         let fresh = Fresh::new().await;

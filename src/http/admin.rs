@@ -9,6 +9,7 @@ use sqlx::PgPool;
 
 use crate::http::error::ApiError;
 use crate::http::extractors::{Admin, DoorStaff};
+use crate::requests::booking_lookup::{BookingLookup, BookingLookupQuery};
 use crate::requests::event::{EventPatch, EventPatchRequest, NewEvent, NewEventRequest};
 use crate::requests::venue::{NewVenue, NewVenueRequest};
 use crate::store::cache::CatalogCache;
@@ -146,6 +147,13 @@ pub async fn check_in(
             ),
         )
         .with_extra(serde_json::json!({ "first_scan_at": first_scan_at }))),
+        CheckIn::Refunded { refunded_at } => Err(ApiError::problem(
+            StatusCode::GONE,
+            "ticket_refunded",
+            "Ticket refunded",
+            "this ticket's booking was cancelled and refunded; it admits no one",
+        )
+        .with_extra(serde_json::json!({ "refunded_at": refunded_at }))),
         CheckIn::NotIssued => Err(ApiError::problem(
             StatusCode::NOT_FOUND,
             "ticket_not_valid",
@@ -166,8 +174,36 @@ pub async fn booking(
     let booking = bookings::get(&pool, booking_id.into_inner())
         .await?
         .ok_or_else(|| ApiError::not_found("booking"))?;
-    let payments = bookings::payments(&pool, booking.booking_id).await?;
-    let mut body = serde_json::to_value(&booking).map_err(anyhow::Error::from)?;
+    Ok(HttpResponse::Ok().json(with_payments(&pool, &booking).await?))
+}
+
+/// `GET /admin/bookings?q=`: bookings by id, confirmation number or buyer
+/// email, each with its payments and buyer's email, newest first.
+#[tracing::instrument(skip_all, fields(user.id = %admin.0.user_id))]
+pub async fn lookup(
+    admin: Admin,
+    pool: web::Data<PgPool>,
+    query: web::Query<BookingLookupQuery>,
+) -> Result<HttpResponse, ApiError> {
+    use crate::store::bookings;
+    let lookup = BookingLookup::try_from(query.into_inner()).map_err(ApiError::validation)?;
+    let mut found = Vec::new();
+    for booking in bookings::lookup(&pool, &lookup).await? {
+        found.push(with_payments(&pool, &booking).await?);
+    }
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "bookings": found })))
+}
+
+/// The operator's view of a booking: the row, its payments, the buyer's email.
+async fn with_payments(
+    pool: &PgPool,
+    booking: &crate::store::bookings::BookingView,
+) -> Result<serde_json::Value, ApiError> {
+    use crate::store::bookings;
+    let payments = bookings::payments(pool, booking.booking_id).await?;
+    let email = bookings::buyer_email(pool, booking.user_id).await?;
+    let mut body = serde_json::to_value(booking).map_err(anyhow::Error::from)?;
     body["payments"] = serde_json::to_value(&payments).map_err(anyhow::Error::from)?;
-    Ok(HttpResponse::Ok().json(body))
+    body["buyer_email"] = serde_json::json!(email);
+    Ok(body)
 }

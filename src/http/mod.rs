@@ -14,6 +14,7 @@ pub mod limits;
 pub mod live;
 pub mod ops;
 pub mod payments;
+pub mod refunds;
 pub mod seats;
 pub mod tickets;
 pub mod venues;

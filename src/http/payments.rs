@@ -100,6 +100,12 @@ pub fn answer(decision: &Decision) -> Answer {
             "Already paid",
             "this booking was already paid by another payment; this charge was refunded",
         ),
+        Decision::Refunded(RefundReason::Cancelled) => (
+            StatusCode::CONFLICT,
+            "booking_refunded",
+            "Booking refunded",
+            "this booking was cancelled and its payment refunded",
+        ),
         Decision::Refunded(RefundReason::Released) => (
             StatusCode::CONFLICT,
             "booking_released",

@@ -3,6 +3,7 @@
 
 use actix_web::http::header::{ACCEPT, CACHE_CONTROL};
 use actix_web::{HttpRequest, HttpResponse, web};
+use actors::model::BookingStatus;
 use qrcode::QrCode;
 use qrcode::render::svg;
 use serde_json::json;
@@ -26,6 +27,9 @@ fn qr_svg(code: &str) -> String {
         .unwrap_or_default()
 }
 
+/// What a refunded booking's ticket page shows instead of its (void) codes.
+const REFUNDED_NOTICE: &str = r#"<p class="void"><strong>Refunded.</strong> This booking was cancelled and its payment refunded: these tickets no longer admit anyone.</p>"#;
+
 fn page(title: &str, when: &str, venue: &str, number: &str, tickets: &[TicketView]) -> String {
     let cards: String = tickets
         .iter()
@@ -45,7 +49,8 @@ fn page(title: &str, when: &str, venue: &str, number: &str, tickets: &[TicketVie
 <title>Tickets {number}</title><link rel="icon" href="data:,">
 <style>body{{font-family:system-ui,sans-serif;margin:2rem auto;max-width:40rem;padding:0 1rem}}
 .ticket{{border:1px solid #ccc;border-radius:12px;padding:1rem;margin:1rem 0;text-align:center}}
-.seat{{font-size:1.2rem;font-weight:600}}.code{{font-family:monospace;font-size:.7rem;word-break:break-all;color:#555}}</style>
+.seat{{font-size:1.2rem;font-weight:600}}.code{{font-family:monospace;font-size:.7rem;word-break:break-all;color:#555}}
+.void{{border:2px solid #b91c1c;border-radius:12px;padding:1rem;color:#b91c1c}}</style>
 </head><body><h1>{title}</h1><p>{when} · {venue}</p><p>Confirmation <strong>{number}</strong></p>{cards}</body></html>"#,
         title = escape(title),
         when = escape(when),
@@ -78,6 +83,7 @@ pub async fn show(
                 "confirmation_number": booking.confirmation_number,
                 "event_id": booking.event_id,
                 "booking_id": booking.booking_id,
+                "status": booking.status,
                 "tickets": tickets,
             })));
     }
@@ -88,13 +94,14 @@ pub async fn show(
         .start_time
         .format("%A %e %B %Y, %H:%M UTC")
         .to_string();
-    let html = page(
-        &event.title,
-        &when,
-        &format!("{}, {}", event.venue_name, event.city),
-        &number,
-        &tickets,
-    );
+    let venue = format!("{}, {}", event.venue_name, event.city);
+    let html = if booking.status == BookingStatus::Refunded {
+        // No QR codes: a void ticket is never shown at a door.
+        page(&event.title, &when, &venue, &number, &[])
+            .replace("</body>", &format!("{REFUNDED_NOTICE}</body>"))
+    } else {
+        page(&event.title, &when, &venue, &number, &tickets)
+    };
     Ok(HttpResponse::Ok()
         .content_type("text/html; charset=utf-8")
         .insert_header((CACHE_CONTROL, "private, no-store"))

@@ -26,6 +26,9 @@ use sqlx::PgPool;
 use super::{Charge, ChargeError, ChargeStatus, PaymentGateway};
 use crate::store::bookings::{self, BookingView, PaymentStatus};
 
+mod cancel;
+pub use cancel::CancelError;
+
 /// The answer recorded with a finished attempt: the HTTP status and body the
 /// [`Render`] function made of its [`Decision`], replayed verbatim for its key.
 #[derive(Debug, Clone)]
@@ -78,6 +81,8 @@ pub enum RefundReason {
     PaidByAnother,
     /// The booking was released before the payment completed.
     Released,
+    /// The paid booking was cancelled (by an operator, or its buyer).
+    Cancelled,
 }
 
 impl Decision {
@@ -171,6 +176,7 @@ impl RefundReason {
         match booking.status {
             BookingStatus::Confirmed => RefundReason::PaidByAnother,
             BookingStatus::Released => RefundReason::Released,
+            BookingStatus::Refunded => RefundReason::Cancelled,
             BookingStatus::Pending | BookingStatus::Expired => RefundReason::SeatsGone,
         }
     }

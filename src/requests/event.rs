@@ -64,6 +64,10 @@ pub struct NewEventRequest {
     pub queue_enabled: Option<bool>,
     #[serde(default)]
     pub admission_rate_per_sec: Option<i32>,
+    /// Buyers may cancel their paid bookings (refunded) until then; absent
+    /// or null: only an operator refunds.
+    #[serde(default)]
+    pub cancellable_until: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug)]
@@ -76,6 +80,7 @@ pub struct NewEvent {
     pub status: EventStatus,
     pub queue_enabled: bool,
     pub admission_rate_per_sec: i32,
+    pub cancellable_until: Option<DateTime<Utc>>,
 }
 
 impl TryFrom<NewEventRequest> for NewEvent {
@@ -93,6 +98,7 @@ impl TryFrom<NewEventRequest> for NewEvent {
                 .map_or(Ok(EventStatus::OnSale), |s| check_status(&s))?,
             queue_enabled: r.queue_enabled.unwrap_or(false),
             admission_rate_per_sec: check_rate(r.admission_rate_per_sec.unwrap_or(50))?,
+            cancellable_until: r.cancellable_until,
         })
     }
 }
@@ -110,6 +116,18 @@ pub struct EventPatchRequest {
     pub admission_rate_per_sec: Option<i32>,
     /// Accepted only when unchanged: seats belong to the venue.
     pub venue_id: Option<VenueId>,
+    /// `null` turns buyer cancellation off; absent leaves it as it is.
+    #[serde(default, deserialize_with = "present")]
+    pub cancellable_until: Option<Option<DateTime<Utc>>>,
+}
+
+/// A field that is present (`Some`), even as `null` (`Some(None)`).
+fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
 }
 
 #[derive(Debug, Default)]
@@ -122,6 +140,7 @@ pub struct EventPatch {
     pub queue_enabled: Option<bool>,
     pub admission_rate_per_sec: Option<i32>,
     pub venue_id: Option<VenueId>,
+    pub cancellable_until: Option<Option<DateTime<Utc>>>,
 }
 
 impl TryFrom<EventPatchRequest> for EventPatch {
@@ -140,6 +159,7 @@ impl TryFrom<EventPatchRequest> for EventPatch {
             queue_enabled: r.queue_enabled,
             admission_rate_per_sec: r.admission_rate_per_sec.map(check_rate).transpose()?,
             venue_id: r.venue_id,
+            cancellable_until: r.cancellable_until,
         };
         let empty = patch.title.is_none()
             && patch.category.is_none()
@@ -147,7 +167,8 @@ impl TryFrom<EventPatchRequest> for EventPatch {
             && patch.price_cents.is_none()
             && patch.status.is_none()
             && patch.queue_enabled.is_none()
-            && patch.admission_rate_per_sec.is_none();
+            && patch.admission_rate_per_sec.is_none()
+            && patch.cancellable_until.is_none();
         if empty {
             return Err("the patch changes nothing; send at least one field".into());
         }
@@ -268,6 +289,16 @@ mod tests {
         };
         let filter = EventFilter::try_from(query).unwrap();
         assert_eq!(filter.title_like.as_deref(), Some("%100\\%\\_off%"));
+    }
+
+    #[test]
+    fn a_null_cancellation_deadline_is_a_change_and_an_absent_one_is_not() {
+        let off: EventPatchRequest =
+            serde_json::from_str(r#"{"cancellable_until": null}"#).unwrap();
+        assert_eq!(off.cancellable_until, Some(None));
+        let absent: EventPatchRequest = serde_json::from_str(r#"{"title": "x"}"#).unwrap();
+        assert_eq!(absent.cancellable_until, None);
+        assert!(EventPatch::try_from(off).is_ok());
     }
 
     #[test]

@@ -3,5 +3,6 @@
 //! nothing past it re-checks.
 
 pub mod booking;
+pub mod booking_lookup;
 pub mod event;
 pub mod venue;

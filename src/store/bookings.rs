@@ -18,6 +18,8 @@ pub struct BookingView {
     pub expires_at: DateTime<Utc>,
     pub confirmation_number: Option<String>,
     pub created_at: DateTime<Utc>,
+    /// When it was cancelled and refunded (status `REFUNDED`).
+    pub refunded_at: Option<DateTime<Utc>>,
     pub seat_ids: Vec<SeatId>,
 }
 
@@ -25,7 +27,7 @@ macro_rules! booking_select {
     ($where:literal) => {
         concat!(
             "SELECT b.booking_id, b.event_id, b.user_id, b.status, b.amount_cents, b.expires_at,
-                    b.confirmation_number, b.created_at,
+                    b.confirmation_number, b.created_at, b.refunded_at,
                     ARRAY(SELECT seat_id FROM booking_seats bs WHERE bs.booking_id = b.booking_id ORDER BY seat_id)
                         AS seat_ids
              FROM bookings b WHERE ",
@@ -58,6 +60,44 @@ pub async fn of_user(pool: &PgPool, user: UserId) -> sqlx::Result<Vec<BookingVie
     .bind(MINE_LIMIT)
     .fetch_all(pool)
     .await
+}
+
+/// Most bookings the operator's search lists (the newest).
+pub const LOOKUP_LIMIT: i64 = 50;
+
+/// The operator's search: a booking by id or confirmation number, or the
+/// bookings of every account with an email (guests included), newest first.
+pub async fn lookup(
+    pool: &PgPool,
+    query: &crate::requests::booking_lookup::BookingLookup,
+) -> sqlx::Result<Vec<BookingView>> {
+    use crate::requests::booking_lookup::BookingLookup;
+    match query {
+        BookingLookup::Id(id) => Ok(get(pool, *id).await?.into_iter().collect()),
+        BookingLookup::ConfirmationNumber(number) => Ok(by_confirmation_number(pool, number)
+            .await?
+            .into_iter()
+            .collect()),
+        BookingLookup::Email(email) => {
+            sqlx::query_as(booking_select!(
+                "b.user_id IN (SELECT user_id FROM users WHERE lower(email) = $1)
+                 ORDER BY b.created_at DESC, b.booking_id DESC
+                 LIMIT $2"
+            ))
+            .bind(email)
+            .bind(LOOKUP_LIMIT)
+            .fetch_all(pool)
+            .await
+        }
+    }
+}
+
+/// The email of the account that made a booking (the operator's view).
+pub async fn buyer_email(pool: &PgPool, user: UserId) -> sqlx::Result<Option<String>> {
+    sqlx::query_scalar("SELECT email FROM users WHERE user_id = $1")
+        .bind(user)
+        .fetch_optional(pool)
+        .await
 }
 
 pub async fn by_confirmation_number(
@@ -115,8 +155,17 @@ pub async fn tickets(pool: &PgPool, booking: BookingId) -> sqlx::Result<Vec<Tick
 }
 
 pub enum CheckIn {
-    Admitted { ticket_id: i64, seat_id: SeatId },
-    AlreadyIn { first_scan_at: DateTime<Utc> },
+    Admitted {
+        ticket_id: i64,
+        seat_id: SeatId,
+    },
+    AlreadyIn {
+        first_scan_at: DateTime<Utc>,
+    },
+    /// Its booking was cancelled and refunded: the ticket admits no one.
+    Refunded {
+        refunded_at: Option<DateTime<Utc>>,
+    },
     NotIssued,
 }
 
@@ -136,14 +185,20 @@ pub async fn check_in(pool: &PgPool, event: EventId, code: &str) -> sqlx::Result
     if let Some((ticket_id, seat_id)) = admitted {
         return Ok(CheckIn::Admitted { ticket_id, seat_id });
     }
-    let first: Option<Option<DateTime<Utc>>> =
-        sqlx::query_scalar("SELECT checked_in_at FROM tickets WHERE code = $1 AND event_id = $2")
-            .bind(code)
-            .bind(event)
-            .fetch_optional(pool)
-            .await?;
-    Ok(match first {
-        Some(Some(first_scan_at)) => CheckIn::AlreadyIn { first_scan_at },
+    /// (first scan, booking status, refunded at) of the scanned ticket.
+    type Scanned = (Option<DateTime<Utc>>, BookingStatus, Option<DateTime<Utc>>);
+    let found: Option<Scanned> = sqlx::query_as(
+        "SELECT t.checked_in_at, b.status, b.refunded_at
+             FROM tickets t JOIN bookings b USING (booking_id)
+             WHERE t.code = $1 AND t.event_id = $2",
+    )
+    .bind(code)
+    .bind(event)
+    .fetch_optional(pool)
+    .await?;
+    Ok(match found {
+        Some((_, BookingStatus::Refunded, refunded_at)) => CheckIn::Refunded { refunded_at },
+        Some((Some(first_scan_at), ..)) => CheckIn::AlreadyIn { first_scan_at },
         _ => CheckIn::NotIssued,
     })
 }
@@ -275,7 +330,7 @@ pub enum BeginAttemptError {
     Database(#[from] sqlx::Error),
 }
 
-fn lease_token() -> String {
+pub fn lease_token() -> String {
     format!("{:032x}", rand::random::<u128>())
 }
 

@@ -23,13 +23,16 @@ pub struct EventView {
     pub queue_enabled: bool,
     pub admission_rate_per_sec: i32,
     pub seat_count: i32,
+    /// Buyers may cancel paid bookings until then (`None`: they may not).
+    pub cancellable_until: Option<DateTime<Utc>>,
 }
 
 /// The columns of [`EventView`], as a macro so queries stay `&'static str`.
 macro_rules! event_columns {
     () => {
         "e.event_id, e.title, e.venue_id, v.name AS venue_name, v.city, e.category, e.start_time,
-         e.status, e.price_cents, e.queue_enabled, e.admission_rate_per_sec, v.seat_count"
+         e.status, e.price_cents, e.queue_enabled, e.admission_rate_per_sec, v.seat_count,
+         e.cancellable_until"
     };
 }
 
@@ -132,8 +135,9 @@ pub enum CreateEventError {
 pub async fn create_event(pool: &PgPool, event: &NewEvent) -> Result<EventId, CreateEventError> {
     let mut tx = pool.begin().await?;
     let event_id: EventId = sqlx::query_scalar(
-        "INSERT INTO events (title, venue_id, category, start_time, price_cents, status, queue_enabled, admission_rate_per_sec)
-         SELECT $1, venue_id, $3, $4, $5, $6, $7, $8 FROM venues WHERE venue_id = $2
+        "INSERT INTO events (title, venue_id, category, start_time, price_cents, status, queue_enabled,
+                             admission_rate_per_sec, cancellable_until)
+         SELECT $1, venue_id, $3, $4, $5, $6, $7, $8, $9 FROM venues WHERE venue_id = $2
          RETURNING event_id",
     )
     .bind(&event.title)
@@ -144,6 +148,7 @@ pub async fn create_event(pool: &PgPool, event: &NewEvent) -> Result<EventId, Cr
     .bind(event.status)
     .bind(event.queue_enabled)
     .bind(event.admission_rate_per_sec)
+    .bind(event.cancellable_until)
     .fetch_optional(&mut *tx)
     .await?
     .ok_or(CreateEventError::UnknownVenue)?;
@@ -231,6 +236,7 @@ pub async fn patch_event(
             status = COALESCE($6, status),
             queue_enabled = COALESCE($7, queue_enabled),
             admission_rate_per_sec = COALESCE($8, admission_rate_per_sec),
+            cancellable_until = CASE WHEN $9 THEN $10 ELSE cancellable_until END,
             updated_at = now()
          WHERE event_id = $1",
     )
@@ -242,6 +248,8 @@ pub async fn patch_event(
     .bind(patch.status)
     .bind(patch.queue_enabled)
     .bind(patch.admission_rate_per_sec)
+    .bind(patch.cancellable_until.is_some())
+    .bind(patch.cancellable_until.flatten())
     .execute(pool)
     .await?;
     Ok(updated.rows_affected() == 1)

@@ -16,8 +16,8 @@ use std::time::Duration;
 
 use actors::model::{BookingId, BookingStatus, EventId, SeatId, SeatStatus, UserId};
 use actors::ports::{
-    Committed, ConfirmOutcome, Freed, HoldOutcome, HoldPlan, ReleaseOutcome, SeatChange, SeatDelta,
-    SeatLedger, SeatMap, StorageError,
+    CancelOutcome, Cancellation, Committed, ConfirmOutcome, Freed, HoldOutcome, HoldPlan,
+    ReleaseOutcome, SeatChange, SeatDelta, SeatLedger, SeatMap, StorageError,
 };
 use actors::sweeper::ExpiredHolds;
 use async_trait::async_trait;
@@ -480,6 +480,106 @@ impl SeatLedger for PgLedger {
         })
     }
 
+    #[tracing::instrument(skip_all, fields(event.id = %event, booking.id = %cancellation.booking_id))]
+    async fn cancel(
+        &self,
+        event: EventId,
+        cancellation: &Cancellation,
+    ) -> Result<Committed<CancelOutcome>, StorageError> {
+        let booking = cancellation.booking_id;
+        let mut tx = self.pool.begin().await.map_err(storage_error)?;
+        let (version, _) = next_version(&mut tx, event).await?;
+        let row: Option<(BookingStatus, Option<i64>, Option<String>, String)> = sqlx::query_as(
+            "SELECT status, paid_by_payment_id, refund_key, lock_token
+             FROM bookings WHERE booking_id = $1 AND event_id = $2 FOR UPDATE",
+        )
+        .bind(booking)
+        .bind(event)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(storage_error)?;
+        let (payment_id, lock_token) = match row {
+            Some((BookingStatus::Confirmed, Some(payment_id), _, lock_token)) => {
+                (payment_id, lock_token)
+            }
+            refused => {
+                let outcome = match refused {
+                    None => CancelOutcome::NotFound,
+                    Some((BookingStatus::Refunded, Some(payment_id), Some(key), _)) => {
+                        CancelOutcome::AlreadyCancelled {
+                            idempotency_key: key,
+                            payment_id,
+                        }
+                    }
+                    Some((BookingStatus::Confirmed | BookingStatus::Refunded, ..)) => {
+                        CancelOutcome::NotPaid
+                    }
+                    Some((status, ..)) => CancelOutcome::NotConfirmed(status),
+                };
+                tx.rollback().await.map_err(storage_error)?;
+                return Ok(Committed {
+                    outcome,
+                    deltas: Vec::new(),
+                });
+            }
+        };
+        // The paying attempt turns REFUNDING under the caller's lease, in the
+        // transaction that cancels the booking: from here the charge can only
+        // end refunded (by the caller, a retry, or the recovery worker). Its
+        // recorded answer is cleared, so the attempt counts as unfinished
+        // until the refund is recorded in its place.
+        let paying: Option<(String, i64)> = sqlx::query_as(
+            "UPDATE payments SET status = 'REFUNDING', response = NULL, response_status = NULL,
+                                 lease_until = now() + make_interval(secs => $3), lease_owner = $2,
+                                 updated_at = now()
+             WHERE payment_id = $1 AND status = 'SUCCEEDED' AND provider_ref IS NOT NULL
+             RETURNING provider_ref, amount_cents",
+        )
+        .bind(payment_id)
+        .bind(&cancellation.lease_token)
+        .bind(cancellation.lease.as_secs_f64())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(storage_error)?;
+        let Some((charge_id, amount_cents)) = paying else {
+            tx.rollback().await.map_err(storage_error)?;
+            return Ok(Committed {
+                outcome: CancelOutcome::NotPaid,
+                deltas: Vec::new(),
+            });
+        };
+        // Its tickets stop admitting with this status (check-in admits only
+        // tickets of confirmed bookings).
+        sqlx::query(
+            "UPDATE bookings SET status = 'REFUNDED', refund_key = $2, refunded_by = $3,
+                                 refunded_at = now(), updated_at = now()
+             WHERE booking_id = $1",
+        )
+        .bind(booking)
+        .bind(&cancellation.idempotency_key)
+        .bind(cancellation.requested_by)
+        .execute(&mut *tx)
+        .await
+        .map_err(storage_error)?;
+        let freed = Self::free_seats(&mut tx, event, &[booking.0]).await?;
+        tx.commit().await.map_err(storage_error)?;
+        let seats: Vec<SeatId> = freed.iter().map(|(s, _)| SeatId(*s)).collect();
+        let delta = delta(event, version, &seats, SeatStatus::Available);
+        Ok(Committed {
+            outcome: CancelOutcome::Cancelled {
+                freed: Freed {
+                    booking_id: booking,
+                    seats,
+                    lock_token,
+                },
+                payment_id,
+                charge_id,
+                amount_cents,
+            },
+            deltas: vec![delta],
+        })
+    }
+
     #[tracing::instrument(skip(self), fields(event.id = %event, booking.id = %booking))]
     async fn confirm(
         &self,
@@ -532,7 +632,8 @@ impl SeatLedger for PgLedger {
                 .map_err(storage_error)?;
         let refused = if attempt.as_deref() != Some("PROCESSING") {
             Some(ConfirmOutcome::AttemptClosed)
-        } else if status == BookingStatus::Released {
+        } else if matches!(status, BookingStatus::Released | BookingStatus::Refunded) {
+            // Let go (or cancelled and refunded): a charge landing now goes back.
             Some(ConfirmOutcome::Released)
         } else {
             None

@@ -36,7 +36,7 @@ pub async fn violations(pool: &PgPool, event_id: i64) -> Vec<String> {
     }
     let ended_but_active: i64 = sqlx::query_scalar(
         "SELECT count(*) FROM booking_seats bs JOIN bookings b USING (booking_id)
-         WHERE bs.event_id = $1 AND bs.active AND b.status IN ('RELEASED', 'EXPIRED')",
+         WHERE bs.event_id = $1 AND bs.active AND b.status IN ('RELEASED', 'EXPIRED', 'REFUNDED')",
     )
     .bind(event_id)
     .fetch_one(pool)

@@ -16,5 +16,6 @@ mod live_healing;
 mod ops;
 mod payments;
 mod queue;
+mod refunds;
 mod seats;
 mod web_client;

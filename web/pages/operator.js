@@ -1,5 +1,6 @@
 // index.html?admin=1: the operator panel. Sign in with an admin account, pick
-// an event, watch its waiting room (refreshed every second) and steer it.
+// an event, watch its waiting room (refreshed every second) and steer it;
+// find bookings and refund them (./ops-bookings.js).
 // The operator's token stays in this tab (sessionStorage) and every call sends
 // it as a bearer token with credentials omitted, so signing in here never
 // replaces a buyer's session cookie in the same browser.
@@ -8,6 +9,7 @@ import { api, errorText } from '../lib/api.js';
 import { el } from '../lib/dom.js';
 import { formatDate, humanDuration, localInput, rateText } from '../lib/format.js';
 import { tokenClaims } from '../lib/session.js';
+import { initBookingLookup } from './ops-bookings.js';
 
 const OPS_TOKEN_KEY = 'boxoffice.ops.token';
 const OPS_EMAIL_KEY = 'boxoffice.ops.email';
@@ -239,6 +241,8 @@ export function initOperatorPanel() {
     if (lastReport) fillForm(lastReport);
     settingsMessage('');
   });
+
+  initBookingLookup({ opsApi, authFailed });
 
   // Test and debugging hooks.
   window.boxofficeOps = {

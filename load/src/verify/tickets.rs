@@ -1,5 +1,7 @@
-//! Every ticket code verifies and belongs to a confirmed seat; every
-//! confirmed seat has its ticket; no seat was admitted at the door twice.
+//! Every ticket code verifies and belongs to a confirmed seat (or to a
+//! booking cancelled and refunded since, whose tickets are void and were
+//! never admitted after the refund); every confirmed seat has its ticket; no
+//! seat was admitted at the door twice.
 //!
 //! The code format is re-implemented here, not imported:
 //! `T1.<booking>.<event>.<seat>.<mac>`, the MAC being base64url (no padding)
@@ -23,6 +25,8 @@ struct Ticket {
     code: String,
     checked_in: bool,
     booking_status: String,
+    /// Scanned at the door after its booking was refunded.
+    admitted_after_refund: bool,
     seat_status: Option<String>,
     seat_holder: Option<i64>,
 }
@@ -65,7 +69,9 @@ pub async fn check(
     let tickets: Vec<Ticket> = sqlx::query_as(
         "SELECT t.ticket_id, t.booking_id, t.seat_id, t.code,
                 t.checked_in_at IS NOT NULL AS checked_in,
-                b.status AS booking_status, s.status AS seat_status, s.booking_id AS seat_holder
+                b.status AS booking_status,
+                coalesce(t.checked_in_at > b.refunded_at, false) AS admitted_after_refund,
+                s.status AS seat_status, s.booking_id AS seat_holder
          FROM tickets t
          JOIN bookings b USING (booking_id)
          LEFT JOIN seats s ON s.event_id = t.event_id AND s.seat_id = t.seat_id
@@ -92,10 +98,18 @@ pub async fn check(
             }
             Some(_) => {}
         }
+        // A refunded booking's tickets are void: its seats went back on sale.
+        let refunded = t.booking_status == "REFUNDED";
+        if refunded && t.admitted_after_refund {
+            check.violation(format!(
+                "ticket {} of refunded booking {} was admitted at the door after the refund",
+                t.ticket_id, t.booking_id
+            ));
+        }
         let seat_ok = t.seat_status.as_deref() == Some("CONFIRMED")
             && t.seat_holder == Some(t.booking_id)
             && t.booking_status == "CONFIRMED";
-        if !seat_ok {
+        if !seat_ok && !refunded {
             check.violation(format!(
                 "ticket {} is for seat {} of booking {} ({}), but the seat is {} held by {}",
                 t.ticket_id,

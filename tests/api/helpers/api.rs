@@ -198,6 +198,38 @@ impl TestApp {
         request.send().await.expect("request")
     }
 
+    /// `POST /admin/bookings/{id}/refund` (an operator), with `key` as the
+    /// `Idempotency-Key` when given.
+    pub async fn refund(&self, token: &str, booking_id: i64, key: Option<&str>) -> Response {
+        self.post_with_key(&format!("/admin/bookings/{booking_id}/refund"), token, key)
+            .await
+    }
+
+    /// `POST /bookings/{id}/cancel` (the buyer), with `key` as the
+    /// `Idempotency-Key` when given.
+    pub async fn cancel(&self, token: &str, booking_id: i64, key: Option<&str>) -> Response {
+        self.post_with_key(&format!("/bookings/{booking_id}/cancel"), token, key)
+            .await
+    }
+
+    async fn post_with_key(&self, path: &str, token: &str, key: Option<&str>) -> Response {
+        let mut request = self.request(Method::POST, path).bearer_auth(token);
+        if let Some(key) = key {
+            request = request.header("Idempotency-Key", key);
+        }
+        request.send().await.expect("request")
+    }
+
+    /// `GET /admin/bookings?q=`.
+    pub async fn lookup_bookings(&self, token: &str, q: &str) -> Response {
+        self.request(Method::GET, "/admin/bookings")
+            .query(&[("q", q)])
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request")
+    }
+
     // ---- Tickets ----
 
     /// `GET /tickets/{number}` as a browser asks for it (the HTML page).
