@@ -16,5 +16,7 @@ mod live_healing;
 mod ops;
 mod payments;
 mod queue;
+mod redis_cluster;
+mod replica;
 mod seats;
 mod web_client;
