@@ -3,8 +3,9 @@
 # "Redis Cluster"): a private three-master Redis Cluster on this machine, the
 # shared PostgreSQL and Redis of scripts/services.sh, two servers side by side
 # (one on the single Redis, one on the cluster), then, one server at a time,
-# the hold workload (256 closed-loop clients on one hot event) and a waiting
-# room crowd joining.
+# the hold workload (256 closed-loop clients of 500 buyers on one hot event of
+# 50,000 seats; the per-buyer hold cap lifted, or it would bound the holds) and
+# a waiting room crowd joining.
 #
 #   load/bench-redis-cluster.sh [seconds-per-run] [debug|release]
 #
@@ -73,7 +74,7 @@ export BOXOFFICE_LOAD_ADMIN_PASSWORD=$(head -c 24 /dev/urandom | base64)
 
 start() { # port prefix [cluster urls]
   BOXOFFICE__SERVER__PORT=$1 BOXOFFICE__REDIS__KEY_PREFIX=$2 BOXOFFICE__REDIS__CLUSTER_URLS=${3:-} \
-    BOXOFFICE__QUEUE__GRACE_SECONDS=3600 \
+    BOXOFFICE__QUEUE__GRACE_SECONDS=3600 BOXOFFICE__BOOKING__MAX_ACTIVE_SEATS_PER_BUYER=1000000 \
     "$bin/boxoffice" serve >"$dir/server-$1.log" 2>&1 &
   pids+=($!)
   for _ in $(seq 1 100); do
@@ -92,7 +93,7 @@ tmp=$(mktemp -d)
 for port in ${BENCH_ORDER:-18381 18382}; do
   label=$([[ $port == 18381 ]] && echo "one Redis" || echo "Redis Cluster (3 masters)")
   echo "## $label"
-  load "$port" reserve --seconds "$seconds" --seats 20000 --label "$label, holds"
+  load "$port" reserve --seconds "$seconds" --seats 50000 --label "$label, holds"
   load "$port" queue-join --joins "${QUEUE_JOINS:-20000}" --out "$tmp/queue-$port"
 done
 echo "## where the cluster's keys went (keys per master)"

@@ -43,6 +43,9 @@ use crate::store::redis::{PubSub, Redis, Target};
 /// How often a node drops the sharded subscriptions it no longer needs.
 pub const PRUNE_EVERY: Duration = Duration::from_secs(30);
 
+/// Pushes (sharded deltas) waiting for the cluster listener; beyond, dropped.
+const PUSH_CAPACITY: usize = 4096;
+
 /// Whether this node still needs `event`'s deltas (an actor or a hub runs).
 pub type Needed = Arc<dyn Fn(EventId) -> bool + Send + Sync>;
 
@@ -151,16 +154,41 @@ impl RedisDeltaBus {
         let Target::Cluster(urls) = self.redis.target() else {
             return Ok(());
         };
-        let (pushes, mut received) = tokio::sync::mpsc::unbounded_channel();
+        // Bounded like every other step of delivery: a push that finds it
+        // full is dropped (counted), and the version checks heal the loss.
+        let (pushes, mut received) = tokio::sync::mpsc::channel(PUSH_CAPACITY);
+        let push_sender = move |push: redis::PushInfo| {
+            pushes.try_send(push).inspect_err(|_| {
+                metrics::counter!("boxoffice_delta_pushes_dropped_total").increment(1);
+            })
+        };
         let timeout = self.redis.timeout().max(Duration::from_secs(1));
         let mut connection = ClusterClientBuilder::new(urls.clone())
             .use_protocol(redis::ProtocolVersion::RESP3)
-            .push_sender(pushes)
+            .push_sender(push_sender)
             .connection_timeout(timeout)
             .response_timeout(timeout)
             .build()?
             .get_async_connection()
             .await?;
+        let listened = self
+            .listen_on(&mut connection, &mut received, sharded, registry, needed)
+            .await;
+        // Whatever ended the listening, follows no longer use this connection.
+        if let Ok(mut slot) = self.subscriber.write() {
+            *slot = None;
+        }
+        listened
+    }
+
+    async fn listen_on(
+        &self,
+        connection: &mut ClusterConnection,
+        received: &mut tokio::sync::mpsc::Receiver<redis::PushInfo>,
+        sharded: bool,
+        registry: &Registry,
+        needed: &Needed,
+    ) -> redis::RedisResult<()> {
         if sharded {
             // The slot first, then the backlog: a follow in between subscribes itself.
             if let Ok(mut slot) = self.subscriber.write() {
@@ -192,11 +220,8 @@ impl RedisDeltaBus {
                         self.receive(&payload, registry);
                     }
                 }
-                _ = prune.tick(), if sharded => self.prune(&mut connection, needed).await,
+                _ = prune.tick(), if sharded => self.prune(connection, needed).await,
             }
-        }
-        if let Ok(mut slot) = self.subscriber.write() {
-            *slot = None;
         }
         Ok(())
     }
@@ -210,7 +235,16 @@ impl RedisDeltaBus {
             .filter(|event| !needed(*event))
             .collect();
         for event in unneeded {
-            self.followed.remove(&event);
+            // Asked again: an actor or hub may have started since. (One that
+            // starts after this still heals: its version check reloads, and
+            // a reload follows again.)
+            if self
+                .followed
+                .remove_if(&event, |_, _| !needed(event))
+                .is_none()
+            {
+                continue;
+            }
             if let Err(error) = connection.sunsubscribe(self.channel(event)).await {
                 tracing::debug!(%error, event.id = %event, "sharded unsubscribe failed");
             }
