@@ -31,10 +31,11 @@ pub async fn healthz(node: web::Data<NodeId>) -> HttpResponse {
 /// Ready while PostgreSQL answers: booking is correct and available without
 /// Redis (it skips the lock layer, browse reads PostgreSQL), so a Redis blip
 /// must not make a load balancer drain every node. Without Redis the body
-/// says `degraded`. Without the primary, which decides every sale, booking
-/// is unavailable: `booking: unavailable`, and 503 — unless a browse
-/// replica serves, then `browse_only` with 200 (every node shares the
-/// primary, so draining them would only take browse down too).
+/// says `degraded`. Without the primary, which decides every sale, it is 503
+/// (API.md: 200 only while this node can take bookings) with
+/// `booking: unavailable`; the status says `browse_only` while a browse
+/// replica still serves the catalog (routing browse on `/readyz` would lose
+/// it: a proxy should route on `/healthz` and its own passive checks).
 pub async fn readyz(
     pool: web::Data<PgPool>,
     redis: web::Data<Redis>,
@@ -59,7 +60,7 @@ pub async fn readyz(
         "redis": if redis { "up" } else { "down" },
         "booking": if postgres { "available" } else { "unavailable" },
     });
-    if postgres || browse_only {
+    if postgres {
         HttpResponse::Ok().json(body)
     } else {
         HttpResponse::ServiceUnavailable()

@@ -166,7 +166,7 @@ async fn browse_reads_a_fresh_replica_and_survives_either_server_stopping_while_
         "readyz says booking is unavailable and browse goes on",
         || async {
             let (status, body) = readyz(&app).await;
-            status == 200
+            status == 503
                 && body["status"] == "browse_only"
                 && body["booking"] == "unavailable"
                 && body["postgres"] == "down"
