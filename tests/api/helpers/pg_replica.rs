@@ -2,8 +2,8 @@
 //! test that stops them: `initdb` on a port of the test's own, then
 //! `pg_basebackup -R` (the real streaming replication an operator sets up).
 //! Never the shared PostgreSQL. Every step has a deadline (`pg_ctl -w -t`,
-//! `timeout`). Both servers stop when the pair is dropped, and a shell
-//! watchdog stops them if the test process dies first.
+//! `timeout`). Both servers stop (and their files go) when the pair is
+//! dropped, and a shell watchdog stops them if the test process dies first.
 //!
 //! Ports: `BOXOFFICE_TEST_PG_PRIMARY_PORT` (default 18351) and
 //! `BOXOFFICE_TEST_PG_REPLICA_PORT` (default 18350).
@@ -250,6 +250,7 @@ impl Drop for PgPair {
     fn drop(&mut self) {
         self.stop_replica();
         self.stop_primary();
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
