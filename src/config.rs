@@ -75,11 +75,36 @@ pub struct DatabaseSettings {
     pub url: SecretString,
     pub max_connections: u32,
     pub acquire_timeout_seconds: u64,
+    /// A streaming replica that browse (event listings, event details, venue
+    /// layouts) may read; empty: none.
+    #[serde(default = "empty_secret")]
+    pub replica_url: SecretString,
+    /// Browse leaves the replica while it lags the primary by more than this.
+    #[serde(default = "default_replica_max_lag_ms")]
+    pub replica_max_lag_ms: u64,
+}
+
+impl DatabaseSettings {
+    pub fn replica_url(&self) -> Option<&str> {
+        Some(self.replica_url.expose_secret().trim()).filter(|url| !url.is_empty())
+    }
+}
+
+fn empty_secret() -> SecretString {
+    SecretString::from("")
+}
+
+fn default_replica_max_lag_ms() -> u64 {
+    5000
 }
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct RedisSettings {
     pub url: SecretString,
+    /// Redis Cluster seed nodes (`redis://h1:p1,redis://h2:p2,...`); when
+    /// not empty the server runs against the cluster and `url` is unused.
+    #[serde(default, deserialize_with = "list_or_commas")]
+    pub cluster_urls: Vec<String>,
     pub key_prefix: String,
     pub timeout_ms: u64,
 }
@@ -87,6 +112,10 @@ pub struct RedisSettings {
 impl RedisSettings {
     pub fn timeout(&self) -> Duration {
         Duration::from_millis(self.timeout_ms)
+    }
+
+    pub fn is_cluster(&self) -> bool {
+        !self.cluster_urls.is_empty()
     }
 }
 
@@ -321,7 +350,20 @@ impl Settings {
                 reason: "must be at least payments.charge_timeout_seconds (and payments.recovery_interval_ms at least 10)".into(),
             });
         }
+        self.validate_redis()?;
         self.validate_limits()
+    }
+
+    fn validate_redis(&self) -> Result<(), ConfigError> {
+        // A brace in the prefix would become every key's hash tag: in a
+        // cluster, every key of every event on one shard.
+        if self.redis.is_cluster() && self.redis.key_prefix.contains(['{', '}']) {
+            return Err(ConfigError::Invalid {
+                key: "redis.key_prefix",
+                reason: "must not contain { or } with redis.cluster_urls (it would be every key's hash tag)".into(),
+            });
+        }
+        Ok(())
     }
 
     fn validate_limits(&self) -> Result<(), ConfigError> {

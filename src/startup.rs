@@ -28,6 +28,7 @@ use crate::http::ops::MetricsAccess;
 use crate::live::hub::Hubs;
 use crate::payments::checkout::Checkout;
 use crate::payments::simulated::SimulatedProvider;
+use crate::store::browse_reads::BrowseReads;
 use crate::store::cache::CatalogCache;
 use crate::store::catalog::EventGates;
 use crate::store::deltas::RedisDeltaBus;
@@ -52,13 +53,37 @@ pub struct Application {
 /// A PostgreSQL pool that connects on demand, so the process starts (and
 /// `/readyz` reports) while the database is still coming up.
 pub fn pg_pool(settings: &DatabaseSettings) -> anyhow::Result<PgPool> {
-    let options: PgConnectOptions = settings.url.expose_secret().parse()?;
+    lazy_pool(
+        settings.url.expose_secret(),
+        settings.max_connections,
+        Duration::from_secs(settings.acquire_timeout_seconds),
+    )
+}
+
+/// Browse's pools: the primary's, with the browse replica's when one is set.
+/// The replica's connections wait at most a second: browse has the primary
+/// to fall back on.
+pub fn browse_reads(settings: &DatabaseSettings, primary: &PgPool) -> anyhow::Result<BrowseReads> {
+    let Some(url) = settings.replica_url() else {
+        return Ok(BrowseReads::primary_only(primary.clone()));
+    };
+    let acquire = Duration::from_secs(settings.acquire_timeout_seconds.min(1));
+    let replica = lazy_pool(url, settings.max_connections, acquire)?;
+    Ok(BrowseReads::with_replica(
+        primary.clone(),
+        replica,
+        Duration::from_millis(settings.replica_max_lag_ms),
+    ))
+}
+
+fn lazy_pool(url: &str, max_connections: u32, acquire: Duration) -> anyhow::Result<PgPool> {
+    let options: PgConnectOptions = url.parse()?;
     let options = options
         .log_statements(tracing::log::LevelFilter::Debug)
         .log_slow_statements(tracing::log::LevelFilter::Warn, Duration::from_millis(500));
     Ok(PgPoolOptions::new()
-        .max_connections(settings.max_connections)
-        .acquire_timeout(Duration::from_secs(settings.acquire_timeout_seconds))
+        .max_connections(max_connections)
+        .acquire_timeout(acquire)
         .connect_lazy_with(options))
 }
 
@@ -75,6 +100,8 @@ impl Application {
 
     pub async fn build_with_pool(settings: Settings, pool: PgPool) -> anyhow::Result<Application> {
         let redis = Redis::connect(&settings.redis)?;
+        let browse = browse_reads(&settings.database, &pool)?;
+        actix_web::rt::spawn(browse.clone().monitor());
         let cache = CatalogCache::new(
             redis.clone(),
             Duration::from_secs(settings.cache.event_ttl_seconds),
@@ -124,11 +151,15 @@ impl Application {
             Duration::from_millis(booking.sweep_interval_ms),
         );
         Sweeper::start_in_arbiter(&actors.handle(), |_| sweeper);
-        actix_web::rt::spawn(bus.clone().listen(registry.clone()));
         let hubs = Arc::new(
             Hubs::new(pool.clone(), settings.live.clone(), actors.handle())
                 .with_published_versions(Arc::new(bus.clone())),
         );
+        let needed: crate::store::deltas::Needed = {
+            let (registry, hubs) = (registry.clone(), hubs.clone());
+            Arc::new(move |event| registry.get(event).is_some() || hubs.watches(event))
+        };
+        actix_web::rt::spawn(bus.clone().listen(registry.clone(), needed));
         actors.spawn(hubs.clone().route(bus.subscribe_local()));
 
         let payments = &settings.payments;
@@ -167,6 +198,7 @@ impl Application {
         tracing::info!(node.id = %node_id, "booking core started");
 
         let pool_data = web::Data::new(pool.clone());
+        let browse = web::Data::new(browse);
         let redis = web::Data::new(redis);
         let cache = web::Data::new(cache);
         let signer = web::Data::new(signer);
@@ -206,6 +238,7 @@ impl Application {
                 .app_data(http::path_config())
                 .app_data(http::query_config())
                 .app_data(pool_data.clone())
+                .app_data(browse.clone())
                 .app_data(redis.clone())
                 .app_data(cache.clone())
                 .app_data(signer.clone())

@@ -332,9 +332,13 @@ impl EventActor {
         self.reloading = true;
         self.reload_buffer.clear();
         metrics::counter!("boxoffice_seat_state_reloads_total").increment(1);
-        let ledger = self.ports.ledger.clone();
+        let (ledger, bus) = (self.ports.ledger.clone(), self.ports.bus.clone());
         let event_id = self.event_id;
-        ctx.spawn(async move { ledger.load(event_id).await }.into_actor(self).map(|loaded, actor, ctx| {
+        ctx.spawn(async move {
+            // Hear other nodes' deltas before reading (a no-op once followed).
+            bus.follow(event_id).await;
+            ledger.load(event_id).await
+        }.into_actor(self).map(|loaded, actor, ctx| {
             actor.reloading = false;
             actor.reload_failed_at = loaded.is_err().then(Instant::now);
             let buffered = std::mem::take(&mut actor.reload_buffer);

@@ -254,4 +254,11 @@ pub trait DeltaBus: Send + Sync + 'static {
 
     /// The latest version any node has published for `event`, if known.
     async fn latest_version(&self, event: EventId) -> Option<i64>;
+
+    /// Makes sure this node hears other nodes' deltas of `event` from now on
+    /// (a bus that hears every event, as one Redis's pattern subscription
+    /// does, has nothing to do); returns once it does, or failed to (then
+    /// the version checks heal what is missed). Called before a seat map is
+    /// read, so no delta committed after the read passes unheard.
+    async fn follow(&self, _event: EventId) {}
 }

@@ -742,7 +742,9 @@ async fn a_booking_by_a_buyer_never_admitted_and_a_stale_hold_fail_their_checks(
             bookings.push(booking);
         }
         let mut redis = fresh.redis().await;
-        let key = |name: &str| format!("{}q:{event}:{name}", fresh.prefix);
+        let key = |name: &str| {
+            boxoffice::store::redis::event_key(&fresh.prefix, event, format!("q:{name}"))
+        };
         let admitted_at = chrono::Utc::now().timestamp_millis() - 60_000;
         let expires = chrono::Utc::now().timestamp() + 600;
         let _: () = redis::cmd("HSET")
@@ -1021,7 +1023,7 @@ async fn a_waiting_room_run_through_the_real_server_passes_the_queue_checks() {
         }
         configure(chrono::Utc::now().to_rfc3339()).await;
         let mut redis = fresh.redis().await;
-        let admitted_key = format!("{}q:{event}:admitted", fresh.prefix);
+        let admitted_key = boxoffice::store::redis::event_key(&fresh.prefix, event, "q:admitted");
         // Until the whole crowd is in (the outer deadline bounds it).
         loop {
             let n: u64 = redis::cmd("HLEN")

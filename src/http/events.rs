@@ -1,18 +1,19 @@
 //! Browse (AP path): `GET /events` and `GET /events/{event_id}`.
 //!
 //! Answers are served from the Redis catalog cache when it has them, else read
-//! from PostgreSQL and stored. With Redis down every request is a miss: slower,
-//! never an error.
+//! from PostgreSQL (the browse replica when one serves, see
+//! `store::browse_reads`) and stored. With Redis down every request is a
+//! miss: slower, never an error.
 
 use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use actix_web::{HttpResponse, web};
 use actors::model::EventId;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use sqlx::PgPool;
 
 use crate::http::error::ApiError;
 use crate::requests::event::{Cursor, EventFilter, EventListQuery};
+use crate::store::browse_reads::BrowseReads;
 use crate::store::cache::CatalogCache;
 use crate::store::catalog::{self, EventView};
 
@@ -36,7 +37,7 @@ fn json_bytes(body: Vec<u8>, cache: &str) -> HttpResponse {
 
 #[tracing::instrument(skip_all)]
 pub async fn list(
-    pool: web::Data<PgPool>,
+    browse: web::Data<BrowseReads>,
     cache: web::Data<CatalogCache>,
     query: web::Query<EventListQuery>,
 ) -> Result<HttpResponse, ApiError> {
@@ -46,7 +47,12 @@ pub async fn list(
     if let Some(body) = cache.get(&slot).await {
         return Ok(json_bytes(body, "HIT"));
     }
-    let (events, more) = catalog::list_events(&pool, &filter).await?;
+    let filter = &filter;
+    let served = browse
+        .read(|pool| async move { catalog::list_events(&pool, filter).await })
+        .await?;
+    let ttl = browse.cache_ttl(&served, cache.listing_ttl);
+    let (events, more) = served.value;
     let next_cursor = more
         .then(|| {
             events.last().map(|e| {
@@ -63,13 +69,13 @@ pub async fn list(
         next_cursor,
     })
     .map_err(anyhow::Error::from)?;
-    cache.put(&slot, &body, cache.listing_ttl).await;
+    cache.put(&slot, &body, ttl).await;
     Ok(json_bytes(body, "MISS"))
 }
 
 #[tracing::instrument(skip_all, fields(event.id = %event_id))]
 pub async fn get(
-    pool: web::Data<PgPool>,
+    browse: web::Data<BrowseReads>,
     cache: web::Data<CatalogCache>,
     event_id: web::Path<EventId>,
 ) -> Result<HttpResponse, ApiError> {
@@ -78,10 +84,12 @@ pub async fn get(
     if let Some(body) = cache.get(&slot).await {
         return Ok(json_bytes(body, "HIT"));
     }
-    let event = catalog::get_event(&pool, event_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("event"))?;
+    let served = browse
+        .read_optional(|pool| async move { catalog::get_event(&pool, event_id).await })
+        .await?;
+    let ttl = browse.cache_ttl(&served, cache.event_ttl);
+    let event = served.value.ok_or_else(|| ApiError::not_found("event"))?;
     let body = serde_json::to_vec(&event).map_err(anyhow::Error::from)?;
-    cache.put(&slot, &body, cache.event_ttl).await;
+    cache.put(&slot, &body, ttl).await;
     Ok(json_bytes(body, "MISS"))
 }

@@ -17,6 +17,7 @@ use sqlx::PgPool;
 
 use crate::http::client_addr::ClientAddr;
 use crate::http::error::ApiError;
+use crate::store::browse_reads::{BrowseReads, ReplicaState};
 use crate::store::redis::Redis;
 
 /// This process's identity among the nodes (as lease holders name it).
@@ -30,21 +31,34 @@ pub async fn healthz(node: web::Data<NodeId>) -> HttpResponse {
 /// Ready while PostgreSQL answers: booking is correct and available without
 /// Redis (it skips the lock layer, browse reads PostgreSQL), so a Redis blip
 /// must not make a load balancer drain every node. Without Redis the body
-/// says `degraded`; only without PostgreSQL, which decides every sale, is it 503.
-pub async fn readyz(pool: web::Data<PgPool>, redis: web::Data<Redis>) -> HttpResponse {
+/// says `degraded`. Without the primary, which decides every sale, it is 503
+/// (API.md: 200 only while this node can take bookings) with
+/// `booking: unavailable`; the status says `browse_only` while a browse
+/// replica still serves the catalog (routing browse on `/readyz` would lose
+/// it: a proxy should route on `/healthz` and its own passive checks).
+pub async fn readyz(
+    pool: web::Data<PgPool>,
+    redis: web::Data<Redis>,
+    browse: web::Data<BrowseReads>,
+) -> HttpResponse {
     let postgres = tokio::time::timeout(Duration::from_secs(2), crate::store::ping(pool.get_ref()))
         .await
         .is_ok_and(|r| r.is_ok());
     let redis = redis.ping().await.is_ok();
+    let replica = browse.replica_state();
+    let browse_only = !postgres && replica == ReplicaState::Serving;
     let status = match (postgres, redis) {
         (true, true) => "ready",
         (true, false) => "degraded",
+        (false, _) if browse_only => "browse_only",
         (false, _) => "unavailable",
     };
     let body = json!({
         "status": status,
         "postgres": if postgres { "up" } else { "down" },
+        "replica": replica.as_str(),
         "redis": if redis { "up" } else { "down" },
+        "booking": if postgres { "available" } else { "unavailable" },
     });
     if postgres {
         HttpResponse::Ok().json(body)

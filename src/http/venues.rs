@@ -1,4 +1,5 @@
-//! `GET /venues/{venue_id}/layout`: the static drawing of a venue's seats.
+//! `GET /venues/{venue_id}/layout`: the static drawing of a venue's seats
+//! (read where browse reads, `store::browse_reads`).
 //!
 //! A layout never changes after the venue is created, so it is served with a
 //! long-lived `Cache-Control`, an `ETag` built from the venue's identity and
@@ -8,9 +9,9 @@ use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE, ETAG, IF_NONE_MATCH};
 use actix_web::{HttpRequest, HttpResponse, web};
 use actors::model::{SeatId, VenueId};
 use serde::Serialize;
-use sqlx::PgPool;
 
 use crate::http::error::ApiError;
+use crate::store::browse_reads::BrowseReads;
 use crate::store::cache::CatalogCache;
 use crate::store::catalog::{self, LayoutSeat, VenueHeader};
 
@@ -77,13 +78,15 @@ fn group(seats: &[LayoutSeat]) -> Vec<Section<'_>> {
 #[tracing::instrument(skip_all, fields(venue.id = %venue_id))]
 pub async fn layout(
     req: HttpRequest,
-    pool: web::Data<PgPool>,
+    browse: web::Data<BrowseReads>,
     cache: web::Data<CatalogCache>,
     venue_id: web::Path<VenueId>,
 ) -> Result<HttpResponse, ApiError> {
     let venue_id = venue_id.into_inner();
-    let venue = catalog::venue_header(&pool, venue_id)
+    let venue = browse
+        .read_optional(|pool| async move { catalog::venue_header(&pool, venue_id).await })
         .await?
+        .value
         .ok_or_else(|| ApiError::not_found("venue"))?;
     let etag = format!(
         "\"layout-{}-{}\"",
@@ -108,7 +111,18 @@ pub async fn layout(
     let body = match cache.get(&slot).await {
         Some(body) => body,
         None => {
-            let seats = catalog::layout_seats(&pool, venue_id).await?;
+            // The seats from where the venue was found: a venue and its seats
+            // are created in one transaction, so a server has both or neither.
+            let seats = browse
+                .read_optional(|pool| async move {
+                    Ok(match catalog::venue_header(&pool, venue_id).await? {
+                        Some(_) => Some(catalog::layout_seats(&pool, venue_id).await?),
+                        None => None,
+                    })
+                })
+                .await?
+                .value
+                .ok_or_else(|| ApiError::not_found("venue"))?;
             let body = serde_json::to_vec(&Layout {
                 venue: &venue,
                 sections: group(&seats),

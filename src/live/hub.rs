@@ -377,6 +377,11 @@ impl Hubs {
         self.subscribers.load(Ordering::SeqCst)
     }
 
+    /// Whether this node has a live hub for `event` (it needs the event's deltas).
+    pub fn watches(&self, event: EventId) -> bool {
+        self.hubs.contains_key(&event)
+    }
+
     /// Routes every delta this node learns of to the hub of its event, until
     /// the bus closes. A lagging route makes every hub reload.
     pub async fn route(self: Arc<Self>, mut deltas: broadcast::Receiver<Arc<SeatDelta>>) {
@@ -517,6 +522,11 @@ async fn run(
 ) {
     let HubInputs { mut deltas, loaded } = inputs;
     let pool = &sources.pool;
+    // Hear other nodes' deltas of the event before reading the map, so none
+    // committed after the read can pass unheard.
+    if let Some(bus) = &sources.published {
+        bus.follow(hub.event_id).await;
+    }
     match load(pool, hub.event_id).await {
         Ok((version, layout)) => {
             if let Ok(mut state) = hub.state.lock() {

@@ -8,6 +8,10 @@
 //! release can never free someone else's newer lock. A lock PostgreSQL has
 //! proved stale (the event actor's check, see `event_actor`) is overwritten
 //! with the token of the hold PostgreSQL committed instead.
+//!
+//! Keys: `{prefix}{e:<event>}:seat:<seat>`. Every seat of one event shares
+//! the hash tag, so in a Redis Cluster a request's script and a batch's
+//! pipeline go to the event's one shard.
 
 use std::time::Duration;
 
@@ -63,7 +67,7 @@ impl RedisSeatLock {
     }
 
     fn seat_key(&self, event: EventId, seat: SeatId) -> String {
-        self.redis.key(format_args!("seat:{event}:{seat}"))
+        self.redis.event_key(event, format_args!("seat:{seat}"))
     }
 
     fn pipeline(

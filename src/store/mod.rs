@@ -1,6 +1,7 @@
 //! PostgreSQL and Redis adapters. Nothing here knows about HTTP.
 
 pub mod bookings;
+pub mod browse_reads;
 pub mod cache;
 pub mod catalog;
 pub mod deltas;

@@ -1,19 +1,21 @@
-//! The waiting room's state in Redis, one key family per event:
+//! The waiting room's state in Redis, one key family per event, each key
+//! `{prefix}{e:<event>}:q:<name>` (one hash tag per event: every script below
+//! runs on the event's one shard of a Redis Cluster):
 //!
 //! | key | type | holds |
 //! |---|---|---|
-//! | `q:{e}:seq` | counter | arrival sequence |
-//! | `q:{e}:waiting` | sorted set | waiting buyers, scored by place (arrival, or the shuffle) |
-//! | `q:{e}:seen` | sorted set | last sign of life of each waiter (ms) |
-//! | `q:{e}:admitted` | hash | admitted buyers -> token expiry (unix s) |
-//! | `q:{e}:removed` | counter | admitted + skipped: the watermark positions are computed from |
-//! | `q:{e}:admitted_total` | counter | admissions so far |
-//! | `q:{e}:admissions` | sorted set | admissions of the last minute (by time) |
-//! | `q:{e}:drain` | string | measured admissions per second |
-//! | `q:{e}:sold_out` | string | `1` while no seat is left |
-//! | `q:{e}:paused` | string | `1` while the operator has paused admission (rate 0) |
-//! | `q:{e}:seed`, `q:{e}:shuffled` | string | the on-sale shuffle's seed, and whether it ran |
-//! | `q:{e}:driver` | string (lease) | the node admitting for this event |
+//! | `q:seq` | counter | arrival sequence |
+//! | `q:waiting` | sorted set | waiting buyers, scored by place (arrival, or the shuffle) |
+//! | `q:seen` | sorted set | last sign of life of each waiter (ms) |
+//! | `q:admitted` | hash | admitted buyers -> token expiry (unix s) |
+//! | `q:removed` | counter | admitted + skipped: the watermark positions are computed from |
+//! | `q:admitted_total` | counter | admissions so far |
+//! | `q:admissions` | sorted set | admissions of the last minute (by time) |
+//! | `q:drain` | string | measured admissions per second |
+//! | `q:sold_out` | string | `1` while no seat is left |
+//! | `q:paused` | string | `1` while the operator has paused admission (rate 0) |
+//! | `q:seed`, `q:shuffled` | string | the on-sale shuffle's seed, and whether it ran |
+//! | `q:driver` | string (lease) | the node admitting for this event |
 //!
 //! Multi-key updates run as Lua scripts, so each is atomic.
 
@@ -121,7 +123,7 @@ impl QueueStore {
     }
 
     fn key(&self, event: EventId, name: &str) -> String {
-        self.redis.key(format_args!("q:{event}:{name}"))
+        self.redis.event_key(event, format_args!("q:{name}"))
     }
 
     fn keys(&self, event: EventId, names: &[&str]) -> Vec<String> {

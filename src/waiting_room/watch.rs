@@ -158,6 +158,7 @@ mod tests {
     fn unreachable_store() -> QueueStore {
         let redis = Redis::connect(&RedisSettings {
             url: "redis://127.0.0.1:1".to_owned().into(),
+            cluster_urls: Vec::new(),
             key_prefix: "test:".into(),
             timeout_ms: 50,
         })

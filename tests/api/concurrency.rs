@@ -81,7 +81,13 @@ async fn buyers(app: &TestApp, n: usize) -> Vec<String> {
 
 #[actix_web::test]
 async fn hundreds_of_concurrent_reservations_on_two_nodes_sell_each_seat_once() {
-    let a = spawn_app().await;
+    two_nodes_sell_each_seat_once(spawn_app().await).await;
+}
+
+/// Hundreds of racing reservations through `a` and a peer of it: each seat
+/// sold once, and the nodes' maps, the bookings and the locks agree. (Also
+/// run on a Redis Cluster, `redis_cluster`.)
+pub async fn two_nodes_sell_each_seat_once(a: TestApp) {
     let b = a.peer().await;
     let (event_id, seats) = a.event_with_seats(40).await;
     let buyers = buyers(&a, 30).await;
@@ -110,7 +116,8 @@ async fn hundreds_of_concurrent_reservations_on_two_nodes_sell_each_seat_once() 
     assert_eq!(a.count("bookings").await, winners.len() as i64);
     a.assert_no_violations(event_id).await;
     let locks =
-        invariants::lock_disagreements(&a.pool, a.redis_url(), &a.redis_prefix, event_id).await;
+        invariants::lock_disagreements(&a.pool, &mut a.redis().await, &a.redis_prefix, event_id)
+            .await;
     assert_eq!(locks, Vec::<String>::new());
 }
 
@@ -296,7 +303,7 @@ async fn booking_stays_correct_and_available_when_redis_dies_and_recovers_when_i
         let Ok(mut conn) = client.get_multiplexed_async_connection().await else {
             return false;
         };
-        let key = format!("{}seat:{event_id}:{seat}", app.redis_prefix);
+        let key = app.lock_key(event_id, seat);
         let value: Option<String> = redis::cmd("GET")
             .arg(key)
             .query_async(&mut conn)

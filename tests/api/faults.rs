@@ -96,8 +96,13 @@ async fn a_stale_redis_lock_never_blocks_a_seat_postgres_says_is_free() {
     assert_eq!(lock, Some(token), "the stale lock now belongs to the hold");
     app.assert_no_violations(event_id).await;
     assert_eq!(
-        invariants::lock_disagreements(&app.pool, app.redis_url(), &app.redis_prefix, event_id)
-            .await,
+        invariants::lock_disagreements(
+            &app.pool,
+            &mut app.redis().await,
+            &app.redis_prefix,
+            event_id
+        )
+        .await,
         Vec::<String>::new()
     );
 }

@@ -53,7 +53,7 @@ pub async fn violations(pool: &PgPool, event_id: i64) -> Vec<String> {
 /// Seats of pending bookings whose Redis lock does not hold the booking's token.
 pub async fn lock_disagreements(
     pool: &PgPool,
-    redis_url: &str,
+    conn: &mut boxoffice::store::redis::Connection,
     prefix: &str,
     event_id: i64,
 ) -> Vec<String> {
@@ -65,16 +65,15 @@ pub async fn lock_disagreements(
     .fetch_all(pool)
     .await
     .expect("held query");
-    let client = redis::Client::open(redis_url).expect("redis url");
-    let mut conn = client
-        .get_multiplexed_async_connection()
-        .await
-        .expect("redis");
     let mut found = Vec::new();
     for (seat, token) in held {
         let value: Option<String> = redis::cmd("GET")
-            .arg(format!("{prefix}seat:{event_id}:{seat}"))
-            .query_async(&mut conn)
+            .arg(boxoffice::store::redis::event_key(
+                prefix,
+                event_id,
+                format!("seat:{seat}"),
+            ))
+            .query_async(conn)
             .await
             .expect("redis get");
         if value.as_deref() != Some(token.as_str()) {

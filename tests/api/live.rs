@@ -5,13 +5,20 @@ use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
 
-use crate::helpers::{LiveMap, SseClient, assert_problem, booking_id, spawn_app, spawn_app_with};
+use crate::helpers::{
+    LiveMap, SseClient, TestApp, assert_problem, booking_id, spawn_app, spawn_app_with,
+};
 
 const WAIT: Duration = Duration::from_secs(10);
 
 #[actix_web::test]
 async fn a_reservation_on_one_node_reaches_a_stream_on_another_as_a_delta() {
-    let a = spawn_app().await;
+    a_delta_reaches_a_stream_on_another_node(&spawn_app().await).await;
+}
+
+/// A hold through `a` reaches a seat-map stream on a peer of it as delta 1;
+/// returns the event. (Also run on a Redis Cluster, `redis_cluster`.)
+pub async fn a_delta_reaches_a_stream_on_another_node(a: &TestApp) -> i64 {
     let b = a.peer().await;
     let (event_id, seats) = a.event_with_seats(3).await;
     let mut stream = b.seat_events(event_id).await;
@@ -34,6 +41,7 @@ async fn a_reservation_on_one_node_reaches_a_stream_on_another_as_a_delta() {
         delta.data["changes"],
         serde_json::json!([{"seat_id": seats[1], "status": "RESERVED"}])
     );
+    event_id
 }
 
 #[actix_web::test]

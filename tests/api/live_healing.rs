@@ -67,7 +67,7 @@ async fn a_delta_lost_on_pub_sub_reaches_subscribers_without_a_later_commit() {
     // Another node released it and recorded the version; its message was lost.
     let version = release_unannounced(&app, event_id, booking).await;
     let _: () = redis::cmd("SET")
-        .arg(format!("{}version:{event_id}", app.redis_prefix))
+        .arg(app.event_key(event_id, "version"))
         .arg(version)
         .query_async(&mut app.redis().await)
         .await
@@ -102,7 +102,7 @@ async fn a_delta_burst_beyond_the_hub_inbox_is_dropped_and_the_map_still_converg
     // A flood of (already applied) deltas from "another node", with the real
     // one in the middle of it.
     let version = release_unannounced(&app, event_id, booking).await;
-    let channel = format!("{}deltas:{event_id}", app.redis_prefix);
+    let channel = app.event_key(event_id, "deltas");
     let envelope = |version: i64, status: &str| {
         json!({"origin": "elsewhere", "event_id": event_id, "version": version,
                "changes": [{"seat_id": seats[1], "status": status}]})
@@ -111,7 +111,7 @@ async fn a_delta_burst_beyond_the_hub_inbox_is_dropped_and_the_map_still_converg
     let mut pipe = redis::pipe();
     for i in 0..4000 {
         if i == 2000 {
-            pipe.set(format!("{}version:{event_id}", app.redis_prefix), version)
+            pipe.set(app.event_key(event_id, "version"), version)
                 .ignore();
             pipe.publish(&channel, envelope(version, "AVAILABLE"))
                 .ignore();

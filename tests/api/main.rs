@@ -16,6 +16,8 @@ mod live_healing;
 mod ops;
 mod payments;
 mod queue;
+mod redis_cluster;
 mod refunds;
+mod replica;
 mod seats;
 mod web_client;

@@ -16,7 +16,7 @@ use crate::helpers::{
 async fn admission_times(app: &TestApp, event_id: i64) -> Vec<i64> {
     let mut redis = app.redis().await;
     let log: Vec<(String, f64)> = redis::cmd("ZRANGE")
-        .arg(format!("{}q:{event_id}:admissions", app.redis_prefix))
+        .arg(app.event_key(event_id, "q:admissions"))
         .arg(0)
         .arg(-1)
         .arg("WITHSCORES")
@@ -57,7 +57,7 @@ fn assert_no_burst(app: &TestApp, times: &[i64], rate: f64, when: &str) {
 }
 
 /// Thousands of buyers join from the test's one address: no join limit.
-fn unlimited_joins(s: &mut Settings) {
+pub fn unlimited_joins(s: &mut Settings) {
     s.queue.joins_per_second_per_client = 100_000;
 }
 
@@ -253,7 +253,13 @@ async fn admission_follows_the_configured_rate_with_no_opening_burst_and_a_chang
 
 #[actix_web::test]
 async fn two_nodes_admit_at_the_configured_rate_and_one_takes_over_when_the_other_stops() {
-    let a = spawn_app_with(unlimited_joins).await;
+    two_nodes_admit_at_the_rate_across_a_takeover(spawn_app_with(unlimited_joins).await).await;
+}
+
+/// `a` and a peer admit 50/s together, and the survivor goes on at that
+/// rate when the lease holder stops. (Also run on a Redis Cluster,
+/// `redis_cluster`.)
+pub async fn two_nodes_admit_at_the_rate_across_a_takeover(a: TestApp) {
     let b = a.peer().await;
     let (admin, event_id, _) = a.queued_event(10, 50, Some(&in_an_hour())).await;
     a.join_many(&a.many_buyers(900).await, event_id).await;
@@ -566,7 +572,7 @@ async fn a_stale_lease_holder_admits_nobody() {
     // The old holder stalls past its lease; another node takes it over.
     let mut redis = app.redis().await;
     let _: () = redis::cmd("DEL")
-        .arg(format!("{}q:{}:driver", app.redis_prefix, event.0))
+        .arg(app.event_key(event.0, "q:driver"))
         .query_async(&mut redis)
         .await
         .unwrap();
@@ -613,7 +619,7 @@ async fn when_the_lease_changes_hands_the_old_and_the_new_holder_never_both_admi
     // The first node's lease lapses (as if it stalled) and the second takes it.
     let mut redis = a.redis().await;
     let _: () = redis::cmd("SET")
-        .arg(format!("{}q:{event_id}:driver", a.redis_prefix))
+        .arg(a.event_key(event_id, "q:driver"))
         .arg(&b_id)
         .arg("PX")
         .arg(3000)

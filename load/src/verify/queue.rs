@@ -1,7 +1,8 @@
 //! The waiting room: admissions kept to the operator's rate, and every
 //! booking on a queued event made by an admitted buyer.
 //!
-//! Read from the server's Redis keys (`{prefix}q:{event}:...`):
+//! Read from the server's Redis keys (`{prefix}{e:<event>}:q:...`, one Redis;
+//! the checker does not read a Redis Cluster):
 //! `admissions` (sorted set: buyer -> time of the admission step, unix ms;
 //! the server keeps its last minute) and `admitted` (hash: buyer -> queue
 //! token expiry, unix s; every buyer ever admitted).
@@ -67,7 +68,9 @@ pub async fn check(
         bookings.note = Some(note.into());
         return Ok(vec![rate, bookings]);
     };
-    let key = |name: &str| format!("{}q:{}:{name}", opts.redis_prefix, opts.event_id);
+    // The server's layout (`boxoffice::store::redis::event_key`): one hash
+    // tag per event.
+    let key = |name: &str| format!("{}{{e:{}}}:q:{name}", opts.redis_prefix, opts.event_id);
     let read = async {
         let log: Vec<(i64, f64)> = redis::cmd("ZRANGE")
             .arg(key("admissions"))

@@ -25,6 +25,30 @@ pub struct TestApp {
     pub redis_prefix: String,
 }
 
+/// Deletes every key of `prefix` from one Redis server, key by key (in a
+/// cluster node a multi-key DEL would cross slots).
+async fn delete_prefixed(url: &str, prefix: &str) {
+    let Ok(client) = redis::Client::open(url) else {
+        return;
+    };
+    let Ok(mut conn) = client.get_multiplexed_async_connection().await else {
+        return;
+    };
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}*"))
+        .query_async(&mut conn)
+        .await
+        .unwrap_or_default();
+    if keys.is_empty() {
+        return;
+    }
+    let mut pipe = redis::pipe();
+    for key in keys {
+        pipe.del(key).ignore();
+    }
+    let _: redis::RedisResult<()> = pipe.query_async(&mut conn).await;
+}
+
 fn env(name: &str) -> String {
     std::env::var(name)
         .unwrap_or_else(|_| panic!("{name} is not set: run the tests with `make test`"))
@@ -45,8 +69,16 @@ pub async fn spawn_app() -> TestApp {
 
 /// Like [`spawn_app`], with a hook to adjust the settings first.
 pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
+    spawn_app_against(env("BOXOFFICE_TEST_DATABASE_URL"), |s, _| adjust(s)).await
+}
+
+/// Like [`spawn_app_with`], on the PostgreSQL of `admin_url` (a maintenance
+/// database there); `adjust` also gets the test database's name.
+pub async fn spawn_app_against(
+    admin_url: String,
+    adjust: impl FnOnce(&mut Settings, &str),
+) -> TestApp {
     boxoffice::telemetry::init_logging("error");
-    let admin_url = env("BOXOFFICE_TEST_DATABASE_URL");
     let redis_url = env("BOXOFFICE_TEST_REDIS_URL");
     let id = uuid::Uuid::new_v4().simple().to_string();
     let db_name = format!("bo_test_{id}");
@@ -66,7 +98,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
     settings.database.url = SecretString::from(db_url);
     settings.redis.url = SecretString::from(redis_url.clone());
     settings.redis.key_prefix = format!("test:{id}:");
-    adjust(&mut settings);
+    adjust(&mut settings, &db_name);
 
     let pool = startup::pg_pool(&settings.database).expect("pool");
     startup::migrate(&pool).await.expect("migrate");
@@ -159,7 +191,13 @@ impl Drop for TestApp {
             return;
         }
         let (admin_url, db_name) = (self.admin_url.clone(), self.db_name.clone());
-        let (redis_url, prefix) = (self.redis_url.clone(), self.redis_prefix.clone());
+        let prefix = self.redis_prefix.clone();
+        // Every master of a cluster, or the one Redis.
+        let redis_urls = if self.settings.redis.is_cluster() {
+            self.settings.redis.cluster_urls.clone()
+        } else {
+            vec![self.redis_url.clone()]
+        };
         // Async cleanup from a synchronous Drop: a short-lived runtime on its own thread.
         let cleanup = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread()
@@ -174,18 +212,8 @@ impl Drop for TestApp {
                         )))
                         .await;
                 }
-                if let Ok(client) = redis::Client::open(redis_url.as_str())
-                    && let Ok(mut conn) = client.get_multiplexed_async_connection().await
-                {
-                    let keys: Vec<String> = redis::cmd("KEYS")
-                        .arg(format!("{prefix}*"))
-                        .query_async(&mut conn)
-                        .await
-                        .unwrap_or_default();
-                    if !keys.is_empty() {
-                        let _: redis::RedisResult<()> =
-                            redis::cmd("DEL").arg(keys).query_async(&mut conn).await;
-                    }
+                for url in redis_urls {
+                    delete_prefixed(&url, &prefix).await;
                 }
             });
         });
@@ -210,18 +238,19 @@ impl TestApp {
         &self.redis_url
     }
 
-    /// A connection to the test's Redis.
-    pub async fn redis(&self) -> redis::aio::MultiplexedConnection {
-        redis::Client::open(self.redis_url())
-            .unwrap()
-            .get_multiplexed_async_connection()
+    /// A connection to the test's Redis (one server or the cluster, as the
+    /// app's settings say).
+    pub async fn redis(&self) -> boxoffice::store::redis::Connection {
+        boxoffice::store::redis::Target::from_settings(&self.settings.redis)
+            .expect("redis settings")
+            .connect(std::time::Duration::from_secs(2))
             .await
-            .unwrap()
+            .expect("connect to the test's redis")
     }
 
-    /// `name` in this test's Redis key space.
-    pub fn redis_key(&self, name: &str) -> String {
-        format!("{}{name}", self.redis_prefix)
+    /// `name` among the Redis keys of one event (its hash tag).
+    pub fn event_key(&self, event_id: i64, name: &str) -> String {
+        boxoffice::store::redis::event_key(&self.redis_prefix, event_id, name)
     }
 
     pub async fn count(&self, table: &str) -> i64 {

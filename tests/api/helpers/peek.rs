@@ -9,7 +9,7 @@ use super::app::TestApp;
 impl TestApp {
     /// The Redis key of a seat's lock.
     pub fn lock_key(&self, event_id: i64, seat: i64) -> String {
-        self.redis_key(&format!("seat:{event_id}:{seat}"))
+        self.event_key(event_id, &format!("seat:{seat}"))
     }
 
     /// The value of a seat's Redis lock and its remaining time to live in ms
