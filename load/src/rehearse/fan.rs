@@ -97,7 +97,10 @@ pub struct Ctx {
     pub stop: Stop,
     pub sold_out: AtomicBool,
     pub slow_provider: AtomicBool,
+    /// In-flight limit of shoppers' requests (holds, payments, tickets, door).
     pub requests: Semaphore,
+    /// In-flight limit of the crowd's requests (sign-in, join, position polls).
+    pub crowd: Semaphore,
     pub queue_streams: Semaphore,
     pub map_streams: Semaphore,
     pub counts: Counts,
@@ -124,14 +127,18 @@ impl Ctx {
         &self.targets[node % self.targets.len()]
     }
 
-    /// One request through the in-flight limit, recorded; the body as JSON
-    /// (Null when it is not). Err: no answer.
+    /// One request through its lane's in-flight limit, recorded; the body as
+    /// JSON (Null when it is not). Err: no answer.
     pub async fn call(
         &self,
         endpoint: Endpoint,
         request: reqwest::RequestBuilder,
     ) -> Result<(u16, Value), ()> {
-        let _permit = self.requests.acquire().await.map_err(|_| ())?;
+        let lane = match endpoint {
+            Endpoint::Guest | Endpoint::QueueJoin | Endpoint::QueuePoll => &self.crowd,
+            _ => &self.requests,
+        };
+        let _permit = lane.acquire().await.map_err(|_| ())?;
         let started = Instant::now();
         match request.send().await {
             Ok(answer) => {
@@ -626,6 +633,7 @@ mod tests {
             sold_out: AtomicBool::new(false),
             slow_provider: AtomicBool::new(false),
             requests: Semaphore::new(1),
+            crowd: Semaphore::new(1),
             queue_streams: Semaphore::new(1),
             map_streams: Semaphore::new(1),
             counts: Counts::default(),

@@ -154,6 +154,7 @@ async fn rehearse(
         sold_out: AtomicBool::new(false),
         slow_provider: AtomicBool::new(false),
         requests: Semaphore::new(s.concurrency),
+        crowd: Semaphore::new(s.crowd_concurrency),
         queue_streams: Semaphore::new(s.queue_streams),
         map_streams: Semaphore::new(s.map_streams),
         counts: fan::Counts::default(),

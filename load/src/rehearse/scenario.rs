@@ -20,9 +20,12 @@ BOXOFFICE__LIMITS__ENABLED=false; a deployment you point it at with --target mus
 With --spawn-nodes the tool creates its own operator account (`boxoffice admin create`);
 against a deployment pass --admin-email/--admin-password.
 
-Fans: --fans of them (100,000 work): tasks on one shared HTTP client, at most --concurrency
-requests in flight and --queue-streams open position streams (the others poll their place at
-an interval set by their ETA: one machine has about 28,000 ephemeral ports per target).
+Fans: --fans of them (100,000 work): tasks on one shared HTTP client, in two lanes: at most
+--crowd-concurrency sign-ins, joins and position polls in flight, and --concurrency requests of
+fans past the waiting room, so a shopper never queues behind the crowd; --queue-streams open
+position streams (the others poll their place at an interval set by their ETA: one machine has
+about 28,000 ephemeral ports per target). Fans follow the seat map in the compact format over
+the venue layout, which the tool fetches once (fans' browsers cache it).
 
 Faults (--chaos, times after the sale opens): redis-stop@20s:8s (needs --spawn-redis or
 --redis-ctl), node-kill@35s:1 (kill -9 spawned node 1, start it again 3 s later), pg-restart@40s (needs
@@ -57,9 +60,14 @@ pub struct Args {
     /// Seconds between the first arrivals and the sale opening [default: 5].
     #[arg(long)]
     pub lead_seconds: Option<u64>,
-    /// Requests in flight at most (position and seat-map streams not counted) [default: 256].
+    /// Requests of fans past the waiting room (holds, payments, tickets, the door) in
+    /// flight at most [default: 256].
     #[arg(long)]
     pub concurrency: Option<usize>,
+    /// Requests of the crowd (sign-ins, joins, position polls) in flight at most: a lane of
+    /// their own, so fans who are shopping never queue behind the crowd's polls [default: 1024].
+    #[arg(long)]
+    pub crowd_concurrency: Option<usize>,
     /// Position streams open at most; other waiters poll [default: 2000].
     #[arg(long)]
     pub queue_streams: Option<usize>,
@@ -128,6 +136,7 @@ pub struct Scenario {
     pub arrival: String,
     pub lead_seconds: u64,
     pub concurrency: usize,
+    pub crowd_concurrency: usize,
     pub queue_streams: usize,
     pub map_streams: usize,
     pub ws_share: f64,
@@ -159,6 +168,7 @@ impl Default for Scenario {
             arrival: "burst".into(),
             lead_seconds: 5,
             concurrency: 256,
+            crowd_concurrency: 1024,
             queue_streams: 2_000,
             map_streams: 500,
             ws_share: 0.3,
@@ -208,6 +218,7 @@ impl Scenario {
             arrival,
             lead_seconds,
             concurrency,
+            crowd_concurrency,
             queue_streams,
             map_streams,
             ws_share,
@@ -232,8 +243,8 @@ impl Scenario {
         }
         anyhow::ensure!(s.fans > 0, "--fans must be at least 1");
         anyhow::ensure!(
-            s.concurrency > 0 && s.map_streams > 0,
-            "--concurrency and --map-streams must be at least 1"
+            s.concurrency > 0 && s.crowd_concurrency > 0 && s.map_streams > 0,
+            "--concurrency, --crowd-concurrency and --map-streams must be at least 1"
         );
         anyhow::ensure!(
             (0.0..=1.0).contains(&s.ws_share) && (0.0..=1.0).contains(&s.hot_share),
