@@ -82,6 +82,7 @@ pub async fn load(pool: &PgPool) -> anyhow::Result<()> {
             status: EventStatus::OnSale,
             queue_enabled: false,
             admission_rate_per_sec: 50,
+            zones: Vec::new(),
         };
         catalog::create_event(pool, &event).await?;
     }

@@ -709,6 +709,8 @@ mod tests {
                 row: "1".into(),
                 number: i as i32 + 1,
                 status: status.parse().unwrap(),
+                zone: None,
+                price_cents: 100,
             })
             .collect()
     }

@@ -12,6 +12,9 @@ pub struct SeatView {
     pub row: String,
     pub number: i32,
     pub status: SeatStatus,
+    /// The seat's price zone (`None`: the event's own price).
+    pub zone: Option<String>,
+    pub price_cents: i64,
 }
 
 #[derive(Debug, Serialize)]
@@ -39,8 +42,11 @@ pub async fn snapshot(pool: &PgPool, event_id: EventId) -> sqlx::Result<Option<S
         return Ok(None);
     };
     let seats = sqlx::query_as::<_, SeatView>(
-        "SELECT s.seat_id, vs.section, vs.row_name, vs.number, s.status
+        "SELECT s.seat_id, vs.section, vs.row_name, vs.number, s.status,
+                z.name AS zone, coalesce(z.price_cents, e.price_cents) AS price_cents
          FROM seats s JOIN venue_seats vs USING (seat_id)
+         JOIN events e ON e.event_id = s.event_id
+         LEFT JOIN event_zones z ON z.zone_id = s.zone_id
          WHERE s.event_id = $1 ORDER BY vs.position",
     )
     .bind(event_id)

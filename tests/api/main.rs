@@ -1,6 +1,7 @@
 //! Integration tests against real PostgreSQL and Redis (`make test` starts them).
 
 mod bad_input;
+mod best_available;
 mod bookings;
 mod catalog;
 mod cli;
@@ -18,3 +19,4 @@ mod payments;
 mod queue;
 mod seats;
 mod web_client;
+mod zones;
