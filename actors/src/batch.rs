@@ -156,6 +156,7 @@ mod tests {
                 row: "1".into(),
                 zone: None,
                 seats: (1..=10).map(SeatId).collect(),
+                stage_distance: None,
             }],
         });
         state.apply(&SeatDelta {

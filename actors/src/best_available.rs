@@ -46,20 +46,31 @@ struct Score {
 }
 
 impl RowIndex {
-    /// Ranks `rows` (in layout order): by their index within their section,
-    /// then by their section's first appearance.
+    /// Ranks `rows` (in layout order): nearest the stage first when every
+    /// row knows its distance from one (to a tenth of a seat, ties in layout
+    /// order); otherwise by their index within their section, then by their
+    /// section's first appearance (front rows of every section first).
     pub fn new(rows: Vec<SeatRow>) -> RowIndex {
+        let by_distance = !rows.is_empty() && rows.iter().all(|r| r.stage_distance.is_some());
         let mut section_order: HashMap<String, usize> = HashMap::new();
         let mut rows_seen: HashMap<String, usize> = HashMap::new();
-        let mut keyed: Vec<((usize, usize), RankedRow)> = Vec::with_capacity(rows.len());
+        let mut keyed: Vec<((u64, usize, usize), RankedRow)> = Vec::with_capacity(rows.len());
         for row in rows {
             let next = section_order.len();
             let section = *section_order.entry(row.section.clone()).or_insert(next);
             let index = rows_seen.entry(row.section).or_insert(0);
             let row_index = *index;
             *index += 1;
+            let key = match row.stage_distance.filter(|_| by_distance) {
+                Some(distance) => (
+                    (f64::from(distance.max(0.0)) * 10.0).round() as u64,
+                    section,
+                    row_index,
+                ),
+                None => (row_index as u64, section, 0),
+            };
             keyed.push((
-                (row_index, section),
+                key,
                 RankedRow {
                     zone: row.zone,
                     seats: row.seats,
@@ -172,6 +183,7 @@ mod tests {
                     seats: (1..=*len)
                         .map(|n| SeatId(((s + 1) * 1000 + (r + 1) * 100 + n) as i64))
                         .collect(),
+                    stage_distance: None,
                 });
             }
         }
@@ -256,6 +268,26 @@ mod tests {
         let blocks = pick_all(&index, 2, None);
         let rows: Vec<i64> = blocks.iter().map(|b| b[0].0 / 100).collect();
         assert_eq!(rows, vec![11, 21, 12, 22]);
+    }
+
+    #[test]
+    fn with_a_stage_the_nearest_rows_come_first_whatever_their_section() {
+        let row = |section: &str, distance: f32, first: i64| SeatRow {
+            section: section.into(),
+            row: "1".into(),
+            zone: None,
+            seats: (first..first + 2).map(SeatId).collect(),
+            stage_distance: Some(distance),
+        };
+        // Layout order: far balcony front row, then two floor rows.
+        let index = RowIndex::new(vec![
+            row("Balcony", 40.0, 1),
+            row("Floor", 5.0, 11),
+            row("Floor", 6.0, 21),
+        ]);
+        let blocks = pick_all(&index, 2, None);
+        let firsts: Vec<i64> = blocks.iter().map(|b| b[0].0).collect();
+        assert_eq!(firsts, vec![11, 21, 1]);
     }
 
     #[test]

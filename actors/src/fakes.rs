@@ -110,6 +110,7 @@ impl FakeLedger {
                 row: format!("{}", r + 1),
                 zone: Some(if r == 0 { "Front" } else { "Back" }.into()),
                 seats: (1..=per_row).map(|n| SeatId(r * per_row + n)).collect(),
+                stage_distance: None,
             })
             .collect();
         FakeLedger {

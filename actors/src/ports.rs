@@ -45,6 +45,8 @@ pub struct SeatRow {
     pub row: String,
     pub zone: Option<String>,
     pub seats: Vec<SeatId>,
+    /// How far the row is from the stage, when the venue has one.
+    pub stage_distance: Option<f32>,
 }
 
 /// A request to hold seats, as the batch hands it to the ledger.

@@ -239,6 +239,7 @@ mod tests {
                 row: "1".into(),
                 zone: None,
                 seats: (1..=4).map(SeatId).collect(),
+                stage_distance: None,
             }],
         });
         s.apply(&SeatDelta {

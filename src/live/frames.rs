@@ -219,6 +219,8 @@ mod tests {
                 status: SeatStatus::Available,
                 zone: None,
                 price_cents: 100,
+                x: 0.0,
+                y: 0.0,
             })
             .collect();
         let statuses = [

@@ -711,6 +711,8 @@ mod tests {
                 status: status.parse().unwrap(),
                 zone: None,
                 price_cents: 100,
+                x: 0.0,
+                y: 0.0,
             })
             .collect()
     }

@@ -74,11 +74,12 @@ macro_rules! event_columns {
 pub async fn create_venue(pool: &PgPool, venue: &NewVenue) -> sqlx::Result<VenueId> {
     let mut tx = pool.begin().await?;
     let venue_id: VenueId = sqlx::query_scalar(
-        "INSERT INTO venues (name, city, seat_count) VALUES ($1, $2, $3) RETURNING venue_id",
+        "INSERT INTO venues (name, city, seat_count, stage) VALUES ($1, $2, $3, $4) RETURNING venue_id",
     )
     .bind(&venue.name)
     .bind(&venue.city)
     .bind(venue.seats.len() as i32)
+    .bind(venue.stage.as_ref().map(sqlx::types::Json))
     .fetch_one(&mut *tx)
     .await?;
     insert_venue_seats(&mut tx, venue_id, venue).await?;
@@ -121,6 +122,8 @@ pub struct VenueHeader {
     pub name: String,
     pub city: String,
     pub seat_count: i32,
+    /// A shaped venue's stage, as the operator placed it (`null` for grids).
+    pub stage: Option<serde_json::Value>,
     #[serde(skip)]
     pub created_at: DateTime<Utc>,
 }
@@ -137,7 +140,7 @@ pub struct LayoutSeat {
 
 pub async fn venue_header(pool: &PgPool, venue_id: VenueId) -> sqlx::Result<Option<VenueHeader>> {
     sqlx::query_as(
-        "SELECT venue_id, name, city, seat_count, created_at FROM venues WHERE venue_id = $1",
+        "SELECT venue_id, name, city, seat_count, stage, created_at FROM venues WHERE venue_id = $1",
     )
     .bind(venue_id)
     .fetch_optional(pool)

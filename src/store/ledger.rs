@@ -107,20 +107,36 @@ fn delta(event_id: EventId, version: i64, seats: &[SeatId], status: SeatStatus) 
 }
 
 /// The venue's rows from seats in layout order: consecutive seats of one
-/// section and row are one row, side by side in that order.
-fn rows_of(seats: Vec<crate::store::seats::SeatView>) -> Vec<SeatRow> {
+/// section and row are one row, side by side in that order; with a stage,
+/// each row's distance from it (measured at the row's middle seat).
+fn rows_of(seats: Vec<crate::store::seats::SeatView>, stage: Option<(f64, f64)>) -> Vec<SeatRow> {
     let mut rows: Vec<SeatRow> = Vec::new();
+    let mut places: Vec<Vec<(f32, f32)>> = Vec::new();
     for seat in seats {
         match rows.last_mut() {
             Some(row) if row.section == seat.section && row.row == seat.row => {
                 row.seats.push(seat.seat_id);
             }
-            _ => rows.push(SeatRow {
-                section: seat.section,
-                row: seat.row,
-                zone: seat.zone,
-                seats: vec![seat.seat_id],
-            }),
+            _ => {
+                rows.push(SeatRow {
+                    section: seat.section,
+                    row: seat.row,
+                    zone: seat.zone,
+                    seats: vec![seat.seat_id],
+                    stage_distance: None,
+                });
+                places.push(Vec::new());
+            }
+        }
+        if let Some(at) = places.last_mut() {
+            at.push((seat.x, seat.y));
+        }
+    }
+    if let Some((sx, sy)) = stage {
+        for (row, at) in rows.iter_mut().zip(&places) {
+            row.stage_distance = at
+                .get(at.len() / 2)
+                .map(|&(x, y)| (f64::from(x) - sx).hypot(f64::from(y) - sy) as f32);
         }
     }
     rows
@@ -380,7 +396,7 @@ impl SeatLedger for PgLedger {
         Ok(SeatMap {
             version: snapshot.version,
             seats,
-            rows: rows_of(snapshot.seats),
+            rows: rows_of(snapshot.seats, snapshot.stage),
         })
     }
 

@@ -18,5 +18,6 @@ mod ops;
 mod payments;
 mod queue;
 mod seats;
+mod venue_shapes;
 mod web_client;
 mod zones;
