@@ -1,5 +1,5 @@
-//! Demo data for `make run`: an arena shaped as a bowl around a stage (about
-//! 20,500 seats in 32 sections, priced in three zones), a small club, and
+//! Demo data for `make run`: an arena shaped as a bowl around a stage
+//! (20,196 seats in 32 sections, priced in three zones), a small club, and
 //! events in a few cities and categories. Loading twice changes nothing.
 
 use chrono::{Duration, Utc};
@@ -118,8 +118,14 @@ pub fn arena_layout() -> LayoutRequest {
     }
 }
 
+/// `cents` rounded to whole units (a price a box office would print).
+fn whole(cents: i64) -> i64 {
+    (cents + 50) / 100 * 100
+}
+
 /// The arena's three price zones, for an event whose dearest seat costs `floor`.
 fn arena_zones(floor: i64) -> Vec<Zone> {
+    let floor = whole(floor);
     let names =
         |first: usize, count: usize| (first..first + count).map(|n| n.to_string()).collect();
     vec![
@@ -133,12 +139,12 @@ fn arena_zones(floor: i64) -> Vec<Zone> {
         },
         Zone {
             name: "Lower bowl".into(),
-            price_cents: floor * 3 / 5,
+            price_cents: whole(floor * 3 / 5),
             sections: names(101, 12),
         },
         Zone {
             name: "Upper bowl".into(),
-            price_cents: floor / 3,
+            price_cents: whole(floor / 3),
             sections: names(201, 16),
         },
     ]

@@ -61,6 +61,17 @@ export class SeatCanvas {
       .concat(this.extraColors);
     this.bg = style.getPropertyValue('--map-bg').trim() || '#fff';
     this.labelColor = style.getPropertyValue('--map-label').trim() || '#666';
+    // The same colours as 32-bit pixels, for drawing small seats straight into an ImageData.
+    const probe = document.createElement('canvas').getContext('2d', { willReadFrequently: true });
+    const pixel = (color) => {
+      probe.clearRect(0, 0, 1, 1);
+      probe.fillStyle = color;
+      probe.fillRect(0, 0, 1, 1);
+      const [r, g, b] = probe.getImageData(0, 0, 1, 1).data;
+      return ((255 << 24) | (b << 16) | (g << 8) | r) >>> 0;
+    };
+    this.pixelColors = Uint32Array.from(this.colors, pixel);
+    this.bgPixel = pixel(this.bg);
     this.focusColor = style.getPropertyValue('--text').trim() || '#000';
   }
 
@@ -179,7 +190,27 @@ export class SeatCanvas {
     const fill = starts.slice(0, k);
     for (let i = 0; i < n; i++) if (classes[i] < k) order[fill[classes[i]]++] = i;
     const side = crisp ? Math.round(size) : size;
-    if (this.model.stage) this.drawStage();
+    if (size * this.dpr <= 6) {
+      // Zoomed out: every seat is a few device pixels; writing them into one
+      // ImageData beats tens of thousands of fillRect calls.
+      this.drawPixels(classes, size);
+      if (this.model.stage) this.drawStage();
+    } else {
+      if (this.model.stage) this.drawStage();
+      this.drawRects(classes, starts, order, side, half, crisp);
+    }
+    if (cell >= 2.5 || model.stage) this.drawLabels(cell);
+    if (this.cursor >= 0) this.drawCursor(this.cursor);
+    /** How long the last full redraw took (ms): the browser test's frame-time figure. */
+    this.lastDrawMs = performance.now() - started;
+    this.fullDraws = (this.fullDraws ?? 0) + 1;
+  }
+
+  /** Seats as filled squares, one fill style per class. */
+  drawRects(classes, starts, order, side, half, crisp) {
+    const { ctx } = this;
+    const { xs, ys } = this.model;
+    const k = this.colors.length;
     for (let c = 0; c < k; c++) {
       if (starts[c] === starts[c + 1]) continue;
       ctx.fillStyle = this.colors[c];
@@ -190,11 +221,35 @@ export class SeatCanvas {
         ctx.fillRect(sx, sy, side, side);
       }
     }
-    if (cell >= 2.5 || model.stage) this.drawLabels(cell);
-    if (this.cursor >= 0) this.drawCursor(this.cursor);
-    /** How long the last full redraw took (ms): the browser test's frame-time figure. */
-    this.lastDrawMs = performance.now() - started;
-    this.fullDraws = (this.fullDraws ?? 0) + 1;
+  }
+
+  /** Small seats written as pixels into one ImageData (device pixels). */
+  drawPixels(classes, size) {
+    const { canvas, ctx, dpr } = this;
+    const { xs, ys, n } = this.model;
+    const dw = canvas.width, dh = canvas.height;
+    if (!this.pixels || this.pixels.width !== dw || this.pixels.height !== dh) {
+      this.pixels = ctx.createImageData(dw, dh);
+    }
+    const buf = new Uint32Array(this.pixels.data.buffer);
+    buf.fill(this.bgPixel);
+    const side = Math.max(1, Math.round(size * dpr));
+    const k = this.pixelColors.length;
+    const scale = this.scale * dpr, ox = (this.W / 2) * dpr, oy = this.oy * dpr;
+    const shift = side / 2;
+    for (let i = 0; i < n; i++) {
+      const c = classes[i];
+      if (c >= k) continue;
+      const color = this.pixelColors[c];
+      const px = Math.round((xs[i] - this.cx) * scale + ox - shift);
+      const py = Math.round((ys[i] - this.cy) * scale + oy - shift);
+      if (px < 0 || py < 0 || px + side > dw || py + side > dh) continue;
+      for (let dy = 0; dy < side; dy++) {
+        const row = (py + dy) * dw + px;
+        for (let dx = 0; dx < side; dx++) buf[row + dx] = color;
+      }
+    }
+    ctx.putImageData(this.pixels, 0, 0);
   }
 
   drawLabels(cell) {
