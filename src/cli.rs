@@ -33,7 +33,7 @@ enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
-    /// Load demo data (idempotent): a 21,000-seat arena, a club, and events.
+    /// Load demo data (idempotent): a 20,196-seat arena (a bowl around a stage, three price zones), a club, and events.
     Demo,
 }
 

@@ -8,6 +8,8 @@ use crate::model::SeatId;
 use crate::seat_state::SeatState;
 
 pub trait WantsSeats {
+    /// The seats asked for (for a best-available request: none until
+    /// [`WantsSeats::assign`] gives it some).
     fn seats(&self) -> &[SeatId];
 
     /// Memory already refused this request but could not vouch for itself
@@ -15,6 +17,24 @@ pub trait WantsSeats {
     fn bypasses_memory(&self) -> bool {
         false
     }
+
+    /// A best-available request: what to pick for it.
+    fn best_available(&self) -> Option<BestWanted<'_>> {
+        None
+    }
+
+    /// The seats picked for a best-available request.
+    fn assign(&mut self, _seats: Vec<SeatId>) {}
+}
+
+/// What a best-available request wants picked.
+#[derive(Debug, Clone, Copy)]
+pub struct BestWanted<'a> {
+    pub count: usize,
+    pub zone: Option<&'a str>,
+    /// Seats refused to this request before (Redis or PostgreSQL said they
+    /// are taken while memory did not know yet): never picked again for it.
+    pub avoid: &'a HashSet<SeatId>,
 }
 
 /// The next batch, the requests memory already knows must fail, and the
@@ -27,6 +47,9 @@ pub struct Selection<T> {
 }
 
 /// Takes up to `max` requests from the front of `queue`:
+/// - a best-available request is given the best block memory knows is free
+///   and no earlier request of the batch claimed, or is refused (with no
+///   seats named) when there is none;
 /// - a request memory knows cannot succeed is refused (memory says "no" early),
 ///   unless it already was and must now be decided by PostgreSQL;
 /// - a request sharing a seat with one already in the batch waits in the queue
@@ -42,9 +65,21 @@ pub fn select<T: WantsSeats>(
     let mut deferred = VecDeque::new();
     let mut claimed: HashSet<SeatId> = HashSet::new();
     while batch.len() < max {
-        let Some(request) = queue.pop_front() else {
+        let Some(mut request) = queue.pop_front() else {
             break;
         };
+        if let Some(best) = request.best_available() {
+            let excluded = |seat: SeatId| claimed.contains(&seat) || best.avoid.contains(&seat);
+            match state.pick(best.count, best.zone, excluded) {
+                Some(seats) => {
+                    claimed.extend(seats.iter().copied());
+                    request.assign(seats);
+                    batch.push(request);
+                }
+                None => refused.push((request, Vec::new())),
+            }
+            continue;
+        }
         let taken = if request.bypasses_memory() {
             Vec::new()
         } else {
@@ -70,14 +105,40 @@ pub fn select<T: WantsSeats>(
 mod tests {
     use super::*;
     use crate::model::{EventId, SeatStatus};
-    use crate::ports::{SeatChange, SeatDelta, SeatMap};
+    use crate::ports::{SeatChange, SeatDelta, SeatMap, SeatRow};
 
     #[derive(Debug, PartialEq)]
-    struct Req(&'static str, Vec<SeatId>);
-    impl WantsSeats for Req {
+    struct Request(&'static str, Vec<SeatId>, Option<usize>, HashSet<SeatId>);
+    impl WantsSeats for Request {
         fn seats(&self) -> &[SeatId] {
             &self.1
         }
+
+        fn best_available(&self) -> Option<BestWanted<'_>> {
+            self.2.map(|count| BestWanted {
+                count,
+                zone: None,
+                avoid: &self.3,
+            })
+        }
+
+        fn assign(&mut self, seats: Vec<SeatId>) {
+            self.1 = seats;
+        }
+    }
+
+    #[allow(non_snake_case)]
+    fn Req(name: &'static str, seats: Vec<SeatId>) -> Request {
+        Request(name, seats, None, HashSet::new())
+    }
+
+    fn best(name: &'static str, count: usize, avoid: &[i64]) -> Request {
+        Request(
+            name,
+            Vec::new(),
+            Some(count),
+            avoid.iter().map(|i| SeatId(*i)).collect(),
+        )
     }
 
     fn seats(ids: &[i64]) -> Vec<SeatId> {
@@ -90,6 +151,13 @@ mod tests {
             seats: (1..=10)
                 .map(|i| (SeatId(i), SeatStatus::Available))
                 .collect(),
+            rows: vec![SeatRow {
+                section: "A".into(),
+                row: "1".into(),
+                zone: None,
+                seats: (1..=10).map(SeatId).collect(),
+                stage_distance: None,
+            }],
         });
         state.apply(&SeatDelta {
             event_id: EventId(1),
@@ -124,9 +192,42 @@ mod tests {
     }
 
     #[test]
+    fn best_available_requests_get_disjoint_blocks_around_named_seats() {
+        // Seat 1 sold; seats 2-10 free in one row.
+        let state = state_with_seat_1_sold();
+        let mut queue = VecDeque::from(vec![
+            Req("named", seats(&[5, 6])),
+            best("first", 2, &[]),
+            best("avoiding", 2, &[9, 10]),
+            best("second", 2, &[]),
+            best("too-many", 4, &[]),
+            Req("overlaps-a-pick", seats(&[7])),
+        ]);
+        let selection = select(&mut queue, 10, &state);
+        let picked: Vec<(&str, Vec<SeatId>)> =
+            selection.batch.iter().map(|r| (r.0, r.1.clone())).collect();
+        assert_eq!(
+            picked,
+            vec![
+                ("named", seats(&[5, 6])),
+                // 7-8 leaves 9-10 for a pair; 2-4 would strand a seat.
+                ("first", seats(&[7, 8])),
+                // 9-10 refused to it before: only 2-4 is left.
+                ("avoiding", seats(&[3, 4])),
+                ("second", seats(&[9, 10])),
+            ]
+        );
+        assert_eq!(selection.refused.len(), 1);
+        assert_eq!(selection.refused[0].0.0, "too-many");
+        assert!(selection.refused[0].1.is_empty(), "no seat to name");
+        let left: Vec<_> = queue.iter().map(|r| r.0).collect();
+        assert_eq!(left, vec!["overlaps-a-pick"]);
+    }
+
+    #[test]
     fn a_batch_never_exceeds_its_maximum() {
         let state = state_with_seat_1_sold();
-        let mut queue: VecDeque<Req> = (2..=10).map(|i| Req("r", seats(&[i]))).collect();
+        let mut queue: VecDeque<Request> = (2..=10).map(|i| Req("r", seats(&[i]))).collect();
         let selection = select(&mut queue, 1, &state);
         assert_eq!(selection.batch.len(), 1);
         assert_eq!(queue.len(), 8);

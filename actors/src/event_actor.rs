@@ -42,7 +42,7 @@
 //! reload keeps the old state (and retries); only a failed first load stops the
 //! actor, once nothing of its own is in flight.
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::{BTreeSet, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -52,14 +52,20 @@ use chrono::{DateTime, Utc};
 use dashmap::DashMap;
 use tokio::sync::{Semaphore, oneshot};
 
-use crate::batch::{self, WantsSeats};
+use crate::batch::{self, BestWanted, WantsSeats};
 use crate::group_commit::{BatchInput, BatchResult, lock_token, run_batch};
 use crate::model::{BookingId, EventId, SeatId, UserId};
 use crate::ports::{
     CancelOutcome, Cancellation, Committed, ConfirmOutcome, DeltaBus, Freed, HoldOutcome, HoldPlan,
     ReleaseOutcome, SeatDelta, SeatLedger, SeatLock, StorageError,
 };
+use crate::reservation::Wanted;
 use crate::seat_state::{Applied, SeatState};
+
+/// How often a best-available request is picked again after the seats
+/// picked for it turned out taken (another node's hold memory had not seen
+/// yet); each retry leaves those seats out, so it always moves on.
+const BEST_AVAILABLE_RETRIES: u32 = 8;
 
 /// The adapters an event actor works through.
 #[derive(Clone)]
@@ -104,20 +110,26 @@ pub enum ReserveError {
     UnknownSeats(Vec<SeatId>),
     #[error("the buyer already holds the most seats allowed per event ({limit})")]
     HoldLimitReached { limit: usize },
+    /// No block of that many adjacent seats in one row (of the zone) is left.
+    #[error("no {count} adjacent seats are left")]
+    NotEnoughSeats { count: usize },
+    /// A best-available request named a zone the event does not have.
+    #[error("the event has no zone named {0:?}")]
+    UnknownZone(String),
     #[error("booking is unavailable right now: {0}")]
     Unavailable(String),
 }
 
 pub type ReserveReply = Result<Hold, ReserveError>;
 
-/// Hold these seats for this user, all or none. The answer goes to `reply`;
-/// a requester that drops its receiver or lets `deadline` pass has left, and
-/// no hold is kept for it.
+/// Hold these seats (or the best block the actor picks) for this user, all
+/// or none. The answer goes to `reply`; a requester that drops its receiver
+/// or lets `deadline` pass has left, and no hold is kept for it.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Reserve {
     pub user_id: UserId,
-    pub seat_ids: Vec<SeatId>,
+    pub wanted: Wanted,
     pub deadline: Instant,
     pub reply: oneshot::Sender<ReserveReply>,
 }
@@ -163,14 +175,86 @@ pub struct Availability;
 
 struct PendingHold {
     user_id: UserId,
+    /// The seats asked for; for a best-available request, the seats picked
+    /// for it by the batch being selected (empty before).
     seat_ids: Vec<SeatId>,
+    /// Set for a best-available request.
+    best: Option<BestRequest>,
     deadline: Instant,
     reply: oneshot::Sender<ReserveReply>,
     /// Memory refused it but could not vouch for itself: PostgreSQL decides.
     bypass_memory: bool,
 }
 
+/// A best-available request's wish and what it learnt on the way.
+struct BestRequest {
+    count: usize,
+    zone: Option<String>,
+    /// Seats picked for it before that Redis or PostgreSQL found taken.
+    avoid: HashSet<SeatId>,
+    retries: u32,
+}
+
 impl PendingHold {
+    fn new(msg: Reserve) -> PendingHold {
+        let (seat_ids, best) = match msg.wanted {
+            Wanted::Seats(seats) => (seats, None),
+            Wanted::BestAvailable(wish) => (
+                Vec::new(),
+                Some(BestRequest {
+                    count: wish.count,
+                    zone: wish.zone,
+                    avoid: HashSet::new(),
+                    retries: 0,
+                }),
+            ),
+        };
+        PendingHold {
+            user_id: msg.user_id,
+            seat_ids,
+            best,
+            deadline: msg.deadline,
+            reply: msg.reply,
+            bypass_memory: false,
+        }
+    }
+
+    /// Why `state` cannot take this request at all (seats of another event,
+    /// a zone it does not have), if it cannot.
+    fn misdirected(&self, state: &SeatState) -> Option<ReserveError> {
+        match &self.best {
+            Some(best) => best
+                .zone
+                .as_ref()
+                .filter(|zone| !state.has_zone(zone))
+                .map(|zone| ReserveError::UnknownZone(zone.clone())),
+            None => {
+                let unknown = state.unknown(&self.seat_ids);
+                (!unknown.is_empty()).then_some(ReserveError::UnknownSeats(unknown))
+            }
+        }
+    }
+
+    /// Whether memory, as it stands, would take this request into a batch.
+    fn memory_allows(&self, state: &SeatState) -> bool {
+        match &self.best {
+            Some(best) => state
+                .pick(best.count, best.zone.as_deref(), |s| {
+                    best.avoid.contains(&s)
+                })
+                .is_some(),
+            None => state.taken(&self.seat_ids).is_empty(),
+        }
+    }
+
+    /// Memory's refusal, once memory has shown it is current.
+    fn refusal(&self, state: &SeatState) -> ReserveError {
+        match &self.best {
+            Some(best) => ReserveError::NotEnoughSeats { count: best.count },
+            None => ReserveError::SeatsUnavailable(state.taken(&self.seat_ids)),
+        }
+    }
+
     /// The requester left (dropped its receiver) or its deadline passed.
     fn gone(&self) -> bool {
         self.reply.is_closed() || Instant::now() >= self.deadline
@@ -188,6 +272,18 @@ impl WantsSeats for PendingHold {
 
     fn bypasses_memory(&self) -> bool {
         self.bypass_memory
+    }
+
+    fn best_available(&self) -> Option<BestWanted<'_>> {
+        self.best.as_ref().map(|best| BestWanted {
+            count: best.count,
+            zone: best.zone.as_deref(),
+            avoid: &best.avoid,
+        })
+    }
+
+    fn assign(&mut self, seats: Vec<SeatId>) {
+        self.seat_ids = seats;
     }
 }
 
@@ -406,13 +502,12 @@ impl EventActor {
         // for before the state was loaded) are told apart here.
         let mut kept = VecDeque::with_capacity(self.queue.len());
         for pending in self.queue.drain(..) {
-            let unknown = state.unknown(&pending.seat_ids);
             if pending.gone() {
                 metrics::counter!("boxoffice_reservations_total", "outcome" => "abandoned")
                     .increment(1);
                 pending.answer(Err(ReserveError::Unavailable("deadline passed".into())));
-            } else if !unknown.is_empty() {
-                pending.answer(Err(ReserveError::UnknownSeats(unknown)));
+            } else if let Some(error) = pending.misdirected(state) {
+                pending.answer(Err(error));
             } else {
                 kept.push_back(pending);
             }
@@ -579,20 +674,29 @@ impl EventActor {
                                 .answer(Err(ReserveError::Unavailable("deadline passed".into())));
                             continue;
                         }
-                        let taken = self
-                            .state
-                            .as_ref()
-                            .map(|s| s.taken(&pending.seat_ids))
-                            .unwrap_or_default();
-                        if taken.is_empty() {
+                        let Some(state) = self.state.as_ref() else {
+                            requeue.push(pending);
+                            continue;
+                        };
+                        if pending.memory_allows(state) {
                             requeue.push(pending);
                         } else if current == Some(true) {
                             metrics::counter!("boxoffice_reservations_total", "outcome" => "refused_early")
                                 .increment(1);
-                            pending.answer(Err(ReserveError::SeatsUnavailable(taken)));
-                        } else {
+                            let refusal = pending.refusal(state);
+                            pending.answer(Err(refusal));
+                        } else if pending.best.is_none() {
                             pending.bypass_memory = true;
                             requeue.push(pending);
+                        } else if current == Some(false) {
+                            // PostgreSQL cannot pick the best seats: memory
+                            // catches up first, then picks again.
+                            reload = true;
+                            requeue.push(pending);
+                        } else {
+                            pending.answer(Err(ReserveError::Unavailable(
+                                "cannot tell which seats are free right now".into(),
+                            )));
                         }
                     }
                 }
@@ -616,7 +720,23 @@ impl EventActor {
         for delta in &result.deltas {
             self.apply(delta);
         }
-        for (pending, outcome) in waiting.into_iter().zip(result.outcomes) {
+        let mut retry = Vec::new();
+        for (mut pending, outcome) in waiting.into_iter().zip(result.outcomes) {
+            if let (Ok(HoldOutcome::Taken { seats }), Some(best)) = (&outcome, &mut pending.best)
+                && best.retries < BEST_AVAILABLE_RETRIES
+                && !pending.reply.is_closed()
+                && Instant::now() < pending.deadline
+            {
+                // Another node's hold memory had not seen yet: pick again,
+                // without those seats, instead of a needless 409.
+                metrics::counter!("boxoffice_reservations_total", "outcome" => "best_available_repick")
+                    .increment(1);
+                best.retries += 1;
+                best.avoid.extend(seats.iter().copied());
+                pending.seat_ids.clear();
+                retry.push(pending);
+                continue;
+            }
             let reply = match outcome {
                 Ok(HoldOutcome::Held {
                     booking_id,
@@ -629,6 +749,13 @@ impl EventActor {
                     expires_at,
                     amount_cents,
                 }),
+                Ok(HoldOutcome::Taken { .. }) if pending.best.is_some() => {
+                    metrics::counter!("boxoffice_reservations_total", "outcome" => "conflict")
+                        .increment(1);
+                    Err(ReserveError::Unavailable(
+                        "the seats picked kept being taken; try again".into(),
+                    ))
+                }
                 Ok(HoldOutcome::Taken { seats }) => {
                     metrics::counter!("boxoffice_reservations_total", "outcome" => "conflict")
                         .increment(1);
@@ -667,6 +794,10 @@ impl EventActor {
                 }
                 None => {}
             }
+        }
+        // Picked again first thing in the next batch, ahead of later arrivals.
+        for pending in retry.into_iter().rev() {
+            self.queue.push_front(pending);
         }
     }
 
@@ -821,21 +952,14 @@ impl Handler<Reserve> for EventActor {
 
     fn handle(&mut self, msg: Reserve, ctx: &mut Context<Self>) {
         self.last_active = Instant::now();
-        let pending = PendingHold {
-            user_id: msg.user_id,
-            seat_ids: msg.seat_ids,
-            deadline: msg.deadline,
-            reply: msg.reply,
-            bypass_memory: false,
-        };
+        let pending = PendingHold::new(msg);
         let Some(state) = self.state.as_ref() else {
             // Not loaded yet: judged when the batch is selected.
             self.queue.push_back(pending);
             return;
         };
-        let unknown = state.unknown(&pending.seat_ids);
-        if !unknown.is_empty() {
-            pending.answer(Err(ReserveError::UnknownSeats(unknown)));
+        if let Some(error) = pending.misdirected(state) {
+            pending.answer(Err(error));
             return;
         }
         let taken = state.taken(&pending.seat_ids);

@@ -18,7 +18,7 @@ pub use crate::model::BookingStatus;
 use crate::model::{BookingId, EventId, SeatId, SeatStatus, UserId};
 use crate::ports::{
     CancelOutcome, Cancellation, Committed, ConfirmOutcome, DeltaBus, Freed, HoldOutcome, HoldPlan,
-    LockUnavailable, ReleaseOutcome, SeatChange, SeatDelta, SeatLedger, SeatLock, SeatMap,
+    LockUnavailable, ReleaseOutcome, SeatChange, SeatDelta, SeatLedger, SeatLock, SeatMap, SeatRow,
     StorageError,
 };
 
@@ -88,14 +88,34 @@ pub struct FakeLedger {
     pub loads_fail: AtomicBool,
     writes_running: AtomicUsize,
     pub most_writes_at_once: AtomicUsize,
+    /// The venue's rows (the layout never changes).
+    rows: Vec<SeatRow>,
 }
 
 impl FakeLedger {
+    /// Seats 1..=n in one row.
     pub fn with_seats(n: i64, delay: Duration) -> FakeLedger {
+        FakeLedger::with_rows(1, n, delay)
+    }
+
+    /// `rows` rows of `per_row` seats (ids from 1, row by row) in one
+    /// section named "A".
+    pub fn with_rows(rows: i64, per_row: i64, delay: Duration) -> FakeLedger {
+        let n = rows * per_row;
         let seats = (1..=n)
             .map(|i| (SeatId(i), SeatStatus::Available))
             .collect();
+        let rows = (0..rows)
+            .map(|r| SeatRow {
+                section: "A".into(),
+                row: format!("{}", r + 1),
+                zone: Some(if r == 0 { "Front" } else { "Back" }.into()),
+                seats: (1..=per_row).map(|n| SeatId(r * per_row + n)).collect(),
+                stage_distance: None,
+            })
+            .collect();
         FakeLedger {
+            rows,
             inner: Mutex::new(Ledger {
                 seats,
                 ..Ledger::default()
@@ -174,6 +194,7 @@ impl SeatLedger for FakeLedger {
         Ok(SeatMap {
             version: l.version,
             seats: l.seats.iter().map(|(s, st)| (*s, *st)).collect(),
+            rows: self.rows.clone(),
         })
     }
 

@@ -15,6 +15,7 @@
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod batch;
+pub mod best_available;
 pub mod event_actor;
 #[cfg(test)]
 mod event_actor_tests;

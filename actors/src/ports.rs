@@ -31,6 +31,22 @@ pub struct SeatDelta {
 pub struct SeatMap {
     pub version: i64,
     pub seats: Vec<(SeatId, SeatStatus)>,
+    /// The venue's rows in layout order, for best-available picking (empty
+    /// when the ledger does not know the layout: nothing can be picked).
+    pub rows: Vec<SeatRow>,
+}
+
+/// One row of a venue as its layout lists it: seats side by side in order
+/// (neighbours in the list are neighbours in the hall), with the event's
+/// price zone of its section.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SeatRow {
+    pub section: String,
+    pub row: String,
+    pub zone: Option<String>,
+    pub seats: Vec<SeatId>,
+    /// How far the row is from the stage, when the venue has one.
+    pub stage_distance: Option<f32>,
 }
 
 /// A request to hold seats, as the batch hands it to the ledger.

@@ -136,7 +136,7 @@ impl Registry {
             let (reply, answer) = oneshot::channel();
             let message = Reserve {
                 user_id,
-                seat_ids: reservation.seat_ids().to_vec(),
+                wanted: reservation.wanted().clone(),
                 deadline,
                 reply,
             };

@@ -7,6 +7,7 @@
 
 use std::collections::HashMap;
 
+use crate::best_available::RowIndex;
 use crate::model::{SeatId, SeatStatus};
 use crate::ports::{SeatChange, SeatDelta, SeatMap};
 use crate::sequencer::{self, Pushed, Sequencer};
@@ -17,6 +18,8 @@ pub struct SeatState {
     /// The version `statuses` is at, and the deltas waiting beyond a gap.
     sequencer: Sequencer<Vec<SeatChange>>,
     available: usize,
+    /// The venue's rows, best first, for best-available picks.
+    rows: RowIndex,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -42,7 +45,27 @@ impl SeatState {
             statuses,
             sequencer: Sequencer::at(map.version, sequencer::MAX_AHEAD),
             available,
+            rows: RowIndex::new(map.rows),
         }
+    }
+
+    /// Whether some row of the event is in price zone `zone`.
+    pub fn has_zone(&self, zone: &str) -> bool {
+        self.rows.has_zone(zone)
+    }
+
+    /// The best block of `count` adjacent seats this copy knows are
+    /// available, leaving out `excluded` (seats claimed by earlier requests
+    /// of the batch, or refused to this request before).
+    pub fn pick(
+        &self,
+        count: usize,
+        zone: Option<&str>,
+        excluded: impl Fn(SeatId) -> bool,
+    ) -> Option<Vec<SeatId>> {
+        self.rows.pick(count, zone, |seat| {
+            !excluded(seat) && self.status(seat) == Some(SeatStatus::Available)
+        })
     }
 
     pub fn version(&self) -> i64 {
@@ -125,6 +148,7 @@ mod tests {
             seats: (1..=3)
                 .map(|i| (SeatId(i), SeatStatus::Available))
                 .collect(),
+            rows: Vec::new(),
         })
     }
 
@@ -201,6 +225,36 @@ mod tests {
             Applied::InOrder
         );
         assert_eq!(s.version(), 11 + bound, "everything held is applied");
+    }
+
+    #[test]
+    fn picks_see_committed_deltas_and_leave_out_excluded_seats() {
+        let mut s = SeatState::new(SeatMap {
+            version: 0,
+            seats: (1..=4)
+                .map(|i| (SeatId(i), SeatStatus::Available))
+                .collect(),
+            rows: vec![crate::ports::SeatRow {
+                section: "A".into(),
+                row: "1".into(),
+                zone: None,
+                seats: (1..=4).map(SeatId).collect(),
+                stage_distance: None,
+            }],
+        });
+        s.apply(&SeatDelta {
+            event_id: EventId(1),
+            version: 1,
+            changes: vec![SeatChange {
+                seat_id: SeatId(1),
+                status: SeatStatus::Reserved,
+            }],
+        });
+        assert_eq!(
+            s.pick(3, None, |_| false),
+            Some(vec![SeatId(2), SeatId(3), SeatId(4)])
+        );
+        assert_eq!(s.pick(3, None, |seat| seat == SeatId(4)), None);
     }
 
     #[test]

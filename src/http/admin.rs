@@ -60,6 +60,10 @@ pub async fn create_event(
                 "Unknown venue",
                 format!("venue {} does not exist", event.venue_id),
             ),
+            CreateEventError::UnknownSections(sections) => ApiError::validation(format!(
+                "zones name sections the venue does not have: {}",
+                sections.join(", ")
+            )),
             CreateEventError::Database(e) => e.into(),
         })?;
     cache.invalidate().await;

@@ -113,6 +113,17 @@ pub async fn create(
                 "these seats are not seats of this event",
             )
             .with_extra(json!({ "seat_ids": seats })),
+            ReserveError::NotEnoughSeats { count } => ApiError::conflict(
+                "not_enough_seats",
+                format!("no {count} adjacent seats in one row are left"),
+            )
+            .with_extra(json!({ "count": count })),
+            ReserveError::UnknownZone(zone) => ApiError::problem(
+                StatusCode::BAD_REQUEST,
+                "unknown_zone",
+                "Unknown zone",
+                format!("the event has no price zone named {zone:?}"),
+            ),
             ReserveError::HoldLimitReached { limit } => ApiError::conflict(
                 "hold_limit_reached",
                 format!(

@@ -120,6 +120,8 @@ struct SeatEntry<'a> {
     row: &'a str,
     number: i32,
     status: &'static str,
+    zone: Option<&'a str>,
+    price_cents: i64,
 }
 
 #[derive(Serialize)]
@@ -153,6 +155,8 @@ pub fn snapshot(
                     row: &seat.row,
                     number: seat.number,
                     status: status.as_str(),
+                    zone: seat.zone.as_deref(),
+                    price_cents: seat.price_cents,
                 })
                 .collect(),
         }),
@@ -213,6 +217,10 @@ mod tests {
                 row: "1".into(),
                 number: i as i32,
                 status: SeatStatus::Available,
+                zone: None,
+                price_cents: 100,
+                x: 0.0,
+                y: 0.0,
             })
             .collect();
         let statuses = [

@@ -719,6 +719,10 @@ mod tests {
                 row: "1".into(),
                 number: i as i32 + 1,
                 status: status.parse().unwrap(),
+                zone: None,
+                price_cents: 100,
+                x: 0.0,
+                y: 0.0,
             })
             .collect()
     }

@@ -68,6 +68,66 @@ pub struct NewEventRequest {
     /// or null: only an operator refunds.
     #[serde(default)]
     pub cancellable_until: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub zones: Option<Vec<ZoneRequest>>,
+}
+
+/// One price zone as an operator submits it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ZoneRequest {
+    pub name: String,
+    pub price_cents: i64,
+    pub sections: Vec<String>,
+}
+
+/// A checked price zone: a named, priced, non-empty set of section names.
+/// Whether the venue has those sections is checked when the event is
+/// written (`store::catalog::create_event`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Zone {
+    pub name: String,
+    pub price_cents: i64,
+    pub sections: Vec<String>,
+}
+
+/// Most zones one event may have.
+pub const MAX_ZONES: usize = 50;
+
+/// Zone names unique, prices in range, each section in at most one zone.
+fn check_zones(zones: Vec<ZoneRequest>) -> Result<Vec<Zone>, String> {
+    if zones.len() > MAX_ZONES {
+        return Err(format!("an event has at most {MAX_ZONES} zones"));
+    }
+    let mut names = std::collections::HashSet::new();
+    let mut section_zone = std::collections::HashMap::new();
+    let mut checked = Vec::with_capacity(zones.len());
+    for (i, zone) in zones.into_iter().enumerate() {
+        let name = non_blank(&format!("zones[{i}].name"), &zone.name, 50)?;
+        if !names.insert(name.clone()) {
+            return Err(format!("zones[{i}].name {name:?} is used twice"));
+        }
+        let price_cents = check_price(zone.price_cents).map_err(|e| format!("zones[{i}].{e}"))?;
+        if zone.sections.is_empty() {
+            return Err(format!("zones[{i}].sections must not be empty"));
+        }
+        let mut sections = Vec::with_capacity(zone.sections.len());
+        for (j, section) in zone.sections.iter().enumerate() {
+            let section = non_blank(&format!("zones[{i}].sections[{j}]"), section, 50)?;
+            if let Some(other) = section_zone.insert(section.clone(), name.clone()) {
+                return Err(format!(
+                    "section {section:?} is in two zones ({other:?} and {name:?})"
+                ));
+            }
+            sections.push(section);
+        }
+        checked.push(Zone {
+            name,
+            price_cents,
+            sections,
+        });
+    }
+    Ok(checked)
 }
 
 #[derive(Debug)]
@@ -81,6 +141,8 @@ pub struct NewEvent {
     pub queue_enabled: bool,
     pub admission_rate_per_sec: i32,
     pub cancellable_until: Option<DateTime<Utc>>,
+    /// Price zones; seats in none cost `price_cents`.
+    pub zones: Vec<Zone>,
 }
 
 impl TryFrom<NewEventRequest> for NewEvent {
@@ -99,6 +161,7 @@ impl TryFrom<NewEventRequest> for NewEvent {
             queue_enabled: r.queue_enabled.unwrap_or(false),
             admission_rate_per_sec: check_rate(r.admission_rate_per_sec.unwrap_or(50))?,
             cancellable_until: r.cancellable_until,
+            zones: check_zones(r.zones.unwrap_or_default())?,
         })
     }
 }
@@ -289,6 +352,49 @@ mod tests {
         };
         let filter = EventFilter::try_from(query).unwrap();
         assert_eq!(filter.title_like.as_deref(), Some("%100\\%\\_off%"));
+    }
+
+    fn zone(name: &str, price_cents: i64, sections: &[&str]) -> ZoneRequest {
+        ZoneRequest {
+            name: name.into(),
+            price_cents,
+            sections: sections.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn bad_zones_are_refused_with_the_offending_field() {
+        let cases = [
+            (
+                vec![zone("A", 100, &["1"]), zone("A", 200, &["2"])],
+                "used twice",
+            ),
+            (vec![zone("A", -1, &["1"])], "zones[0].price_cents"),
+            (vec![zone("A", 100_000_001, &["1"])], "zones[0].price_cents"),
+            (vec![zone("A", 100, &[])], "sections must not be empty"),
+            (vec![zone(" ", 100, &["1"])], "must not be blank"),
+            (
+                vec![zone("A", 100, &["1", "2"]), zone("B", 200, &["2"])],
+                "section \"2\" is in two zones",
+            ),
+            (vec![zone("A", 100, &["1", "1"])], "in two zones"),
+        ];
+        for (zones, expected) in cases {
+            let error = check_zones(zones).unwrap_err();
+            assert!(
+                error.contains(expected),
+                "{error:?} should mention {expected:?}"
+            );
+        }
+        let zones = check_zones(vec![zone(" Floor ", 9_900, &[" 101 ", "102"])]).unwrap();
+        assert_eq!(
+            zones,
+            vec![Zone {
+                name: "Floor".into(),
+                price_cents: 9_900,
+                sections: vec!["101".into(), "102".into()],
+            }]
+        );
     }
 
     #[test]

@@ -25,6 +25,43 @@ pub struct EventView {
     pub seat_count: i32,
     /// Buyers may cancel paid bookings until then (`None`: they may not).
     pub cancellable_until: Option<DateTime<Utc>>,
+    /// The event's price zones, in the operator's order (filled in by
+    /// [`attach_zones`]; not a column).
+    #[sqlx(skip)]
+    pub zones: Vec<ZoneView>,
+}
+
+/// One price zone of an event, as browse shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct ZoneView {
+    #[serde(skip)]
+    pub event_id: EventId,
+    pub name: String,
+    pub price_cents: i64,
+    pub sections: Vec<String>,
+}
+
+/// Fills in the zones of `events` with one query.
+async fn attach_zones(pool: &PgPool, events: &mut [EventView]) -> sqlx::Result<()> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<EventId> = events.iter().map(|e| e.event_id).collect();
+    let zones: Vec<ZoneView> = sqlx::query_as(
+        "SELECT z.event_id, z.name, z.price_cents,
+                ARRAY(SELECT s.section FROM event_zone_sections s
+                      WHERE s.zone_id = z.zone_id ORDER BY s.section) AS sections
+         FROM event_zones z WHERE z.event_id = ANY($1) ORDER BY z.event_id, z.position",
+    )
+    .bind(&ids)
+    .fetch_all(pool)
+    .await?;
+    for zone in zones {
+        if let Some(event) = events.iter_mut().find(|e| e.event_id == zone.event_id) {
+            event.zones.push(zone);
+        }
+    }
+    Ok(())
 }
 
 /// The columns of [`EventView`], as a macro so queries stay `&'static str`.
@@ -40,11 +77,12 @@ macro_rules! event_columns {
 pub async fn create_venue(pool: &PgPool, venue: &NewVenue) -> sqlx::Result<VenueId> {
     let mut tx = pool.begin().await?;
     let venue_id: VenueId = sqlx::query_scalar(
-        "INSERT INTO venues (name, city, seat_count) VALUES ($1, $2, $3) RETURNING venue_id",
+        "INSERT INTO venues (name, city, seat_count, stage) VALUES ($1, $2, $3, $4) RETURNING venue_id",
     )
     .bind(&venue.name)
     .bind(&venue.city)
     .bind(venue.seats.len() as i32)
+    .bind(venue.stage.as_ref().map(sqlx::types::Json))
     .fetch_one(&mut *tx)
     .await?;
     insert_venue_seats(&mut tx, venue_id, venue).await?;
@@ -87,6 +125,8 @@ pub struct VenueHeader {
     pub name: String,
     pub city: String,
     pub seat_count: i32,
+    /// A shaped venue's stage, as the operator placed it (`null` for grids).
+    pub stage: Option<serde_json::Value>,
     #[serde(skip)]
     pub created_at: DateTime<Utc>,
 }
@@ -103,7 +143,7 @@ pub struct LayoutSeat {
 
 pub async fn venue_header(pool: &PgPool, venue_id: VenueId) -> sqlx::Result<Option<VenueHeader>> {
     sqlx::query_as(
-        "SELECT venue_id, name, city, seat_count, created_at FROM venues WHERE venue_id = $1",
+        "SELECT venue_id, name, city, seat_count, stage, created_at FROM venues WHERE venue_id = $1",
     )
     .bind(venue_id)
     .fetch_optional(pool)
@@ -125,12 +165,16 @@ pub async fn layout_seats(pool: &PgPool, venue_id: VenueId) -> sqlx::Result<Vec<
 pub enum CreateEventError {
     #[error("venue not found")]
     UnknownVenue,
+    /// Zones name sections the venue does not have.
+    #[error("the venue has no sections named {0:?}")]
+    UnknownSections(Vec<String>),
     #[error(transparent)]
     Database(#[from] sqlx::Error),
 }
 
-/// Creates the event and, in the same transaction, one AVAILABLE seat row per
-/// venue seat with a single `INSERT ... SELECT`.
+/// Creates the event, its price zones and, in the same transaction, one
+/// AVAILABLE seat row per venue seat (with its zone) with a single
+/// `INSERT ... SELECT`. Zones naming a section the venue lacks write nothing.
 #[tracing::instrument(skip_all, fields(venue.id = %event.venue_id))]
 pub async fn create_event(pool: &PgPool, event: &NewEvent) -> Result<EventId, CreateEventError> {
     let mut tx = pool.begin().await?;
@@ -152,14 +196,73 @@ pub async fn create_event(pool: &PgPool, event: &NewEvent) -> Result<EventId, Cr
     .fetch_optional(&mut *tx)
     .await?
     .ok_or(CreateEventError::UnknownVenue)?;
-    sqlx::query("INSERT INTO seats (event_id, seat_id) SELECT $1, seat_id FROM venue_seats WHERE venue_id = $2")
-        .bind(event_id)
-        .bind(event.venue_id)
-        .execute(&mut *tx)
-        .await?;
+    insert_zones(&mut tx, event_id, event).await?;
+    sqlx::query(
+        "INSERT INTO seats (event_id, seat_id, zone_id)
+         SELECT $1, vs.seat_id, zs.zone_id FROM venue_seats vs
+         LEFT JOIN event_zone_sections zs ON zs.event_id = $1 AND zs.section = vs.section
+         WHERE vs.venue_id = $2",
+    )
+    .bind(event_id)
+    .bind(event.venue_id)
+    .execute(&mut *tx)
+    .await?;
     tx.commit().await?;
     refresh_statistics(pool, "seats").await;
     Ok(event_id)
+}
+
+/// The event's zones and their sections; refuses sections the venue lacks
+/// (the caller's transaction then rolls back: nothing is written).
+async fn insert_zones(
+    tx: &mut Transaction<'_, Postgres>,
+    event_id: EventId,
+    event: &NewEvent,
+) -> Result<(), CreateEventError> {
+    if event.zones.is_empty() {
+        return Ok(());
+    }
+    let (mut sections, mut zone_of) = (Vec::new(), Vec::new());
+    for (position, zone) in event.zones.iter().enumerate() {
+        for section in &zone.sections {
+            sections.push(section.as_str());
+            zone_of.push(position as i32);
+        }
+    }
+    let unknown: Vec<String> = sqlx::query_scalar(
+        "SELECT w.section FROM UNNEST($2::text[]) AS w(section)
+         WHERE NOT EXISTS (SELECT 1 FROM venue_seats vs
+                           WHERE vs.venue_id = $1 AND vs.section = w.section)",
+    )
+    .bind(event.venue_id)
+    .bind(&sections)
+    .fetch_all(&mut **tx)
+    .await?;
+    if !unknown.is_empty() {
+        return Err(CreateEventError::UnknownSections(unknown));
+    }
+    let positions: Vec<i32> = (0..event.zones.len() as i32).collect();
+    let names: Vec<&str> = event.zones.iter().map(|z| z.name.as_str()).collect();
+    let prices: Vec<i64> = event.zones.iter().map(|z| z.price_cents).collect();
+    sqlx::query(
+        "WITH z AS (
+             INSERT INTO event_zones (event_id, position, name, price_cents)
+             SELECT $1, * FROM UNNEST($2::int4[], $3::text[], $4::int8[])
+             RETURNING zone_id, position
+         )
+         INSERT INTO event_zone_sections (event_id, section, zone_id)
+         SELECT $1, u.section, z.zone_id FROM UNNEST($5::text[], $6::int4[]) AS u(section, position)
+         JOIN z USING (position)",
+    )
+    .bind(event_id)
+    .bind(&positions)
+    .bind(&names)
+    .bind(&prices)
+    .bind(&sections)
+    .bind(&zone_of)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 /// Bulk inserts leave the planner's statistics behind until autovacuum runs;
@@ -175,14 +278,17 @@ async fn refresh_statistics(pool: &PgPool, table: &'static str) {
 }
 
 pub async fn get_event(pool: &PgPool, event_id: EventId) -> sqlx::Result<Option<EventView>> {
-    sqlx::query_as(concat!(
+    let event: Option<EventView> = sqlx::query_as(concat!(
         "SELECT ",
         event_columns!(),
         " FROM events e JOIN venues v USING (venue_id) WHERE e.event_id = $1"
     ))
     .bind(event_id)
     .fetch_optional(pool)
-    .await
+    .await?;
+    let mut events: Vec<EventView> = event.into_iter().collect();
+    attach_zones(pool, &mut events).await?;
+    Ok(events.pop())
 }
 
 /// One page of events in (start_time, event_id) order; fetches one extra row
@@ -217,6 +323,7 @@ pub async fn list_events(
     .await?;
     let more = events.len() > filter.limit as usize;
     events.truncate(filter.limit as usize);
+    attach_zones(pool, &mut events).await?;
     Ok((events, more))
 }
 

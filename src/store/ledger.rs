@@ -10,14 +10,14 @@
 //! the partial UNIQUE index `booking_seats_active_seat_key` are the guards: if
 //! either fires unexpectedly the transaction rolls back and nothing is sold.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use actors::model::{BookingId, BookingStatus, EventId, SeatId, SeatStatus, UserId};
 use actors::ports::{
     CancelOutcome, Cancellation, Committed, ConfirmOutcome, Freed, HoldOutcome, HoldPlan,
-    ReleaseOutcome, SeatChange, SeatDelta, SeatLedger, SeatMap, StorageError,
+    ReleaseOutcome, SeatChange, SeatDelta, SeatLedger, SeatMap, SeatRow, StorageError,
 };
 use actors::sweeper::ExpiredHolds;
 use async_trait::async_trait;
@@ -106,6 +106,42 @@ fn delta(event_id: EventId, version: i64, seats: &[SeatId], status: SeatStatus) 
     }
 }
 
+/// The venue's rows from seats in layout order: consecutive seats of one
+/// section and row are one row, side by side in that order; with a stage,
+/// each row's distance from it (measured at the row's middle seat).
+fn rows_of(seats: Vec<crate::store::seats::SeatView>, stage: Option<(f64, f64)>) -> Vec<SeatRow> {
+    let mut rows: Vec<SeatRow> = Vec::new();
+    let mut places: Vec<Vec<(f32, f32)>> = Vec::new();
+    for seat in seats {
+        match rows.last_mut() {
+            Some(row) if row.section == seat.section && row.row == seat.row => {
+                row.seats.push(seat.seat_id);
+            }
+            _ => {
+                rows.push(SeatRow {
+                    section: seat.section,
+                    row: seat.row,
+                    zone: seat.zone,
+                    seats: vec![seat.seat_id],
+                    stage_distance: None,
+                });
+                places.push(Vec::new());
+            }
+        }
+        if let Some(at) = places.last_mut() {
+            at.push((seat.x, seat.y));
+        }
+    }
+    if let Some((sx, sy)) = stage {
+        for (row, at) in rows.iter_mut().zip(&places) {
+            row.stage_distance = at
+                .get(at.len() / 2)
+                .map(|&(x, y)| (f64::from(x) - sx).hypot(f64::from(y) - sy) as f32);
+        }
+    }
+    rows
+}
+
 fn ids<T: Copy>(items: &[T], f: impl Fn(T) -> i64) -> Vec<i64> {
     items.iter().map(|&i| f(i)).collect()
 }
@@ -126,35 +162,43 @@ impl PgLedger {
             .flat_map(|p| p.seats.iter().map(|s| s.0))
             .collect();
         let buyers: Vec<i64> = plans.iter().map(|p| p.user_id.0).collect();
-        let (available, booking_ids, holders, held): (Vec<i64>, Vec<i64>, Vec<i64>, Vec<i64>) =
-            sqlx::query_as(
-                // `held`: the seats each buyer of the batch already holds, read
-                // under the event-row lock taken by `next_version`, so no other
-                // hold of this event commits between this count and ours, on
-                // any node. Seats are looked up by the requested ids
-                // (primary-key lookups), whatever the statistics say.
-                "WITH held AS (
-                     SELECT b.user_id, count(*) AS seats FROM bookings b
-                     JOIN booking_seats bs ON bs.booking_id = b.booking_id AND bs.active
-                     WHERE b.event_id = $1 AND b.status = 'PENDING' AND b.user_id = ANY($4)
-                     GROUP BY b.user_id
-                 )
-                 SELECT ARRAY(SELECT s.seat_id FROM UNNEST($2::int8[]) AS w(seat_id)
-                              JOIN seats s ON s.event_id = $1 AND s.seat_id = w.seat_id
-                              WHERE s.status = 'AVAILABLE'),
-                        ARRAY(SELECT nextval(pg_get_serial_sequence('bookings', 'booking_id'))
-                              FROM generate_series(1, $3)),
-                        ARRAY(SELECT user_id FROM held ORDER BY user_id),
-                        ARRAY(SELECT seats FROM held ORDER BY user_id)",
-            )
-            .bind(event)
-            .bind(&wanted)
-            .bind(plans.len() as i32)
-            .bind(&buyers)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(storage_error)?;
-        let available: HashSet<i64> = available.into_iter().collect();
+        type Read = (Vec<i64>, Vec<i64>, Vec<i64>, Vec<i64>, Vec<i64>);
+        let (available, prices, booking_ids, holders, held): Read = sqlx::query_as(
+            // `held`: the seats each buyer of the batch already holds, read
+            // under the event-row lock taken by `next_version`, so no other
+            // hold of this event commits between this count and ours, on
+            // any node. Seats are looked up by the requested ids
+            // (primary-key lookups), whatever the statistics say; each
+            // available seat comes with its price (its zone's, else the
+            // event's).
+            "WITH held AS (
+                 SELECT b.user_id, count(*) AS seats FROM bookings b
+                 JOIN booking_seats bs ON bs.booking_id = b.booking_id AND bs.active
+                 WHERE b.event_id = $1 AND b.status = 'PENDING' AND b.user_id = ANY($4)
+                 GROUP BY b.user_id
+             ), free AS (
+                 SELECT s.seat_id, coalesce(z.price_cents, $5) AS price
+                 FROM UNNEST($2::int8[]) AS w(seat_id)
+                 JOIN seats s ON s.event_id = $1 AND s.seat_id = w.seat_id
+                 LEFT JOIN event_zones z ON z.zone_id = s.zone_id
+                 WHERE s.status = 'AVAILABLE'
+             )
+             SELECT ARRAY(SELECT seat_id FROM free ORDER BY seat_id),
+                    ARRAY(SELECT price FROM free ORDER BY seat_id),
+                    ARRAY(SELECT nextval(pg_get_serial_sequence('bookings', 'booking_id'))
+                          FROM generate_series(1, $3)),
+                    ARRAY(SELECT user_id FROM held ORDER BY user_id),
+                    ARRAY(SELECT seats FROM held ORDER BY user_id)",
+        )
+        .bind(event)
+        .bind(&wanted)
+        .bind(plans.len() as i32)
+        .bind(&buyers)
+        .bind(price_cents)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(storage_error)?;
+        let available: HashMap<i64, i64> = available.into_iter().zip(prices).collect();
         let mut holding: HashMap<i64, usize> = holders
             .into_iter()
             .zip(held.into_iter().map(|seats| seats as usize))
@@ -170,7 +214,7 @@ impl PgLedger {
                 .seats
                 .iter()
                 .copied()
-                .filter(|s| !available.contains(&s.0))
+                .filter(|s| !available.contains_key(&s.0))
                 .collect();
             if !missing.is_empty() {
                 outcomes.push(HoldOutcome::Taken { seats: missing });
@@ -185,7 +229,11 @@ impl PgLedger {
                 continue;
             }
             *held += plan.seats.len();
-            let amount_cents = price_cents * plan.seats.len() as i64;
+            let amount_cents: i64 = plan
+                .seats
+                .iter()
+                .map(|s| available.get(&s.0).copied().unwrap_or(price_cents))
+                .sum();
             b_ids.push(booking_id);
             b_users.push(plan.user_id.0);
             b_amounts.push(amount_cents);
@@ -342,12 +390,13 @@ impl SeatLedger for PgLedger {
             snapshot.ok_or_else(|| StorageError::Other(format!("event {event} does not exist")))?;
         let seats = snapshot
             .seats
-            .into_iter()
+            .iter()
             .map(|s| (s.seat_id, s.status))
             .collect();
         Ok(SeatMap {
             version: snapshot.version,
             seats,
+            rows: rows_of(snapshot.seats, snapshot.stage),
         })
     }
 

@@ -12,6 +12,15 @@ pub struct SeatView {
     pub row: String,
     pub number: i32,
     pub status: SeatStatus,
+    /// The seat's price zone (`None`: the event's own price).
+    pub zone: Option<String>,
+    pub price_cents: i64,
+    /// Where the seat is drawn (for best-available ranking; the map's
+    /// clients take it from the layout).
+    #[serde(skip)]
+    pub x: f32,
+    #[serde(skip)]
+    pub y: f32,
 }
 
 #[derive(Debug, Serialize)]
@@ -19,6 +28,9 @@ pub struct SeatSnapshot {
     pub event_id: EventId,
     pub version: i64,
     pub seats: Vec<SeatView>,
+    /// The centre of the venue's stage, if it has one.
+    #[serde(skip)]
+    pub stage: Option<(f64, f64)>,
 }
 
 /// Every seat of the event in layout order, with the version they are at.
@@ -30,17 +42,22 @@ pub async fn snapshot(pool: &PgPool, event_id: EventId) -> sqlx::Result<Option<S
     sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         .execute(&mut *tx)
         .await?;
-    let Some(version) =
-        sqlx::query_scalar::<_, i64>("SELECT seat_version FROM events WHERE event_id = $1")
-            .bind(event_id)
-            .fetch_optional(&mut *tx)
-            .await?
+    let Some((version, stage_x, stage_y)) = sqlx::query_as::<_, (i64, Option<f64>, Option<f64>)>(
+        "SELECT e.seat_version, (v.stage->>'x')::float8, (v.stage->>'y')::float8
+         FROM events e JOIN venues v USING (venue_id) WHERE e.event_id = $1",
+    )
+    .bind(event_id)
+    .fetch_optional(&mut *tx)
+    .await?
     else {
         return Ok(None);
     };
     let seats = sqlx::query_as::<_, SeatView>(
-        "SELECT s.seat_id, vs.section, vs.row_name, vs.number, s.status
+        "SELECT s.seat_id, vs.section, vs.row_name, vs.number, s.status,
+                z.name AS zone, coalesce(z.price_cents, e.price_cents) AS price_cents, vs.x, vs.y
          FROM seats s JOIN venue_seats vs USING (seat_id)
+         JOIN events e ON e.event_id = s.event_id
+         LEFT JOIN event_zones z ON z.zone_id = s.zone_id
          WHERE s.event_id = $1 ORDER BY vs.position",
     )
     .bind(event_id)
@@ -51,6 +68,7 @@ pub async fn snapshot(pool: &PgPool, event_id: EventId) -> sqlx::Result<Option<S
         event_id,
         version,
         seats,
+        stage: stage_x.zip(stage_y),
     }))
 }
 

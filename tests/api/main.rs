@@ -1,6 +1,7 @@
 //! Integration tests against real PostgreSQL and Redis (`make test` starts them).
 
 mod bad_input;
+mod best_available;
 mod bookings;
 mod catalog;
 mod cli;
@@ -20,4 +21,6 @@ mod redis_cluster;
 mod refunds;
 mod replica;
 mod seats;
+mod venue_shapes;
 mod web_client;
+mod zones;

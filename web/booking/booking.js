@@ -1,6 +1,7 @@
-// The booking panel of the event page: the buyer's selection, the hold with
-// its countdown, payment with safe retries (one Idempotency-Key per attempt),
-// release, and a hold restored after a reload.
+// The booking panel of the event page: the buyer's selection (each seat with
+// its price), best available ("find me N seats in zone Z", picked by the
+// server), the hold with its countdown, payment with safe retries (one
+// Idempotency-Key per attempt), release, and a hold restored after a reload.
 
 import { api, errorText, uuid } from '../lib/api.js';
 import { byId as $, el } from '../lib/dom.js';
@@ -30,7 +31,11 @@ export class Booking {
     this.attempt = null; // {key, paymentToken}: one pay click, reused on retry
     this.busy = false; // a confirm or release is in flight
     this.countdownTimer = 0;
+    this.zones = null; // Zones (seatmap/zones.js): each seat's price and zone
   }
+
+  /** Seat i's price in cents. */
+  price(i) { return this.zones ? this.zones.price(i) : (this.event?.price_cents ?? 0); }
 
   get holdKey() { return `boxoffice.hold.${this.eventId}`; }
 
@@ -49,6 +54,10 @@ export class Booking {
     $('retry').addEventListener('click', () => this.pay(true));
     $('release').addEventListener('click', () => this.release());
     $('again').addEventListener('click', () => { this.showView('select'); this.renderSelection(); });
+    $('best-form').addEventListener('submit', (e) => {
+      e.preventDefault();
+      this.findBest(Number($('best-count').value), $('best-zone').value || null);
+    });
   }
 
   // --- Selection ---------------------------------------------------------------
@@ -85,7 +94,8 @@ export class Booking {
   }
 
   seatItem(i, removable) {
-    const li = el('li', {}, el('span', {}, this.model.shortLabel(i)));
+    const li = el('li', {}, el('span', {}, this.model.shortLabel(i)),
+      el('span', { class: 'seat-price' }, formatPrice(this.price(i))));
     if (removable) {
       const b = el('button', { type: 'button', class: 'small', 'aria-label': `Remove ${this.model.label(i)}` }, '×');
       b.addEventListener('click', () => this.toggleSeat(i));
@@ -99,10 +109,11 @@ export class Booking {
     $('selected-list').replaceChildren(...list.map((i) => this.seatItem(i, true)));
     $('select-empty').hidden = list.length > 0;
     $('select-total').hidden = list.length === 0;
-    $('select-total').textContent = selectionSummary(list.length, formatPrice(list.length * (this.event?.price_cents ?? 0)));
+    $('select-total').textContent = selectionSummary(list.length, formatPrice(list.reduce((sum, i) => sum + this.price(i), 0)));
     const onSale = this.event?.status === 'ON_SALE';
     const turn = this.room.mayHold();
     $('hold').disabled = !list.length || this.holding || !onSale || !turn;
+    $('best-find').disabled = this.holding || !onSale || !turn || this.hold !== null;
     $('hold-hint').hidden = turn || !onSale;
     $('hold-hint').textContent = this.room.state === 'waiting'
       ? 'You can hold seats when it is your turn. Meanwhile the map shows what is left.'
@@ -113,20 +124,59 @@ export class Booking {
 
   // --- Hold ----------------------------------------------------------------------
 
+  /** The waiting room's pass as a header, {} without a room, or null when the turn has ended. */
+  queueHeaders() {
+    if (!this.room.enabled) return {};
+    const pass = this.room.loadPass();
+    if (!pass) {
+      this.room.refused({ code: 'queue_token_invalid', problem: { detail: 'your turn has ended' } });
+      return null;
+    }
+    return { 'X-Queue-Token': pass.token };
+  }
+
+  /** Best available: the server picks `count` adjacent seats (in `zone`) and holds them. */
+  async findBest(count, zone) {
+    if (this.holding || this.hold) return;
+    const headers = this.queueHeaders();
+    if (!headers) return;
+    const best = zone ? { count, zone } : { count };
+    this.holding = true;
+    this.renderSelection();
+    $('best-find').classList.add('busy');
+    this.message(`Finding ${count} seat${count === 1 ? '' : 's'} together…`);
+    try {
+      const result = await withToken((token) => api('/bookings', {
+        method: 'POST', token, body: { event_id: this.eventId, best_available: best }, headers,
+      }));
+      if (result === CANCELLED) { this.message(''); return; }
+      const was = [...this.selected];
+      this.selected.clear();
+      this.view.invalidate(was);
+      this.startHold(result);
+      this.message('We found seats together and are holding them for you. Pay before the timer runs out.', 'ok');
+    } catch (e) {
+      if (e.code === 'not_enough_seats') {
+        this.message(`Sorry, no ${count} seats side by side are left${zone ? ` in ${zone}` : ''}. Try fewer seats or another zone.`, 'error');
+      } else if (e.code === 'queue_token_required' || e.code === 'queue_token_invalid') {
+        this.room.refused(e);
+      } else {
+        this.message(errorText(e), 'error');
+      }
+    } finally {
+      this.holding = false;
+      $('best-find').classList.remove('busy');
+      this.renderSelection();
+    }
+  }
+
   async holdSeats() {
     if (!this.selected.size || this.holding) return;
     const { model, view } = this;
     const indices = [...this.selected];
     const seatIds = indices.map((i) => model.ids[i]);
-    const headers = {};
-    if (this.room.enabled) {
-      const pass = this.room.loadPass();
-      if (!pass) {
-        this.room.refused({ code: 'queue_token_invalid', problem: { detail: 'your turn has ended' } });
-        return;
-      }
-      headers['X-Queue-Token'] = pass.token;
-    }
+    const headers = this.queueHeaders();
+    if (!headers) return;
     this.holding = true;
     this.renderSelection();
     $('hold').classList.add('busy');
@@ -172,12 +222,14 @@ export class Booking {
     this.view.redraw();
     this.showView('hold');
     $('held-list').replaceChildren(...[...this.mine].map((i) => this.seatItem(i, false)));
-    $('hold-total').textContent = `Total ${formatPrice(booking.amount_cents ?? this.mine.size * this.event.price_cents)}`;
+    $('hold-total').textContent = `Total ${formatPrice(booking.amount_cents ?? this.zonesTotal())}`;
     this.renderPayButtons();
     this.tick();
     clearInterval(this.countdownTimer);
     this.countdownTimer = setInterval(() => this.tick(), 1000);
   }
+
+  zonesTotal() { return [...this.mine].reduce((sum, i) => sum + this.price(i), 0); }
 
   endHold() {
     clearInterval(this.countdownTimer);

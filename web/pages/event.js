@@ -11,6 +11,7 @@ import { SeatCanvas } from '../seatmap/canvas.js';
 import { LiveFeed } from '../seatmap/feed.js';
 import { wireCanvas } from '../seatmap/input.js';
 import { SeatModel, deltaAction, seatClass } from '../seatmap/model.js';
+import { Zones } from '../seatmap/zones.js';
 import { WaitingRoom } from '../queue/waiting-room.js';
 import { Booking } from '../booking/booking.js';
 import { CANCELLED, withToken } from '../booking/guest.js';
@@ -24,6 +25,7 @@ const canvas = $('seatmap');
 const page = {
   event: null,
   model: null, // SeatModel
+  zones: null, // Zones: each seat's zone and price, the price filter
   view: null, // SeatCanvas
   feed: null, // LiveFeed
   booking: null, // Booking
@@ -58,6 +60,17 @@ window.boxoffice = {
   get booking() { return page.booking?.hold ?? null; },
   /** The waiting room as this page sees it. */
   get queue() { return room.snapshot(); },
+  /** Seat's zone and price as the map shows them. */
+  priceOf(seatId) {
+    const i = page.model?.index.get(Number(seatId));
+    return i === undefined || !page.zones ? null : { zone: page.zones.zoneName(i), price_cents: page.zones.price(i) };
+  },
+  /** The last full redraw's duration (ms) and how many there were. */
+  get draws() { return { lastMs: page.view?.lastDrawMs ?? null, count: page.view?.fullDraws ?? 0 }; },
+  /** Redraws the whole map now and answers how long it took (ms). */
+  drawNow() { page.view.drawAll(); return page.view.lastDrawMs; },
+  zoomBy(factor) { page.view.zoomBy(factor); },
+  panBy(dx, dy) { page.view.panBy(dx, dy); },
 };
 
 function setMessage(text, kind = '') {
@@ -122,10 +135,35 @@ function announce(i) {
 function showTooltip(i, x, y) {
   const tip = $('tooltip');
   if (i < 0) { tip.hidden = true; return; }
-  tip.textContent = `${page.model.shortLabel(i)} — ${titleCase(page.model.statusName(i) ?? 'loading')}`;
+  const zone = page.zones.zoneName(i);
+  tip.textContent = `${page.model.shortLabel(i)}${zone ? ` · ${zone}` : ''} · ${formatPrice(page.zones.price(i))} — ${titleCase(page.model.statusName(i) ?? 'loading')}`;
   tip.style.left = `${x}px`;
   tip.style.top = `${y}px`;
   tip.hidden = false;
+}
+
+/** "49.00 per seat", or "from 29.00" when zones price seats differently. */
+function priceText(event) {
+  const prices = [event.price_cents, ...(event.zones ?? []).map((z) => z.price_cents)];
+  const low = Math.min(...prices), high = Math.max(...prices);
+  return low === high ? `${formatPrice(low)} per seat` : `${formatPrice(low)}–${formatPrice(high)} per seat`;
+}
+
+/** The zone legend, the price filter and the best-available zone choice. */
+function showZones(zones, view) {
+  $('zones').hidden = zones.list.length === 0;
+  $('zone-legend').replaceChildren(...zones.list.map((z) => el('li', {},
+    el('span', { class: 'swatch', style: `background:${z.color}` }), `${z.name} `,
+    el('span', { class: 'count' }, formatPrice(z.price_cents)))));
+  const filter = $('price-filter');
+  filter.replaceChildren(el('option', { value: '' }, 'any price'),
+    ...zones.priceLevels().map((p) => el('option', { value: String(p) }, `up to ${formatPrice(p)}`)));
+  filter.addEventListener('change', () => {
+    zones.maxPrice = filter.value === '' ? null : Number(filter.value);
+    view.redraw();
+  });
+  $('best-zone').replaceChildren(el('option', { value: '' }, 'any zone'),
+    ...zones.list.map((z) => el('option', { value: z.name }, `${z.name} (${formatPrice(z.price_cents)})`)));
 }
 
 function showEvent(event) {
@@ -134,7 +172,7 @@ function showEvent(event) {
   const meta = $('event-meta');
   meta.replaceChildren(
     el('time', { datetime: event.start_time }, formatDate(event.start_time)),
-    ` · ${event.venue_name ?? 'Venue'}, ${event.city} · ${formatPrice(event.price_cents)} per seat · `,
+    ` · ${event.venue_name ?? 'Venue'}, ${event.city} · ${priceText(event)} · `,
     el('span', { class: 'chip' + (event.status === 'ON_SALE' ? ' on-sale' : '') }, titleCase(event.status)),
   );
   if (event.status !== 'ON_SALE') setMessage(`Tickets for this event are not on sale (${titleCase(event.status)}).`);
@@ -162,12 +200,17 @@ async function boot() {
   }
   const model = new SeatModel(layout);
   page.model = model;
-  const classOf = (i) => seatClass(model.status[i], i, page.booking.selected, page.booking.mine);
-  const view = new SeatCanvas(canvas, model, classOf);
+  const zones = new Zones(event, model);
+  page.zones = zones;
+  const classOf = (i) => zones.classOf(seatClass(model.status[i], i, page.booking.selected, page.booking.mine), i);
+  const filtered = getComputedStyle(document.documentElement).getPropertyValue('--seat-unknown').trim() || '#ddd';
+  const view = new SeatCanvas(canvas, model, classOf, zones.colors(filtered));
   page.view = view;
+  showZones(zones, view);
   room.event = event;
   const booking = new Booking(eventId, event, model, view, room, { message: setMessage, legend: updateLegend, announce });
   page.booking = booking;
+  booking.zones = zones;
 
   view.resize();
   let lastWidth = 0;

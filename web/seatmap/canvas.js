@@ -1,13 +1,18 @@
 // The seat map's canvas renderer: fit-to-width view with zoom and pan, batched
 // full redraws and per-seat partial redraws for deltas, and hit testing.
-// Reads the model; `classOf(i)` says how seat i is drawn (seatmap/model.js).
+// Reads the model; `classOf(i)` says how seat i is drawn (seatmap/model.js),
+// as an index into the palette plus `extraColors` (zones.js: price zones).
+// A shaped venue's stage is drawn too, and section labels at the centre of
+// their seats. One pass buckets seats by class, so a full redraw of 50,000
+// seats sets each colour once.
 
 const PALETTE = ['available', 'reserved', 'confirmed', 'selected', 'mine', 'unknown'];
 const LABEL_SPACE = 18; // CSS px above the seats for the first row of section labels
 
 export class SeatCanvas {
-  constructor(canvas, model, classOf) {
+  constructor(canvas, model, classOf, extraColors = []) {
     this.canvas = canvas;
+    this.extraColors = extraColors;
     this.ctx = canvas.getContext('2d', { alpha: false });
     this.model = model;
     this.classOf = classOf;
@@ -29,17 +34,22 @@ export class SeatCanvas {
       minX = Math.min(minX, xs[i]); maxX = Math.max(maxX, xs[i]);
       minY = Math.min(minY, ys[i]); maxY = Math.max(maxY, ys[i]);
       if (i > 0 && this.model.rowOf[i] === this.model.rowOf[i - 1]) {
-        const dx = Math.abs(xs[i] - xs[i - 1]);
-        if (dx > 0) pitch = Math.min(pitch, dx);
+        const d = Math.hypot(xs[i] - xs[i - 1], ys[i] - ys[i - 1]);
+        if (d > 0) pitch = Math.min(pitch, d);
       }
     }
     if (!Number.isFinite(minX)) { minX = minY = 0; maxX = maxY = 1; }
+    for (const [x, y] of stageCorners(this.model.stage)) {
+      minX = Math.min(minX, x); maxX = Math.max(maxX, x);
+      minY = Math.min(minY, y); maxY = Math.max(maxY, y);
+    }
     this.pitch = Number.isFinite(pitch) ? pitch : 1;
     Object.assign(this, { minX, minY, maxX, maxY });
     this.grid = new Map();
     for (let i = 0; i < n; i++) {
       const key = this.gridKey(Math.round((xs[i] - minX) / this.pitch), Math.round((ys[i] - minY) / this.pitch));
-      if (!this.grid.has(key)) this.grid.set(key, i);
+      const cell = this.grid.get(key);
+      if (cell) cell.push(i); else this.grid.set(key, [i]);
     }
   }
 
@@ -47,9 +57,21 @@ export class SeatCanvas {
 
   readColors() {
     const style = getComputedStyle(document.documentElement);
-    this.colors = PALETTE.map((name) => style.getPropertyValue(`--seat-${name}`).trim() || '#888');
+    this.colors = PALETTE.map((name) => style.getPropertyValue(`--seat-${name}`).trim() || '#888')
+      .concat(this.extraColors);
     this.bg = style.getPropertyValue('--map-bg').trim() || '#fff';
     this.labelColor = style.getPropertyValue('--map-label').trim() || '#666';
+    // The same colours as 32-bit pixels, for drawing small seats straight into an ImageData.
+    const probe = document.createElement('canvas').getContext('2d', { willReadFrequently: true });
+    const pixel = (color) => {
+      probe.clearRect(0, 0, 1, 1);
+      probe.fillStyle = color;
+      probe.fillRect(0, 0, 1, 1);
+      const [r, g, b] = probe.getImageData(0, 0, 1, 1).data;
+      return ((255 << 24) | (b << 16) | (g << 8) | r) >>> 0;
+    };
+    this.pixelColors = Uint32Array.from(this.colors, pixel);
+    this.bgPixel = pixel(this.bg);
     this.focusColor = style.getPropertyValue('--text').trim() || '#000';
   }
 
@@ -140,6 +162,7 @@ export class SeatCanvas {
   drawAll() {
     const { ctx, model, W, H } = this;
     if (!W) return;
+    const started = performance.now();
     ctx.setTransform(this.dpr, 0, 0, this.dpr, 0, 0);
     ctx.fillStyle = this.bg;
     ctx.fillRect(0, 0, W, H);
@@ -151,31 +174,124 @@ export class SeatCanvas {
     // Visible world window, for culling when zoomed in.
     const x0 = this.toWorldX(-cell), x1 = this.toWorldX(W + cell);
     const y0 = this.toWorldY(-cell), y1 = this.toWorldY(H + cell);
+    // Bucket the visible seats by class (a counting sort), then one colour each.
+    const k = this.colors.length;
     const classes = new Uint8Array(n);
-    for (let i = 0; i < n; i++) classes[i] = this.classOf(i);
-    for (let c = 0; c < PALETTE.length; c++) {
+    const starts = new Uint32Array(k + 1);
+    for (let i = 0; i < n; i++) {
+      const x = xs[i], y = ys[i];
+      if (x < x0 || x > x1 || y < y0 || y > y1) { classes[i] = 255; continue; }
+      const c = this.classOf(i);
+      classes[i] = c;
+      if (c < k) starts[c + 1]++;
+    }
+    for (let c = 0; c < k; c++) starts[c + 1] += starts[c];
+    const order = new Uint32Array(starts[k]);
+    const fill = starts.slice(0, k);
+    for (let i = 0; i < n; i++) if (classes[i] < k) order[fill[classes[i]]++] = i;
+    const side = crisp ? Math.round(size) : size;
+    if (size * this.dpr <= 6) {
+      // Zoomed out: every seat is a few device pixels; writing them into one
+      // ImageData beats tens of thousands of fillRect calls.
+      this.drawPixels(classes, size);
+      if (this.model.stage) this.drawStage();
+    } else {
+      if (this.model.stage) this.drawStage();
+      this.drawRects(classes, starts, order, side, half, crisp);
+    }
+    if (cell >= 2.5 || model.stage) this.drawLabels(cell);
+    if (this.cursor >= 0) this.drawCursor(this.cursor);
+    /** How long the last full redraw took (ms): the browser test's frame-time figure. */
+    this.lastDrawMs = performance.now() - started;
+    this.fullDraws = (this.fullDraws ?? 0) + 1;
+  }
+
+  /** Seats as filled squares, one fill style per class. */
+  drawRects(classes, starts, order, side, half, crisp) {
+    const { ctx } = this;
+    const { xs, ys } = this.model;
+    const k = this.colors.length;
+    for (let c = 0; c < k; c++) {
+      if (starts[c] === starts[c + 1]) continue;
       ctx.fillStyle = this.colors[c];
-      for (let i = 0; i < n; i++) {
-        if (classes[i] !== c) continue;
-        const x = xs[i], y = ys[i];
-        if (x < x0 || x > x1 || y < y0 || y > y1) continue;
-        let sx = this.toScreenX(x) - half, sy = this.toScreenY(y) - half;
+      for (let j = starts[c]; j < starts[c + 1]; j++) {
+        const i = order[j];
+        let sx = this.toScreenX(xs[i]) - half, sy = this.toScreenY(ys[i]) - half;
         if (crisp) { sx = Math.round(sx); sy = Math.round(sy); }
-        ctx.fillRect(sx, sy, crisp ? Math.round(size) : size, crisp ? Math.round(size) : size);
+        ctx.fillRect(sx, sy, side, side);
       }
     }
-    if (cell >= 2.5) this.drawLabels(cell);
-    if (this.cursor >= 0) this.drawCursor(this.cursor);
+  }
+
+  /** Small seats written as pixels into one ImageData (device pixels). */
+  drawPixels(classes, size) {
+    const { canvas, ctx, dpr } = this;
+    const { xs, ys, n } = this.model;
+    const dw = canvas.width, dh = canvas.height;
+    if (!this.pixels || this.pixels.width !== dw || this.pixels.height !== dh) {
+      this.pixels = ctx.createImageData(dw, dh);
+    }
+    const buf = new Uint32Array(this.pixels.data.buffer);
+    buf.fill(this.bgPixel);
+    const side = Math.max(1, Math.round(size * dpr));
+    const k = this.pixelColors.length;
+    const scale = this.scale * dpr, ox = (this.W / 2) * dpr, oy = this.oy * dpr;
+    const shift = side / 2;
+    for (let i = 0; i < n; i++) {
+      const c = classes[i];
+      if (c >= k) continue;
+      const color = this.pixelColors[c];
+      const px = Math.round((xs[i] - this.cx) * scale + ox - shift);
+      const py = Math.round((ys[i] - this.cy) * scale + oy - shift);
+      if (px < 0 || py < 0 || px + side > dw || py + side > dh) continue;
+      for (let dy = 0; dy < side; dy++) {
+        const row = (py + dy) * dw + px;
+        for (let dx = 0; dx < side; dx++) buf[row + dx] = color;
+      }
+    }
+    ctx.putImageData(this.pixels, 0, 0);
   }
 
   drawLabels(cell) {
     const { ctx } = this;
     ctx.fillStyle = this.labelColor;
     ctx.font = `600 ${Math.round(Math.min(14, Math.max(10, cell * 1.4)))}px system-ui, sans-serif`;
+    if (this.model.stage) {
+      // Shaped venues: each label over the middle of its section.
+      ctx.textAlign = 'center';
+      ctx.textBaseline = 'middle';
+      for (const s of this.model.sections) {
+        const x = this.toScreenX(s.cx), y = this.toScreenY(s.cy);
+        ctx.lineWidth = 3;
+        ctx.strokeStyle = this.bg;
+        ctx.strokeText(s.name, x, y);
+        ctx.fillText(s.name, x, y);
+      }
+      ctx.textAlign = 'start';
+      return;
+    }
     ctx.textBaseline = 'bottom';
     for (const s of this.model.sections) {
       ctx.fillText(s.name, this.toScreenX(s.minX) - cell / 2, this.toScreenY(s.minY) - cell / 2 - 2);
     }
+  }
+
+  /** The stage: a rotated rectangle with its label. */
+  drawStage() {
+    const { ctx } = this;
+    const corners = stageCorners(this.model.stage).map(([x, y]) => [this.toScreenX(x), this.toScreenY(y)]);
+    ctx.beginPath();
+    corners.forEach(([x, y], j) => (j ? ctx.lineTo(x, y) : ctx.moveTo(x, y)));
+    ctx.closePath();
+    ctx.fillStyle = this.labelColor;
+    ctx.fill();
+    const { x, y, label } = this.model.stage;
+    ctx.fillStyle = this.bg;
+    ctx.font = `700 ${Math.round(Math.min(28, Math.max(10, this.scale * 3)))}px system-ui, sans-serif`;
+    ctx.textAlign = 'center';
+    ctx.textBaseline = 'middle';
+    ctx.fillText(label || 'STAGE', this.toScreenX(x), this.toScreenY(y));
+    ctx.textAlign = 'start';
   }
 
   /** Redraws single seats in place (cells do not overlap when cell >= 3px). */
@@ -189,7 +305,7 @@ export class SeatCanvas {
       if (cx < -cell || cx > this.W + cell || cy < -cell || cy > this.H + cell) continue;
       ctx.fillStyle = this.bg;
       ctx.fillRect(Math.floor(cx - cell / 2), Math.floor(cy - cell / 2), Math.ceil(cell), Math.ceil(cell));
-      ctx.fillStyle = this.colors[this.classOf(i)];
+      ctx.fillStyle = this.colors[this.classOf(i)] ?? this.bg;
       ctx.fillRect(Math.round(cx - size / 2), Math.round(cy - size / 2), size, size);
       if (i === this.cursor) this.drawCursor(i);
     }
@@ -218,10 +334,10 @@ export class SeatCanvas {
     let best = -1, bestD = (0.75 * this.pitch) ** 2;
     for (let dx = -1; dx <= 1; dx++) {
       for (let dy = -1; dy <= 1; dy++) {
-        const i = this.grid.get(this.gridKey(gx + dx, gy + dy));
-        if (i === undefined) continue;
-        const d = (this.model.xs[i] - wx) ** 2 + (this.model.ys[i] - wy) ** 2;
-        if (d < bestD) { best = i; bestD = d; }
+        for (const i of this.grid.get(this.gridKey(gx + dx, gy + dy)) ?? []) {
+          const d = (this.model.xs[i] - wx) ** 2 + (this.model.ys[i] - wy) ** 2;
+          if (d < bestD) { best = i; bestD = d; }
+        }
       }
     }
     return best;
@@ -232,4 +348,16 @@ export class SeatCanvas {
     const x = this.toScreenX(this.model.xs[i]), y = this.toScreenY(this.model.ys[i]);
     return x >= 0 && x <= this.W && y >= 0 && y <= this.H ? { x, y } : null;
   }
+}
+
+/** The four corners of a stage rectangle centred on (x, y), turned by `angle` degrees. */
+export function stageCorners(stage) {
+  if (!stage) return [];
+  const { x, y, width, height } = stage;
+  const a = ((stage.angle ?? 0) * Math.PI) / 180;
+  const cos = Math.cos(a), sin = Math.sin(a);
+  return [[-1, -1], [1, -1], [1, 1], [-1, 1]].map(([sx, sy]) => {
+    const dx = (sx * width) / 2, dy = (sy * height) / 2;
+    return [x + dx * cos - dy * sin, y + dx * sin + dy * cos];
+  });
 }

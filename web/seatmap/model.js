@@ -40,11 +40,14 @@ export class SeatModel {
     this.numbers = new Int32Array(n);
     this.rowOf = new Uint32Array(n);
     this.rows = []; // {section, name, start, end}
-    this.sections = []; // {name, minX, minY}
+    this.sections = []; // {name, minX, minY, cx, cy} (cx, cy: the centre of its seats)
+    /** The stage of a shaped venue ({x, y, width, height, angle, label}), or null. */
+    this.stage = layout.stage ?? null;
     this.index = new Map(); // seat_id -> index
     let i = 0;
     for (const s of layout.sections) {
-      const section = { name: s.name, minX: Infinity, minY: Infinity };
+      const section = { name: s.name, minX: Infinity, minY: Infinity, cx: 0, cy: 0 };
+      const first = i;
       for (const r of s.rows) {
         const row = { section: s.name, name: r.name, start: i, end: i + r.seats.length };
         for (const seat of r.seats) {
@@ -56,10 +59,15 @@ export class SeatModel {
           this.index.set(seat.seat_id, i);
           section.minX = Math.min(section.minX, seat.x);
           section.minY = Math.min(section.minY, seat.y);
+          section.cx += seat.x;
+          section.cy += seat.y;
           i++;
         }
         this.rows.push(row);
       }
+      const count = Math.max(1, i - first);
+      section.cx /= count;
+      section.cy /= count;
       this.sections.push(section);
     }
     this.status = new Uint8Array(n).fill(UNKNOWN);

@@ -154,6 +154,26 @@ impl TestApp {
         request.send().await.expect("request")
     }
 
+    /// `POST /bookings` with `best_available: {count, zone?}`.
+    pub async fn reserve_best(
+        &self,
+        token: &str,
+        event_id: i64,
+        count: u32,
+        zone: Option<&str>,
+    ) -> Response {
+        let mut best = json!({ "count": count });
+        if let Some(zone) = zone {
+            best["zone"] = json!(zone);
+        }
+        self.request(Method::POST, "/bookings")
+            .bearer_auth(token)
+            .json(&json!({ "event_id": event_id, "best_available": best }))
+            .send()
+            .await
+            .expect("request")
+    }
+
     pub async fn get_booking(&self, token: &str, booking_id: i64) -> Response {
         self.get_as(token, &format!("/bookings/{booking_id}")).await
     }
