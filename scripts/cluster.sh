@@ -102,6 +102,7 @@ stop_node() {
 kill_node() {
   local i=$1 pid
   pid=$(running_pid "$i") || die "node $i is not running"
+  echo $(($(date +%s%N) / 1000000)) >"$dir/killed_at"
   kill -KILL "$pid"
   while kill -0 "$pid" 2>/dev/null; do sleep 0.02; done
   rm -f "$(pid_file "$i")"

@@ -51,6 +51,7 @@ pub struct Application {
     drain: Drain,
     /// Where the listener is, to see it closed when draining.
     local: std::net::SocketAddr,
+    linger: Duration,
 }
 
 /// A PostgreSQL pool that connects on demand, so the process starts (and
@@ -209,6 +210,7 @@ impl Application {
             App::new()
                 .wrap(Compress::default())
                 .wrap(from_fn(http::ops::record_request))
+                .wrap(from_fn(http::ops::close_when_stopping))
                 .wrap(TracingLogger::default())
                 .app_data(http::json_config(max_body))
                 .app_data(http::path_config())
@@ -252,6 +254,7 @@ impl Application {
             registry,
             drain,
             local,
+            linger: Duration::from_secs(settings.server.linger_seconds),
         })
     }
 
@@ -284,7 +287,12 @@ impl Application {
 
     /// What SIGTERM does, without the signal: see [`crate::drain`].
     pub fn stop(&self) -> impl std::future::Future<Output = ()> + 'static {
-        stop_gracefully(self.server.handle(), self.drain.clone(), self.local)
+        stop_gracefully(
+            self.server.handle(),
+            self.drain.clone(),
+            self.local,
+            self.linger,
+        )
     }
 
     /// Serves until SIGTERM/SIGINT (or a stop through the handle), then
@@ -292,7 +300,12 @@ impl Application {
     /// back, requests in flight (and their batches) finish within the
     /// shutdown timeout; then the actors stop.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let stopping = stop_gracefully(self.server.handle(), self.drain.clone(), self.local);
+        let stopping = stop_gracefully(
+            self.server.handle(),
+            self.drain.clone(),
+            self.local,
+            self.linger,
+        );
         let signals = actix_web::rt::spawn(async move {
             if stop_signal().await {
                 stopping.await;
@@ -324,16 +337,26 @@ async fn stop_signal() -> bool {
     true
 }
 
-/// Stops accepting, waits (at most a second) until the listener is closed,
-/// so clients told to reconnect reach another node, then starts the drain.
-/// The server's graceful stop runs on: in-flight requests finish. What
-/// SIGTERM does (tests call it directly).
+/// What SIGTERM does (tests call it directly): serves `linger` longer,
+/// closing every connection after its answer; stops accepting and waits (at
+/// most a second) until the listener is closed, so clients told to reconnect
+/// reach another node; then starts the drain. The server's graceful stop
+/// runs on: in-flight requests finish.
 pub fn stop_gracefully(
     handle: ServerHandle,
     drain: Drain,
     local: std::net::SocketAddr,
+    linger: Duration,
 ) -> impl std::future::Future<Output = ()> + 'static {
     async move {
+        drain.close_connections();
+        if !linger.is_zero() {
+            tracing::info!(
+                seconds = linger.as_secs_f64(),
+                "closing connections after each answer, then the listener"
+            );
+            tokio::time::sleep(linger).await;
+        }
         let stopped = actix_web::rt::spawn(async move { handle.stop(true).await });
         let mut probe = local;
         if probe.ip().is_unspecified() {

@@ -81,3 +81,41 @@ async fn a_draining_node_hands_its_lease_back_ends_its_streams_and_clients_resum
     // The waiter keeps their place on the other node.
     assert_eq!(b.queue_status(&waiter, queued).await["position"], 1);
 }
+
+#[actix_web::test]
+async fn while_lingering_a_stopping_node_serves_but_closes_every_connection_and_is_not_ready() {
+    let app = spawn_app_with(|s| s.server.linger_seconds = 3).await;
+    let before = app.get("/healthz").await;
+    assert_ne!(
+        before.headers().get("connection").map(|v| v.as_bytes()),
+        Some(&b"close"[..]),
+        "a serving node keeps connections alive"
+    );
+    let stopping = Instant::now();
+    let drained = async {
+        app.drain().await;
+        stopping.elapsed()
+    };
+    let probe = async {
+        // The drain has started (it runs concurrently): answers close.
+        let answer = app.get("/healthz").await;
+        assert_eq!(answer.status(), 200, "still serving while it lingers");
+        assert_eq!(
+            answer.headers().get("connection").map(|v| v.as_bytes()),
+            Some(&b"close"[..]),
+            "every answer closes its connection"
+        );
+        let ready = app.get("/readyz").await;
+        assert_eq!(ready.status(), 503);
+        assert_eq!(
+            ready.json::<serde_json::Value>().await.unwrap()["status"],
+            "draining"
+        );
+    };
+    let (took, ()) = futures_util::join!(drained, probe);
+    assert!(
+        took >= Duration::from_secs(3),
+        "the listener stays open for linger_seconds ({took:?})"
+    );
+    assert!(app.client.get(app.url("/healthz")).send().await.is_err());
+}

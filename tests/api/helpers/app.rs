@@ -153,7 +153,13 @@ impl TestApp {
     /// What SIGTERM does to this node: it drains (see `boxoffice::drain`)
     /// and stops; returns once it has.
     pub async fn drain(&self) {
-        startup::stop_gracefully(self.server.clone(), self.drain.clone(), self.local).await;
+        startup::stop_gracefully(
+            self.server.clone(),
+            self.drain.clone(),
+            self.local,
+            std::time::Duration::from_secs(self.settings.server.linger_seconds),
+        )
+        .await;
     }
 
     /// Stops this node: its HTTP server and its actors (the database stays).
