@@ -342,13 +342,13 @@ async fn stop_signal() -> bool {
 /// most a second) until the listener is closed, so clients told to reconnect
 /// reach another node; then starts the drain. The server's graceful stop
 /// runs on: in-flight requests finish.
-pub fn stop_gracefully(
+pub async fn stop_gracefully(
     handle: ServerHandle,
     drain: Drain,
     local: std::net::SocketAddr,
     linger: Duration,
-) -> impl std::future::Future<Output = ()> + 'static {
-    async move {
+) {
+    {
         drain.close_connections();
         if !linger.is_zero() {
             tracing::info!(

@@ -109,11 +109,14 @@ pub async fn stream(
     store: web::Data<QueueStore>,
     watch: web::Data<QueueWatch>,
     signer: web::Data<Signer>,
-    drain: web::Data<Drain>,
     event_id: web::Path<EventId>,
 ) -> Result<HttpResponse, ApiError> {
     let event = event_id.into_inner();
     let user = caller.user_id;
+    let drain = req
+        .app_data::<web::Data<Drain>>()
+        .map(|d| d.get_ref().clone())
+        .unwrap_or_default();
     let gate = queued_gate(&gates, event).await?;
     let first = store.standing(event, user).await.map_err(unavailable)?;
     if first == Standing::NotInQueue {
