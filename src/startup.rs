@@ -348,30 +348,28 @@ pub async fn stop_gracefully(
     local: std::net::SocketAddr,
     linger: Duration,
 ) {
-    {
-        drain.close_connections();
-        if !linger.is_zero() {
-            tracing::info!(
-                seconds = linger.as_secs_f64(),
-                "closing connections after each answer, then the listener"
-            );
-            tokio::time::sleep(linger).await;
-        }
-        let stopped = actix_web::rt::spawn(async move { handle.stop(true).await });
-        let mut probe = local;
-        if probe.ip().is_unspecified() {
-            probe.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
-        }
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
-        while tokio::time::Instant::now() < deadline
-            && tokio::net::TcpStream::connect(probe).await.is_ok()
-        {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        tracing::info!("listener closed: streams end, admission leases go back");
-        drain.start();
-        let _ = stopped.await;
+    drain.close_connections();
+    if !linger.is_zero() {
+        tracing::info!(
+            seconds = linger.as_secs_f64(),
+            "closing connections after each answer, then the listener"
+        );
+        tokio::time::sleep(linger).await;
     }
+    let stopped = actix_web::rt::spawn(async move { handle.stop(true).await });
+    let mut probe = local;
+    if probe.ip().is_unspecified() {
+        probe.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
+    while tokio::time::Instant::now() < deadline
+        && tokio::net::TcpStream::connect(probe).await.is_ok()
+    {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    tracing::info!("listener closed: streams end, admission leases go back");
+    drain.start();
+    let _ = stopped.await;
 }
 
 fn routes(cfg: &mut web::ServiceConfig) {
