@@ -170,7 +170,9 @@ case ${1:-} in
     ;;
   stop)
     stop_nginx
-    for i in $(seq 1 "$count"); do stop_node "$i"; done
+    # All at once: each lingers server.linger_seconds before it drains.
+    for i in $(seq 1 "$count"); do stop_node "$i" & done
+    wait
     log "stopped"
     ;;
   restart)
