@@ -4,7 +4,7 @@
 SERVICES := scripts/services.sh
 ENV := eval "$$($(SERVICES) env)"
 
-.PHONY: run test services stop lint bench rehearse
+.PHONY: run test services stop lint bench rehearse cluster cluster-stop cluster-restart cluster-test
 
 run: services
 	@$(ENV); export BOXOFFICE_ENV=development; cargo build --bin boxoffice && \
@@ -26,6 +26,7 @@ test: services
 	@scripts/web-test.sh
 	@$(ENV); BOXOFFICE_BIN=$${CARGO_TARGET_DIR:-target}/debug/boxoffice scripts/rehearse.sh smoke
 	@$(ENV); BOXOFFICE_BIN=$${CARGO_TARGET_DIR:-target}/debug/boxoffice scripts/browser-test.sh
+	@$(ENV); BOXOFFICE_BIN=$${CARGO_TARGET_DIR:-target}/debug/boxoffice scripts/cluster-test.sh
 
 services:
 	@$(SERVICES) start
@@ -43,3 +44,26 @@ bench:
 # A two-minute on-sale rehearsal under faults; prints where its report is.
 rehearse: services
 	@scripts/rehearse.sh
+
+# Three nodes behind nginx (deploy/nginx.conf) on :8080 (BOXOFFICE_CLUSTER_PORT),
+# the nodes on 8081-8083 (BOXOFFICE_CLUSTER_NODE_PORTS). See docs/deploy.md.
+cluster: services
+	@$(ENV); export BOXOFFICE_ENV=development; cargo build --bin boxoffice && \
+	  ./target/debug/boxoffice migrate && \
+	  ./target/debug/boxoffice demo && \
+	  scripts/cluster.sh start && \
+	  echo "" && \
+	  echo "  boxoffice cluster is up:  http://127.0.0.1:$${BOXOFFICE_CLUSTER_PORT:-8080}/  (nginx, 3 nodes)" && \
+	  echo "  'make cluster-restart' restarts the nodes one by one; 'make cluster-stop' stops it" && \
+	  echo ""
+
+cluster-stop:
+	@$(ENV); scripts/cluster.sh stop
+
+# Rolling restart: each node drains (SIGTERM), starts again, is ready before the next.
+cluster-restart:
+	@$(ENV); scripts/cluster.sh restart
+
+# The rolling-restart and kill -9 drills through nginx (part of `make test`).
+cluster-test: services
+	@$(ENV); BOXOFFICE_BIN=$${CARGO_TARGET_DIR:-target}/debug/boxoffice scripts/cluster-test.sh

@@ -26,6 +26,8 @@ export BOXOFFICE__DATABASE__MAX_CONNECTIONS=20
 # limit off: all the load comes from this machine's one address.
 export BOXOFFICE_ENV=development
 export BOXOFFICE__LIMITS__ENABLED=false
+# No proxy in front: the servers stop without lingering (server.linger_seconds).
+export BOXOFFICE__SERVER__LINGER_SECONDS=0
 export RUST_LOG=warn
 "$bin/boxoffice" migrate
 # The database is new: so must be the bench's Redis keys.

@@ -117,7 +117,8 @@ printf '%s\n' "$door_password" |
 # --- two nodes --------------------------------------------------------------------
 
 start_node() { # name port
-  BOXOFFICE__SERVER__HOST=127.0.0.1 BOXOFFICE__SERVER__PORT=$2 \
+  # No proxy in front: no lingering on the way out (server.linger_seconds).
+  BOXOFFICE__SERVER__HOST=127.0.0.1 BOXOFFICE__SERVER__PORT=$2 BOXOFFICE__SERVER__LINGER_SECONDS=0 \
     "$bin" serve >"$out/node-$1.log" 2>&1 &
   pids+=($!)
 }

@@ -68,6 +68,9 @@ pub struct ServerSettings {
     pub port: u16,
     pub max_body_bytes: usize,
     pub shutdown_timeout_seconds: u64,
+    /// Seconds a stopping node keeps serving, closing each connection after
+    /// its answer, before it closes its listener (see `crate::drain`).
+    pub linger_seconds: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod drain;
 pub mod http;
 pub mod live;
 pub mod payments;

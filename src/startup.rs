@@ -20,6 +20,7 @@ use tracing_actix_web::TracingLogger;
 
 use crate::auth::Signer;
 use crate::config::{DatabaseSettings, Settings};
+use crate::drain::Drain;
 use crate::http;
 use crate::http::client_addr::TrustedProxies;
 use crate::http::hashing::PasswordHashing;
@@ -48,6 +49,10 @@ pub struct Application {
     /// The thread the event actors and the sweeper run on.
     actors: Arbiter,
     registry: Arc<Registry>,
+    drain: Drain,
+    /// Where the listener is, to see it closed when draining.
+    local: std::net::SocketAddr,
+    linger: Duration,
 }
 
 /// A PostgreSQL pool that connects on demand, so the process starts (and
@@ -112,7 +117,9 @@ impl Application {
             Duration::from_secs(settings.auth.token_ttl_seconds),
         );
         let listener = TcpListener::bind((settings.server.host.as_str(), settings.server.port))?;
-        let port = listener.local_addr()?.port();
+        let local = listener.local_addr()?;
+        let port = local.port();
+        let drain = Drain::new();
 
         let node_id = format!("{:016x}", rand::random::<u64>());
         let booking = &settings.booking;
@@ -193,6 +200,7 @@ impl Application {
             registry: registry.clone(),
             node_id: node_id.clone(),
             settings: settings.queue.clone(),
+            drain: drain.clone(),
         };
         actors.spawn(driver.run());
         tracing::info!(node.id = %node_id, "booking core started");
@@ -228,11 +236,13 @@ impl Application {
         ));
         let queue_settings = web::Data::new(settings.queue.clone());
         let node = web::Data::new(http::ops::NodeId(node_id.clone()));
+        let drain_data = web::Data::new(drain.clone());
 
         let server = HttpServer::new(move || {
             App::new()
                 .wrap(Compress::default())
                 .wrap(from_fn(http::ops::record_request))
+                .wrap(from_fn(http::ops::close_when_stopping))
                 .wrap(TracingLogger::default())
                 .app_data(http::json_config(max_body))
                 .app_data(http::path_config())
@@ -258,10 +268,14 @@ impl Application {
                 .app_data(metrics_access.clone())
                 .app_data(queue_settings.clone())
                 .app_data(node.clone())
+                .app_data(drain_data.clone())
                 .configure(routes)
                 .default_service(web::to(http::no_route))
         })
         .shutdown_timeout(settings.server.shutdown_timeout_seconds)
+        // SIGTERM/SIGINT are ours (run_until_stopped): the drain must start
+        // right after the listener closes, not at the shutdown timeout.
+        .disable_signals()
         .listen(listener)?
         .run();
 
@@ -271,6 +285,9 @@ impl Application {
             pool,
             actors,
             registry,
+            drain,
+            local,
+            linger: Duration::from_secs(settings.server.linger_seconds),
         })
     }
 
@@ -296,14 +313,96 @@ impl Application {
         self.registry.clone()
     }
 
-    /// Serves until SIGTERM/SIGINT (or a stop through the handle), then lets
-    /// in-flight requests finish within the shutdown timeout and stops the
-    /// actors.
+    /// The node's drain (tests start it as SIGTERM would, with [`Self::stop`]).
+    pub fn drain(&self) -> Drain {
+        self.drain.clone()
+    }
+
+    /// What SIGTERM does, without the signal: see [`crate::drain`].
+    pub fn stop(&self) -> impl std::future::Future<Output = ()> + 'static {
+        stop_gracefully(
+            self.server.handle(),
+            self.drain.clone(),
+            self.local,
+            self.linger,
+        )
+    }
+
+    /// Serves until SIGTERM/SIGINT (or a stop through the handle), then
+    /// drains: the listener closes, streams end, the admission leases go
+    /// back, requests in flight (and their batches) finish within the
+    /// shutdown timeout; then the actors stop.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let stopping = stop_gracefully(
+            self.server.handle(),
+            self.drain.clone(),
+            self.local,
+            self.linger,
+        );
+        let signals = actix_web::rt::spawn(async move {
+            if stop_signal().await {
+                stopping.await;
+            }
+        });
         let served = self.server.await;
+        signals.abort();
+        // Anything still waiting on the drain (a stop through the handle).
+        self.drain.start();
         self.actors.stop();
         served
     }
+}
+
+/// SIGTERM or SIGINT; false if signals cannot be listened to.
+async fn stop_signal() -> bool {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        tracing::error!("cannot listen for SIGTERM/SIGINT");
+        return false;
+    };
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM: draining"),
+        _ = int.recv() => tracing::info!("SIGINT: draining"),
+    }
+    true
+}
+
+/// What SIGTERM does (tests call it directly): serves `linger` longer,
+/// closing every connection after its answer; stops accepting and waits (at
+/// most a second) until the listener is closed, so clients told to reconnect
+/// reach another node; then starts the drain. The server's graceful stop
+/// runs on: in-flight requests finish.
+pub async fn stop_gracefully(
+    handle: ServerHandle,
+    drain: Drain,
+    local: std::net::SocketAddr,
+    linger: Duration,
+) {
+    drain.close_connections();
+    if !linger.is_zero() {
+        tracing::info!(
+            seconds = linger.as_secs_f64(),
+            "closing connections after each answer, then the listener"
+        );
+        tokio::time::sleep(linger).await;
+    }
+    let stopped = actix_web::rt::spawn(async move { handle.stop(true).await });
+    let mut probe = local;
+    if probe.ip().is_unspecified() {
+        probe.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
+    while tokio::time::Instant::now() < deadline
+        && tokio::net::TcpStream::connect(probe).await.is_ok()
+    {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    tracing::info!("listener closed: streams end, admission leases go back");
+    drain.start();
+    let _ = stopped.await;
 }
 
 fn routes(cfg: &mut web::ServiceConfig) {

@@ -13,6 +13,7 @@ use futures_util::StreamExt;
 use serde::Deserialize;
 
 use crate::config::LiveSettings;
+use crate::drain::Drain;
 use crate::http::error::ApiError;
 use crate::http::limits::{Limits, StreamKind};
 use crate::live::frames::{Format, Frame};
@@ -72,16 +73,23 @@ pub async fn stream(
     hubs: web::Data<Hubs>,
     gates: web::Data<EventGates>,
     settings: web::Data<LiveSettings>,
+    drain: web::Data<Drain>,
     event_id: web::Path<EventId>,
     query: web::Query<LiveQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let slot = Limits::open_stream_for(&req, StreamKind::SeatMap)?;
     let subscription = subscribe(&req, &hubs, &gates, event_id.into_inner(), &query).await?;
     // The slot lives as long as the response body: released when it is dropped.
-    let events = subscription.into_stream().map(move |frame: Arc<Frame>| {
-        let _slot = &slot;
-        sse_event(&frame)
-    });
+    // A draining node ends the stream: EventSource reconnects by itself (to
+    // another node, this one no longer accepts) and resumes by Last-Event-ID.
+    let events =
+        subscription
+            .into_stream()
+            .take_until(drain.started())
+            .map(move |frame: Arc<Frame>| {
+                let _slot = &slot;
+                sse_event(&frame)
+            });
     let sse = sse::Sse::from_infallible_stream(events)
         .with_keep_alive(Duration::from_secs(settings.keep_alive_seconds))
         .with_retry_duration(Duration::from_secs(2));
@@ -95,11 +103,13 @@ pub async fn websocket(
     body: web::Payload,
     hubs: web::Data<Hubs>,
     gates: web::Data<EventGates>,
+    drain: web::Data<Drain>,
     event_id: web::Path<EventId>,
     query: web::Query<LiveQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let slot = Limits::open_stream_for(&req, StreamKind::SeatMap)?;
     let subscription = subscribe(&req, &hubs, &gates, event_id.into_inner(), &query).await?;
+    let drained = drain.started();
     let (response, mut session, mut incoming) = actix_ws::handle(&req, body)
         .map_err(|e| ApiError::validation(format!("not a WebSocket handshake: {e}")))?;
     actix_web::rt::spawn(async move {
@@ -108,8 +118,15 @@ pub async fn websocket(
         let mut frames = Box::pin(subscription.into_stream());
         let mut heartbeat = tokio::time::interval(Duration::from_secs(15));
         let mut last_heard = tokio::time::Instant::now();
+        tokio::pin!(drained);
         let reason = loop {
             tokio::select! {
+                // The node is draining: 1012 (service restart) tells the
+                // client to reconnect, which resumes from its last id elsewhere.
+                _ = &mut drained => break Some(actix_ws::CloseReason {
+                    code: actix_ws::CloseCode::Restart,
+                    description: Some("node draining; reconnect".into()),
+                }),
                 frame = frames.next() => match frame {
                     Some(frame) => {
                         if session.text(frame.json.clone()).await.is_err() {

@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::ConnectionType;
 use actix_web::http::header::{AUTHORIZATION, CONTENT_TYPE};
 use actix_web::middleware::Next;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -15,6 +16,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 
+use crate::drain::Drain;
 use crate::http::client_addr::ClientAddr;
 use crate::http::error::ApiError;
 use crate::store::browse_reads::{BrowseReads, ReplicaState};
@@ -36,11 +38,20 @@ pub async fn healthz(node: web::Data<NodeId>) -> HttpResponse {
 /// `booking: unavailable`; the status says `browse_only` while a browse
 /// replica still serves the catalog (routing browse on `/readyz` would lose
 /// it: a proxy should route on `/healthz` and its own passive checks).
+///
+/// A stopping node answers 503 `draining`, so whatever checks it sends it
+/// nothing new.
 pub async fn readyz(
     pool: web::Data<PgPool>,
     redis: web::Data<Redis>,
     browse: web::Data<BrowseReads>,
+    drain: web::Data<Drain>,
 ) -> HttpResponse {
+    if drain.is_closing() {
+        return HttpResponse::ServiceUnavailable()
+            .insert_header(("Retry-After", "2"))
+            .json(json!({ "status": "draining" }));
+    }
     let postgres = tokio::time::timeout(Duration::from_secs(2), crate::store::ping(pool.get_ref()))
         .await
         .is_ok_and(|r| r.is_ok());
@@ -126,6 +137,26 @@ pub async fn openapi() -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/json")
         .body(include_str!("openapi.json"))
+}
+
+/// While the node is stopping (`crate::drain`), every answer closes its
+/// connection, so a proxy keeps no idle connection to it (a WebSocket
+/// upgrade is left alone).
+pub async fn close_when_stopping(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let drain = req.app_data::<web::Data<Drain>>().cloned();
+    let mut response = next.call(req).await?;
+    if drain.is_some_and(|d| d.is_closing())
+        && response.status() != actix_web::http::StatusCode::SWITCHING_PROTOCOLS
+    {
+        response
+            .response_mut()
+            .head_mut()
+            .set_connection_type(ConnectionType::Close);
+    }
+    Ok(response)
 }
 
 /// Counts requests and records their latency by route pattern and status.

@@ -7,12 +7,14 @@ use actix_web::{HttpRequest, HttpResponse, Responder, web};
 use actix_web_lab::sse;
 use actors::model::EventId;
 use chrono::{DateTime, Utc};
+use futures_util::StreamExt;
 use serde::Deserialize;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 
 use crate::auth::{Caller, Signer};
+use crate::drain::Drain;
 use crate::http::client_addr::ClientAddr;
 use crate::http::error::ApiError;
 use crate::http::extractors::Admin;
@@ -111,6 +113,10 @@ pub async fn stream(
 ) -> Result<HttpResponse, ApiError> {
     let event = event_id.into_inner();
     let user = caller.user_id;
+    let drain = req
+        .app_data::<web::Data<Drain>>()
+        .map(|d| d.get_ref().clone())
+        .unwrap_or_default();
     let gate = queued_gate(&gates, event).await?;
     let first = store.standing(event, user).await.map_err(unavailable)?;
     if first == Standing::NotInQueue {
@@ -139,10 +145,13 @@ pub async fn stream(
         let _slot = slot;
         positions.run(tx).await;
     });
+    // A draining node ends the stream (the position task stops with it); the
+    // waiter's EventSource reconnects to another node and keeps its place.
     let events = futures_util::stream::unfold(rx, |mut rx| async move {
         let message = rx.recv().await?;
         Some((sse_event(message), rx))
-    });
+    })
+    .take_until(drain.started());
     let sse = sse::Sse::from_infallible_stream(events).with_keep_alive(Duration::from_secs(15));
     Ok(sse.respond_to(&req).map_into_boxed_body())
 }

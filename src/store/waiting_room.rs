@@ -104,6 +104,13 @@ if not holder then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) return 1 e
 return 0
 "#;
 
+/// Gives the lease back if this node holds it (a draining node), so another
+/// node takes it at its next try instead of after the lease lapses.
+const RELEASE: &str = r#"
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"#;
+
 /// Rewrites the places of everyone who joined before the sale opened, once.
 /// Members read or rewritten per Redis call during the draw, so a line of
 /// millions never blocks Redis for long.
@@ -248,6 +255,15 @@ impl QueueStore {
             )
             .await?;
         Ok(held == 1)
+    }
+
+    /// Gives the admission lease of `event` back if `node` holds it; true
+    /// if it did.
+    pub async fn release_lease(&self, event: EventId, node: &str) -> Result<bool, RedisError> {
+        let released: i64 = self
+            .script(RELEASE, vec![self.key(event, "driver")], vec![node.into()])
+            .await?;
+        Ok(released == 1)
     }
 
     pub async fn lease_holder(&self, event: EventId) -> Result<Option<String>, RedisError> {

@@ -13,6 +13,10 @@
 //! `Bucket`); the Redis `ADMIT` step itself checks that this node still
 //! holds the lease, so an old holder that has not yet noticed its lease
 //! lapsed admits nobody.
+//!
+//! A draining node (SIGTERM) stops ticking and hands its leases back at once;
+//! nodes without a lease try for it every `RETRY_FREE_LEASE`, so admission
+//! moves within a second instead of after `lease_ms`.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -25,6 +29,7 @@ use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 
 use crate::config::QueueSettings;
+use crate::drain::Drain;
 use crate::store::catalog::{self, WaitingRoomConfig};
 use crate::store::waiting_room::{Admission, QueueStore};
 
@@ -34,7 +39,13 @@ pub struct AdmissionDriver {
     pub registry: Arc<Registry>,
     pub node_id: String,
     pub settings: QueueSettings,
+    pub drain: Drain,
 }
+
+/// How often a node without the lease tries to take it (a holder renews
+/// every `lease_ms / 3`): a lease handed back by a draining node is taken
+/// within this long.
+const RETRY_FREE_LEASE: Duration = Duration::from_millis(250);
 
 /// The event's admission state on this node.
 ///
@@ -98,8 +109,13 @@ impl AdmissionDriver {
         let mut configs: Vec<WaitingRoomConfig> = Vec::new();
         let mut configs_read: Option<Instant> = None;
         let mut buckets: HashMap<EventId, Bucket> = HashMap::new();
+        let drained = self.drain.started();
+        tokio::pin!(drained);
         loop {
-            tick.tick().await;
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = &mut drained => break,
+            }
             if configs_read.is_none_or(|at| at.elapsed() >= Duration::from_secs(1)) {
                 match catalog::waiting_rooms(&self.pool).await {
                     Ok(fresh) => {
@@ -117,6 +133,26 @@ impl AdmissionDriver {
                 }
             }
         }
+        self.hand_back(&buckets).await;
+    }
+
+    /// Draining: gives back every lease this node holds, so another node
+    /// admits within `RETRY_FREE_LEASE` rather than after `lease_ms`.
+    async fn hand_back(&self, buckets: &HashMap<EventId, Bucket>) {
+        for (event, bucket) in buckets {
+            if !bucket.held {
+                continue;
+            }
+            match self.store.release_lease(*event, &self.node_id).await {
+                Ok(released) => {
+                    tracing::info!(event.id = %event, node.id = %self.node_id, released, "admission lease handed back")
+                }
+                Err(error) => {
+                    tracing::warn!(event.id = %event, %error, "admission lease not handed back: it lapses")
+                }
+            }
+            metrics::gauge!("boxoffice_queue_lease_held", "event" => event.to_string()).set(0.0);
+        }
     }
 
     async fn tick_event(
@@ -125,7 +161,11 @@ impl AdmissionDriver {
         bucket: &mut Bucket,
     ) -> anyhow::Result<()> {
         let event = config.event_id;
-        let renew_every = Duration::from_millis(self.settings.lease_ms / 3);
+        let renew_every = if bucket.held {
+            Duration::from_millis(self.settings.lease_ms / 3)
+        } else {
+            RETRY_FREE_LEASE.min(Duration::from_millis(self.settings.lease_ms / 3))
+        };
         if bucket
             .lease_checked
             .is_none_or(|at| at.elapsed() >= renew_every)

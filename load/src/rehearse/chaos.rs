@@ -23,6 +23,10 @@ pub enum FaultKind {
     PgRestart,
     /// Payments use the provider's slow card for this long.
     SlowProvider(Duration),
+    /// Run a shell command (`{event}` replaced by the event's id), e.g. a
+    /// rolling restart of a cluster the tool did not start:
+    /// `exec@10s:scripts/cluster.sh restart`.
+    Exec(String),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -39,6 +43,7 @@ impl Fault {
             FaultKind::NodeKill(n) => format!("node-kill {n}"),
             FaultKind::PgRestart => "pg-restart".into(),
             FaultKind::SlowProvider(d) => format!("slow-provider {}s", d.as_secs()),
+            FaultKind::Exec(ref command) => format!("exec {command}"),
         }
     }
 }
@@ -88,8 +93,11 @@ pub fn parse(spec: &str) -> anyhow::Result<Vec<Fault>> {
                 FaultKind::NodeKill(n)
             }
             ("pg-restart", None) => FaultKind::PgRestart,
+            ("exec", Some(command)) if !command.trim().is_empty() => {
+                FaultKind::Exec(command.trim().to_owned())
+            }
             _ => bail!(
-                "unknown fault {item:?}: redis-stop@T:D, node-kill@T:N, pg-restart@T, slow-provider@T:D"
+                "unknown fault {item:?}: redis-stop@T:D, node-kill@T:N, pg-restart@T, slow-provider@T:D, exec@T:COMMAND"
             ),
         };
         faults.push(Fault { at, kind });
@@ -174,6 +182,20 @@ pub async fn run(
                     Ok(())
                 }
                 FaultKind::PgRestart => pg_restart(pg_data.as_deref()).await,
+                FaultKind::Exec(ref command) => {
+                    let command = command.replace("{event}", &ctx.event_id.to_string());
+                    let ran = Instant::now();
+                    let status = tokio::process::Command::new("sh")
+                        .args(["-c", &command])
+                        .stdin(std::process::Stdio::null())
+                        .stdout(std::process::Stdio::null())
+                        .status()
+                        .await
+                        .with_context(|| format!("running {command:?}"))?;
+                    anyhow::ensure!(status.success(), "`{command}` failed: {status}");
+                    timing = format!("took {:.1} s", ran.elapsed().as_secs_f64());
+                    Ok(())
+                }
                 FaultKind::SlowProvider(d) => {
                     ctx.slow_provider.store(true, Ordering::Relaxed);
                     ctx.pause(d).await;
@@ -252,6 +274,14 @@ mod tests {
                 },
             ]
         );
+        assert_eq!(
+            parse("exec@4s:scripts/cluster.sh crash-holder {event}").unwrap(),
+            vec![Fault {
+                at: Duration::from_secs(4),
+                kind: FaultKind::Exec("scripts/cluster.sh crash-holder {event}".into())
+            }]
+        );
+        assert!(parse("exec@4s").is_err());
         assert!(parse("meteor@3s").is_err());
         assert!(parse("redis-stop@3s").is_err());
         assert!(parse("node-kill@3s:0").is_err());

@@ -82,6 +82,16 @@ counts!(
     scanned,
     second_scan_refused,
     double_admissions,
+    // Streams that ended or broke and were opened again (a node drained or
+    // died): the seat map resumes by Last-Event-ID with the deltas missed
+    // (`map_resumed`) or a fresh snapshot (`map_resnapshots`); `map_gaps`
+    // counts deltas that skipped versions (an update lost: must stay 0).
+    stream_resets,
+    queue_reconnects,
+    map_reconnects,
+    map_resumed,
+    map_resnapshots,
+    map_gaps,
     done
 );
 
@@ -373,7 +383,14 @@ async fn wait_admission(
                     _ = ctx.stop.wait() => return None,
                     _ = tokio::time::sleep(Duration::from_secs(2)) => continue,
                 };
-                let Ok(Some(chunk)) = chunk else { break };
+                let chunk = match chunk {
+                    Ok(Some(chunk)) => chunk,
+                    Ok(None) => break,
+                    Err(_) => {
+                        add(&ctx.counts.stream_resets, 1);
+                        break;
+                    }
+                };
                 for (event, data) in reader.push(&chunk) {
                     if event == "admitted"
                         && let Ok(body) = serde_json::from_str::<Value>(&data)
@@ -384,6 +401,7 @@ async fn wait_admission(
                 }
             }
             // The stream ended (a node went away): reconnect, like EventSource.
+            add(&ctx.counts.queue_reconnects, 1);
             *node += 1;
             ctx.pause(Duration::from_secs(1)).await;
         }

@@ -300,7 +300,12 @@ async fn rehearse(
                 redis_url,
                 redis_prefix: s.redis_prefix.clone(),
                 event_id,
-                targets: targets.clone(),
+                // Behind a load balancer, every node's map is checked.
+                targets: if s.node_urls.is_empty() {
+                    targets.clone()
+                } else {
+                    s.node_urls.clone()
+                },
                 acknowledged: Some(acknowledged.clone()),
                 sweep_grace: Duration::from_secs(5),
                 rate_tolerance: 0.02,

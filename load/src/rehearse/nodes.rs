@@ -71,6 +71,11 @@ impl Cluster {
             ("BOXOFFICE_ENV".to_owned(), "development".to_owned()),
             ("BOXOFFICE__LIMITS__ENABLED".to_owned(), "false".to_owned()),
             ("BOXOFFICE__SERVER__HOST".to_owned(), "127.0.0.1".to_owned()),
+            // Fans reach these nodes directly, no proxy: no lingering on stop.
+            (
+                "BOXOFFICE__SERVER__LINGER_SECONDS".to_owned(),
+                "0".to_owned(),
+            ),
             ("RUST_LOG".to_owned(), "warn".to_owned()),
         ]);
         let stamp = chrono::Utc::now().format("%Y%m%d%H%M%S%3f");

@@ -54,6 +54,8 @@ pub struct EndpointSummary {
     pub conflicts: u64,
     pub other_4xx: u64,
     pub server_errors: u64,
+    /// The 5xx by status ("502": 3): a gateway's errors apart from the node's.
+    pub server_errors_by_status: BTreeMap<String, u64>,
     pub no_answer: u64,
     pub latency: Latency,
 }
@@ -195,6 +197,13 @@ pub fn build(run: Run, rec: &Recorder) -> Report {
                 conflicts: count(&|s| s == 409),
                 other_4xx: count(&|s| (400..500).contains(&s) && s != 409),
                 server_errors: count(&|s| s >= 500),
+                server_errors_by_status: mine.iter().filter(|s| s.status >= 500).fold(
+                    BTreeMap::new(),
+                    |mut by, s| {
+                        *by.entry(s.status.to_string()).or_insert(0) += 1;
+                        by
+                    },
+                ),
                 no_answer: count(&|s| s == 0),
                 latency: Latency::of(mine.iter().map(|s| s.latency_us).collect()),
             })
@@ -383,6 +392,15 @@ impl Report {
             c.scanned,
             c.second_scan_refused,
             c.double_admissions
+        );
+        println!(
+            "streams: {} broken mid-stream (reset), {} queue streams reopened, {} seat maps reopened              ({} resumed by Last-Event-ID, {} with a fresh snapshot, {} skipped versions)",
+            c.stream_resets,
+            c.queue_reconnects,
+            c.map_reconnects,
+            c.map_resumed,
+            c.map_resnapshots,
+            c.map_gaps
         );
         println!(
             "{:<18} {:>9} {:>8} {:>8} {:>7} {:>6} {:>7} {:>9} {:>9} {:>9} {:>9}",

@@ -29,7 +29,9 @@ the venue layout, which the tool fetches once (fans' browsers cache it).
 
 Faults (--chaos, times after the sale opens): redis-stop@20s:8s (needs --spawn-redis or
 --redis-ctl), node-kill@35s:1 (kill -9 spawned node 1, start it again 3 s later), pg-restart@40s (needs
---pg-data), slow-provider@50s:10s (payments use the provider's slow card during the window).
+--pg-data), slow-provider@50s:10s (payments use the provider's slow card during the window),
+exec@10s:COMMAND (run a shell command, {event} replaced by the event id: e.g.
+`scripts/cluster.sh restart`, a rolling restart of the nodes behind --target).
 
 Exit status: 0 when the invariant checker passes, 1 when it finds a violation.";
 
@@ -83,6 +85,10 @@ pub struct Args {
     /// Hold length given to spawned nodes (booking.hold_seconds) [default: 30].
     #[arg(long)]
     pub hold_seconds: Option<u64>,
+    /// The nodes behind --target when it is a load balancer, comma-separated: the
+    /// checker compares each one's seat map with the database.
+    #[arg(long, value_delimiter = ',')]
+    pub node_urls: Option<Vec<String>>,
     /// Start this many local nodes (target/debug/boxoffice serve) and stop them at the end.
     #[arg(long)]
     pub spawn_nodes: Option<usize>,
@@ -130,6 +136,7 @@ pub struct Args {
 pub struct Scenario {
     pub fans: usize,
     pub target: Vec<String>,
+    pub node_urls: Vec<String>,
     pub event: Option<i64>,
     pub seats: usize,
     pub admission_rate: i32,
@@ -162,6 +169,7 @@ impl Default for Scenario {
         Scenario {
             fans: 5_000,
             target: vec!["http://127.0.0.1:8080".into()],
+            node_urls: Vec::new(),
             event: None,
             seats: 2_000,
             admission_rate: 100,
@@ -213,6 +221,7 @@ impl Scenario {
             args,
             fans,
             target,
+            node_urls,
             seats,
             admission_rate,
             arrival,

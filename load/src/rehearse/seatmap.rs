@@ -11,7 +11,7 @@ use rand::Rng;
 use rand::rngs::StdRng;
 use serde::Deserialize;
 
-use super::fan::Ctx;
+use super::fan::{Counts, Ctx};
 use super::recorder::Endpoint;
 use super::sse::SseReader;
 
@@ -88,6 +88,12 @@ impl Layout {
 pub struct Frame {
     #[serde(rename = "type", default)]
     kind: String,
+    /// The snapshot's version, or the last version a delta covers.
+    #[serde(default)]
+    version: i64,
+    /// The first version a (merged) delta covers.
+    #[serde(default)]
+    from_version: i64,
     #[serde(default)]
     statuses: String,
     #[serde(default)]
@@ -290,10 +296,13 @@ impl LiveMap {
     }
 }
 
+#[cfg(test)]
 fn apply(view: &Mutex<MapView>, event: &str, data: &str) -> bool {
-    let Ok(frame) = serde_json::from_str::<Frame>(data) else {
-        return false;
-    };
+    serde_json::from_str::<Frame>(data).is_ok_and(|frame| apply_frame(view, event, frame).0)
+}
+
+/// Applies one frame; (a snapshot?, its versions when it is a snapshot or a delta).
+fn apply_frame(view: &Mutex<MapView>, event: &str, frame: Frame) -> (bool, Option<(i64, i64)>) {
     let kind = if frame.kind.is_empty() {
         event
     } else {
@@ -301,18 +310,72 @@ fn apply(view: &Mutex<MapView>, event: &str, data: &str) -> bool {
     };
     match kind {
         "snapshot" => {
+            let versions = (frame.version, frame.version);
             lock(view).load(frame);
-            true
+            (true, Some(versions))
         }
         "delta" => {
+            let versions = (frame.from_version, frame.version);
             lock(view).apply_delta(frame.changes);
-            false
+            (false, Some(versions))
         }
-        _ => false,
+        _ => (false, None),
     }
 }
 
-/// Err(status) when the stream could not be opened (0: no answer).
+/// Where a feed is: the last version it applied (its Last-Event-ID) and
+/// whether the next frame is the first after a reconnect.
+#[derive(Default)]
+struct Cursor {
+    last: Option<i64>,
+    resuming: bool,
+}
+
+impl Cursor {
+    /// Applies a message; true once the view holds a snapshot.
+    fn take(&mut self, counts: &Counts, view: &Mutex<MapView>, event: &str, data: &str) -> bool {
+        let Ok(frame) = serde_json::from_str::<Frame>(data) else {
+            return false;
+        };
+        let (snapshot, versions) = apply_frame(view, event, frame);
+        let Some((from, to)) = versions else {
+            return false;
+        };
+        let count = |c: &std::sync::atomic::AtomicU64| {
+            c.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        };
+        if snapshot {
+            if self.resuming {
+                count(&counts.map_resnapshots);
+            }
+        } else if let Some(last) = self.last {
+            if from > last + 1 {
+                count(&counts.map_gaps);
+            } else if self.resuming {
+                count(&counts.map_resumed);
+            }
+        }
+        self.resuming = false;
+        self.last = Some(
+            self.last
+                .map_or(to, |last| if snapshot { to } else { last.max(to) }),
+        );
+        snapshot
+    }
+
+    /// After a stream ended: true to open it again (after EventSource's
+    /// retry), false when the rehearsal is over or the node keeps refusing.
+    async fn reconnect(&mut self, ctx: &Ctx, failures: u32) -> bool {
+        if ctx.stop.is_set() || failures > 10 {
+            return false;
+        }
+        self.resuming = true;
+        ctx.pause(Duration::from_secs(2)).await
+    }
+}
+
+/// Err(status) when the stream could not be opened at first (0: no answer).
+/// A stream that ends is opened again with `Last-Event-ID`, as EventSource does.
 async fn sse_feed(
     ctx: &Ctx,
     base: &str,
@@ -321,25 +384,67 @@ async fn sse_feed(
     started: Instant,
 ) -> Result<(), u16> {
     let url = format!("{base}/events/{}/seats/stream?format=compact", ctx.event_id);
-    let mut response = match ctx.client.get(url).send().await {
-        Ok(r) if r.status() == 200 => r,
-        Ok(r) => return Err(r.status().as_u16()),
-        Err(_) => return Err(0),
-    };
-    let mut reader = SseReader::default();
-    let mut first = true;
-    while let Ok(Some(chunk)) = response.chunk().await {
-        for (event, data) in reader.push(&chunk) {
-            if apply(view, &event, &data) && first {
-                first = false;
-                ctx.rec.request(Endpoint::SeatStream, started, 200);
-                loaded.notify_one();
+    let mut cursor = Cursor::default();
+    // Answered once (else the fan falls back to a plain snapshot); told the
+    // fan the map is loaded.
+    let (mut opened, mut notified) = (false, false);
+    let mut failures = 0;
+    loop {
+        let mut request = ctx.client.get(&url);
+        if let Some(last) = cursor.last {
+            request = request.header("Last-Event-ID", last.to_string());
+        }
+        let answer = match request.send().await {
+            Ok(r) if r.status() == 200 => Ok(r),
+            Ok(r) => Err(r.status().as_u16()),
+            Err(_) => Err(0),
+        };
+        let mut response = match answer {
+            Ok(r) => r,
+            Err(status) if !opened => return Err(status),
+            Err(_) => {
+                failures += 1;
+                if cursor.reconnect(ctx, failures).await {
+                    continue;
+                }
+                return Ok(());
+            }
+        };
+        if cursor.resuming {
+            ctx.counts
+                .map_reconnects
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        opened = true;
+        failures = 0;
+        let mut reader = SseReader::default();
+        loop {
+            let chunk = match response.chunk().await {
+                Ok(Some(chunk)) => chunk,
+                Ok(None) => break,
+                Err(_) => {
+                    ctx.counts
+                        .stream_resets
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    break;
+                }
+            };
+            for (event, data) in reader.push(&chunk) {
+                if cursor.take(&ctx.counts, view, &event, &data) && !notified {
+                    notified = true;
+                    ctx.rec.request(Endpoint::SeatStream, started, 200);
+                    loaded.notify_one();
+                }
             }
         }
+        if !cursor.reconnect(ctx, failures).await {
+            return Ok(());
+        }
     }
-    Ok(())
 }
 
+/// As [`sse_feed`], resuming with `?last_event_id=` (browsers cannot set
+/// headers on a WebSocket).
 async fn websocket_feed(
     ctx: &Ctx,
     base: &str,
@@ -353,23 +458,62 @@ async fn websocket_feed(
         base.replacen("http", "ws", 1),
         ctx.event_id
     );
-    let mut socket = match tokio_tungstenite::connect_async(url).await {
-        Ok((socket, _)) => socket,
-        Err(tokio_tungstenite::tungstenite::Error::Http(r)) => return Err(r.status().as_u16()),
-        Err(_) => return Err(0),
-    };
-    let mut first = true;
-    while let Some(Ok(message)) = socket.next().await {
-        let Message::Text(text) = message else {
-            continue;
+    let mut cursor = Cursor::default();
+    // Answered once (else the fan falls back to a plain snapshot); told the
+    // fan the map is loaded.
+    let (mut opened, mut notified) = (false, false);
+    let mut failures = 0;
+    loop {
+        let url = match cursor.last {
+            Some(last) => format!("{url}&last_event_id={last}"),
+            None => url.clone(),
         };
-        if apply(view, "", text.as_str()) && first {
-            first = false;
-            ctx.rec.request(Endpoint::SeatStream, started, 101);
-            loaded.notify_one();
+        let answer = match tokio_tungstenite::connect_async(url).await {
+            Ok((socket, _)) => Ok(socket),
+            Err(tokio_tungstenite::tungstenite::Error::Http(r)) => Err(r.status().as_u16()),
+            Err(_) => Err(0),
+        };
+        let mut socket = match answer {
+            Ok(socket) => socket,
+            Err(status) if !opened => return Err(status),
+            Err(_) => {
+                failures += 1;
+                if cursor.reconnect(ctx, failures).await {
+                    continue;
+                }
+                return Ok(());
+            }
+        };
+        if cursor.resuming {
+            ctx.counts
+                .map_reconnects
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        opened = true;
+        failures = 0;
+        while let Some(message) = socket.next().await {
+            let message = match message {
+                Ok(message) => message,
+                Err(_) => {
+                    ctx.counts
+                        .stream_resets
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    break;
+                }
+            };
+            let Message::Text(text) = message else {
+                continue;
+            };
+            if cursor.take(&ctx.counts, view, "", text.as_str()) && !notified {
+                notified = true;
+                ctx.rec.request(Endpoint::SeatStream, started, 101);
+                loaded.notify_one();
+            }
+        }
+        if !cursor.reconnect(ctx, failures).await {
+            return Ok(());
         }
     }
-    Ok(())
 }
 
 #[cfg(test)]

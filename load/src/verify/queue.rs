@@ -155,6 +155,8 @@ pub fn check_rate(check: &mut Check, times: &[i64], configured: f64, tolerance: 
         return;
     }
     intervals.sort_unstable();
+    // A lease changing hands shows as the longest pause (in a long line).
+    let longest = intervals.last().copied().unwrap_or(0);
     let gap = (intervals[intervals.len() / 2] * 5).max(1_000);
     let (mut admitted, mut window_ms) = (0u64, 0i64);
     for i in 1..steps.len() {
@@ -181,7 +183,7 @@ pub fn check_rate(check: &mut Check, times: &[i64], configured: f64, tolerance: 
     let measured = admitted as f64 / window;
     let off = (measured - configured) / configured;
     check.note = Some(format!(
-        "{admitted} admitted over {window:.1}s at full rate: {measured:.2}/s for {configured}/s ({:+.2} %)",
+        "{admitted} admitted over {window:.1}s at full rate: {measured:.2}/s for {configured}/s ({:+.2} %); longest pause between admission steps {longest} ms",
         off * 100.0
     ));
     if off.abs() > tolerance {

@@ -17,6 +17,8 @@ pub struct TestApp {
     pub settings: Settings,
     server: actix_web::dev::ServerHandle,
     actors: actix::ArbiterHandle,
+    drain: boxoffice::drain::Drain,
+    local: std::net::SocketAddr,
     /// The first node of a test owns the database and the Redis keys.
     owner: bool,
     db_name: String,
@@ -127,7 +129,8 @@ async fn start_node(
         .await
         .expect("build app");
     let address = format!("http://127.0.0.1:{}", app.port());
-    let (server, actors) = (app.handle(), app.actors());
+    let (server, actors, drain) = (app.handle(), app.actors(), app.drain());
+    let local = std::net::SocketAddr::from(([127, 0, 0, 1], app.port()));
     actix_web::rt::spawn(app.run_until_stopped());
     TestApp {
         address,
@@ -141,6 +144,8 @@ async fn start_node(
         settings,
         server,
         actors,
+        drain,
+        local,
         owner,
         db_name,
         admin_url,
@@ -175,6 +180,18 @@ impl TestApp {
             false,
         )
         .await
+    }
+
+    /// What SIGTERM does to this node: it drains (see `boxoffice::drain`)
+    /// and stops; returns once it has.
+    pub async fn drain(&self) {
+        startup::stop_gracefully(
+            self.server.clone(),
+            self.drain.clone(),
+            self.local,
+            std::time::Duration::from_secs(self.settings.server.linger_seconds),
+        )
+        .await;
     }
 
     /// Stops this node: its HTTP server and its actors (the database stays).

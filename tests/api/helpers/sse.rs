@@ -60,6 +60,20 @@ impl SseClient {
             .expect("an SSE event before the deadline")
     }
 
+    /// True once the server ends the stream (events before the end are
+    /// skipped); false if it is still open after `within`.
+    pub async fn ends_within(&mut self, within: Duration) -> bool {
+        tokio::time::timeout(within, async {
+            while let Some(chunk) = self.body.next().await {
+                if chunk.is_err() {
+                    break;
+                }
+            }
+        })
+        .await
+        .is_ok()
+    }
+
     /// The next event, or `None` if none arrives within `wait`.
     pub async fn try_next(&mut self, wait: Duration) -> Option<SseEvent> {
         tokio::time::timeout(wait, self.next_event()).await.ok()
