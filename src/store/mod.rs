@@ -3,6 +3,7 @@
 pub mod bookings;
 pub mod cache;
 pub mod catalog;
+pub mod dashboard;
 pub mod deltas;
 pub mod ledger;
 pub mod locks;

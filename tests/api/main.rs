@@ -5,6 +5,7 @@ mod bookings;
 mod catalog;
 mod cli;
 mod concurrency;
+mod dashboard;
 mod faults;
 mod helpers;
 mod hold_limit;
