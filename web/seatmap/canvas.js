@@ -1,6 +1,9 @@
 // The seat map's canvas renderer: fit-to-width view with zoom and pan, batched
 // full redraws and per-seat partial redraws for deltas, and hit testing.
-// Reads the model; `classOf(i)` says how seat i is drawn (seatmap/model.js).
+// Reads the model; `classOf(i)` says how seat i is drawn (seatmap/model.js),
+// with a mark per class (seatmap/marks.js) so colour is not the only signal.
+
+import { MIN_MARK_SIZE, drawMark } from './marks.js';
 
 const PALETTE = ['available', 'reserved', 'confirmed', 'selected', 'mine', 'unknown'];
 const LABEL_SPACE = 18; // CSS px above the seats for the first row of section labels
@@ -162,6 +165,7 @@ export class SeatCanvas {
         let sx = this.toScreenX(x) - half, sy = this.toScreenY(y) - half;
         if (crisp) { sx = Math.round(sx); sy = Math.round(sy); }
         ctx.fillRect(sx, sy, crisp ? Math.round(size) : size, crisp ? Math.round(size) : size);
+        if (size >= MIN_MARK_SIZE) drawMark(ctx, c, sx, sy, Math.round(size), this.bg);
       }
     }
     if (cell >= 2.5) this.drawLabels(cell);
@@ -189,8 +193,10 @@ export class SeatCanvas {
       if (cx < -cell || cx > this.W + cell || cy < -cell || cy > this.H + cell) continue;
       ctx.fillStyle = this.bg;
       ctx.fillRect(Math.floor(cx - cell / 2), Math.floor(cy - cell / 2), Math.ceil(cell), Math.ceil(cell));
-      ctx.fillStyle = this.colors[this.classOf(i)];
+      const cls = this.classOf(i);
+      ctx.fillStyle = this.colors[cls];
       ctx.fillRect(Math.round(cx - size / 2), Math.round(cy - size / 2), size, size);
+      drawMark(ctx, cls, Math.round(cx - size / 2), Math.round(cy - size / 2), size, this.bg);
       if (i === this.cursor) this.drawCursor(i);
     }
   }
