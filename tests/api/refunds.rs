@@ -520,3 +520,31 @@ async fn a_booking_with_a_ticket_admitted_at_the_door_is_not_refunded_or_cancell
     .await;
     app.assert_no_violations(event_id).await;
 }
+
+#[actix_web::test]
+async fn a_scan_and_a_refund_of_the_same_booking_racing_never_both_succeed() {
+    let app = spawn_app().await;
+    let (event_id, seats) = app.event_with_seats(10).await;
+    let admin = app.admin_token().await;
+    let door = app.door_token().await;
+    for (round, seat) in seats.iter().enumerate() {
+        let buyer = app.buyer_token().await;
+        let booking = app.hold(&buyer, event_id, std::slice::from_ref(seat)).await;
+        let code = app.paid_ticket_code(&buyer, booking).await;
+        let key = format!("race-{round}");
+        let (scan, refund) = tokio::join!(
+            app.check_in(&door, event_id, &code),
+            app.refund(&admin, booking, Some(&key)),
+        );
+        let (scan, refund) = (scan.status().as_u16(), refund.status().as_u16());
+        // Exactly one wins: admitted (then the refund is refused), or
+        // refunded (then the ticket admits no one).
+        assert!(
+            matches!((scan, refund), (200, 409) | (410, 200)),
+            "round {round}: scan {scan}, refund {refund}"
+        );
+        let status = app.booking_status(booking).await;
+        assert_eq!(status, if scan == 200 { "CONFIRMED" } else { "REFUNDED" });
+    }
+    app.assert_no_violations(event_id).await;
+}
