@@ -26,6 +26,7 @@ use crate::http::client_addr::TrustedProxies;
 use crate::http::hashing::PasswordHashing;
 use crate::http::limits::Limits;
 use crate::http::ops::MetricsAccess;
+use crate::live::dashboard::Dashboards;
 use crate::live::hub::Hubs;
 use crate::payments::checkout::Checkout;
 use crate::payments::simulated::SimulatedProvider;
@@ -220,6 +221,11 @@ impl Application {
         let hubs = web::Data::from(hubs);
         let live_settings = web::Data::new(settings.live.clone());
         let queue_watch = web::Data::new(QueueWatch::new(queue_store.clone()));
+        let dashboards = web::Data::new(Dashboards::new(
+            pool.clone(),
+            queue_store.clone(),
+            Duration::from_secs(1),
+        ));
         let queue_store = web::Data::new(queue_store);
         let limits = Arc::new(Limits::new(
             &settings.limits,
@@ -262,6 +268,7 @@ impl Application {
                 .app_data(live_settings.clone())
                 .app_data(queue_store.clone())
                 .app_data(queue_watch.clone())
+                .app_data(dashboards.clone())
                 .app_data(limits.clone())
                 .app_data(trusted_proxies.clone())
                 .app_data(password_hashing.clone())
@@ -460,6 +467,10 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .route(
             "/admin/events/{event_id}",
             web::patch().to(admin::patch_event),
+        )
+        .route(
+            "/admin/events/{event_id}/dashboard/stream",
+            web::get().to(http::dashboard::stream),
         )
         .route(
             "/admin/events/{event_id}/checkin",

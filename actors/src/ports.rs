@@ -147,6 +147,12 @@ pub enum CancelOutcome {
     },
     /// Not a paid booking (a hold, released or expired): nothing to refund.
     NotConfirmed(BookingStatus),
+    /// One of its tickets has been admitted at the door (first at
+    /// `first_scan_at`): refunding would put an admitted seat back on sale,
+    /// and a resold ticket for it would admit the seat a second time.
+    CheckedIn {
+        first_scan_at: chrono::DateTime<chrono::Utc>,
+    },
     /// Confirmed without a settled charge to give back.
     NotPaid,
     NotFound,

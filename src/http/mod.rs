@@ -6,6 +6,7 @@ pub mod auth;
 pub mod bookings;
 pub mod client;
 pub mod client_addr;
+pub mod dashboard;
 pub mod error;
 pub mod events;
 pub mod extractors;

@@ -108,6 +108,14 @@ fn refused(error: CancelError) -> ApiError {
             "booking_not_refundable",
             "this booking has no settled charge to refund",
         ),
+        CancelError::CheckedIn { first_scan_at } => ApiError::conflict(
+            "already_checked_in",
+            format!(
+                "a ticket of this booking was admitted at the door at {}; an admitted booking is not refunded",
+                first_scan_at.to_rfc3339()
+            ),
+        )
+        .with_extra(json!({ "first_scan_at": first_scan_at })),
         CancelError::AlreadyRefunded => ApiError::conflict(
             "already_refunded",
             "this booking was already cancelled and refunded",

@@ -171,11 +171,19 @@ pub enum CheckIn {
 
 /// Admits a ticket once: the conditional update lets exactly one scan win,
 /// however many doors scan the same code at the same moment.
+///
+/// The booking row is read `FOR SHARE`: a refund (which holds it `FOR
+/// UPDATE`, see `ledger::cancel`) and a check-in of the same booking are
+/// thus ordered. A scan waiting on a refund finds the booking REFUNDED and
+/// admits no one; a refund after a scan finds the ticket checked in and is
+/// refused, so a seat is never admitted, refunded and resold.
 pub async fn check_in(pool: &PgPool, event: EventId, code: &str) -> sqlx::Result<CheckIn> {
     let admitted: Option<(i64, SeatId)> = sqlx::query_as(
         "UPDATE tickets SET checked_in_at = now()
          WHERE code = $1 AND event_id = $2 AND checked_in_at IS NULL
-           AND EXISTS (SELECT 1 FROM bookings b WHERE b.booking_id = tickets.booking_id AND b.status = 'CONFIRMED')
+           AND EXISTS (SELECT 1 FROM bookings b
+                       WHERE b.booking_id = tickets.booking_id AND b.status = 'CONFIRMED'
+                       FOR SHARE)
          RETURNING ticket_id, seat_id",
     )
     .bind(code)

@@ -572,6 +572,25 @@ impl SeatLedger for PgLedger {
                 });
             }
         };
+        // A seat is never admitted twice: once any ticket of the booking has
+        // been checked in, it is not refunded (its seats would go back on sale
+        // and be admitted again). Check-in reads the booking row FOR SHARE
+        // (`bookings::check_in`), so it and this transaction, which holds the
+        // row FOR UPDATE, are ordered: a check-in either committed before this
+        // read, or waits and then finds the booking REFUNDED.
+        let first_scan_at: Option<DateTime<Utc>> =
+            sqlx::query_scalar("SELECT min(checked_in_at) FROM tickets WHERE booking_id = $1")
+                .bind(booking)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(storage_error)?;
+        if let Some(first_scan_at) = first_scan_at {
+            tx.rollback().await.map_err(storage_error)?;
+            return Ok(Committed {
+                outcome: CancelOutcome::CheckedIn { first_scan_at },
+                deltas: Vec::new(),
+            });
+        }
         // The paying attempt turns REFUNDING under the caller's lease, in the
         // transaction that cancels the booking: from here the charge can only
         // end refunded (by the caller, a retry, or the recovery worker). Its

@@ -4,6 +4,7 @@ pub mod bookings;
 pub mod browse_reads;
 pub mod cache;
 pub mod catalog;
+pub mod dashboard;
 pub mod deltas;
 pub mod ledger;
 pub mod locks;

@@ -6,6 +6,7 @@ mod bookings;
 mod catalog;
 mod cli;
 mod concurrency;
+mod dashboard;
 mod drain;
 mod faults;
 mod helpers;

@@ -463,3 +463,88 @@ async fn an_operator_finds_a_booking_by_id_confirmation_number_or_email() {
     .await;
     assert_problem(app.lookup_bookings(&alice, "1").await, 403, "forbidden").await;
 }
+
+#[actix_web::test]
+async fn a_booking_with_a_ticket_admitted_at_the_door_is_not_refunded_or_cancelled() {
+    let app = spawn_app().await;
+    let (event_id, seats, alice, booking, code) = paid_booking(&app).await;
+    let admin = app.admin_token().await;
+    let door = app.door_token().await;
+    let allow = app
+        .patch_event(
+            &admin,
+            event_id,
+            &json!({"cancellable_until": "2099-01-01T00:00:00Z"}),
+        )
+        .await;
+    assert_eq!(allow.status(), 200);
+    // One of its two tickets is admitted.
+    assert_eq!(app.check_in(&door, event_id, &code).await.status(), 200);
+
+    // Refunding it would put an admitted seat back on sale, to be admitted
+    // again on a resold ticket: refused, by the operator and the buyer alike.
+    let refused = assert_problem(
+        app.refund(&admin, booking, Some("after-door")).await,
+        409,
+        "already_checked_in",
+    )
+    .await;
+    assert!(refused["first_scan_at"].is_string(), "{refused}");
+    assert_problem(
+        app.cancel(&alice, booking, Some("after-door")).await,
+        409,
+        "already_checked_in",
+    )
+    .await;
+
+    // Nothing changed: still paid, seats sold, no refund, the ticket used.
+    assert_eq!(app.booking_status(booking).await, "CONFIRMED");
+    assert_eq!(
+        paying_attempt(&app, booking).await.0,
+        "SUCCEEDED",
+        "the charge stands"
+    );
+    assert_eq!(provider_refunds(&app).await, (0, 0));
+    assert_eq!(
+        app.seat_statuses(event_id).await.1,
+        vec!["CONFIRMED", "CONFIRMED", "AVAILABLE"]
+    );
+    let bob = app.buyer_token().await;
+    let resale = app.reserve(&bob, event_id, &seats[..1]).await;
+    assert_problem(resale, 409, "seat_unavailable").await;
+    assert_problem(
+        app.check_in(&door, event_id, &code).await,
+        409,
+        "already_checked_in",
+    )
+    .await;
+    app.assert_no_violations(event_id).await;
+}
+
+#[actix_web::test]
+async fn a_scan_and_a_refund_of_the_same_booking_racing_never_both_succeed() {
+    let app = spawn_app().await;
+    let (event_id, seats) = app.event_with_seats(10).await;
+    let admin = app.admin_token().await;
+    let door = app.door_token().await;
+    for (round, seat) in seats.iter().enumerate() {
+        let buyer = app.buyer_token().await;
+        let booking = app.hold(&buyer, event_id, std::slice::from_ref(seat)).await;
+        let code = app.paid_ticket_code(&buyer, booking).await;
+        let key = format!("race-{round}");
+        let (scan, refund) = tokio::join!(
+            app.check_in(&door, event_id, &code),
+            app.refund(&admin, booking, Some(&key)),
+        );
+        let (scan, refund) = (scan.status().as_u16(), refund.status().as_u16());
+        // Exactly one wins: admitted (then the refund is refused), or
+        // refunded (then the ticket admits no one).
+        assert!(
+            matches!((scan, refund), (200, 409) | (410, 200)),
+            "round {round}: scan {scan}, refund {refund}"
+        );
+        let status = app.booking_status(booking).await;
+        assert_eq!(status, if scan == 200 { "CONFIRMED" } else { "REFUNDED" });
+    }
+    app.assert_no_violations(event_id).await;
+}

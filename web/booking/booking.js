@@ -79,7 +79,7 @@ export class Booking {
     }
     this.view.invalidate([i]);
     this.renderSelection();
-    this.hooks.announce(i);
+    this.hooks.announce(i, { toggled: true });
   }
 
   /** Someone else took a seat we had selected: deselect it and say so. */
@@ -189,6 +189,7 @@ export class Booking {
       this.selected.clear();
       this.startHold({ ...result, seat_ids: result.seat_ids ?? seatIds });
       this.message('Seats held. Pay before the timer runs out.', 'ok');
+      this.hooks.held?.({ ok: true, booking: result });
     } catch (e) {
       if (e.code === 'seat_unavailable') {
         const taken = (e.problem.seat_ids ?? []).map((id) => model.index.get(id)).filter((i) => i !== undefined);
@@ -196,10 +197,12 @@ export class Booking {
         view.invalidate(taken);
         const names = taken.map((i) => model.shortLabel(i)).join(', ');
         this.message(`Sorry, ${names || 'some seats'} ${taken.length === 1 ? 'was' : 'were'} just taken. Pick other seats.`, 'error');
+        this.hooks.held?.({ ok: false, taken });
       } else if (e.code === 'queue_token_required' || e.code === 'queue_token_invalid') {
         this.room.refused(e);
       } else {
         this.message(errorText(e), 'error');
+        this.hooks.held?.({ ok: false, reason: errorText(e) });
       }
     } finally {
       this.holding = false;

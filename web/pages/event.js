@@ -12,6 +12,7 @@ import { LiveFeed } from '../seatmap/feed.js';
 import { wireCanvas } from '../seatmap/input.js';
 import { SeatModel, deltaAction, seatClass } from '../seatmap/model.js';
 import { Zones } from '../seatmap/zones.js';
+import { Announcer, holdFailed, holdSucceeded, seatName, seatPhrase, selectionPhrase } from '../lib/announce.js';
 import { WaitingRoom } from '../queue/waiting-room.js';
 import { Booking } from '../booking/booking.js';
 import { CANCELLED, withToken } from '../booking/guest.js';
@@ -71,6 +72,8 @@ window.boxoffice = {
   drawNow() { page.view.drawAll(); return page.view.lastDrawMs; },
   zoomBy(factor) { page.view.zoomBy(factor); },
   panBy(dx, dy) { page.view.panBy(dx, dy); },
+  /** What the screen-reader region says now. */
+  get announced() { return $('seat-announce').textContent; },
 };
 
 function setMessage(text, kind = '') {
@@ -125,11 +128,35 @@ function onMessage(msg) {
   updateLegend();
 }
 
-function announce(i) {
+const announcer = new Announcer($('seat-announce'));
+const nameOf = (i) => {
+  const row = page.model.rows[page.model.rowOf[i]];
+  return seatName(row.section, row.name, page.model.numbers[i]);
+};
+
+/** Says what the keyboard cursor is on, or (toggled) what selecting it did. */
+function announce(i, { toggled = false } = {}) {
   const { model, booking } = page;
-  const status = model.statusName(i);
-  const extra = booking.selected.has(i) ? ', selected' : booking.mine.has(i) ? ', held by you' : '';
-  $('seat-announce').textContent = `${model.label(i)}: ${titleCase(status ?? 'loading')}${extra}.`;
+  if (toggled && model.status[i] === 0) {
+    announcer.say(selectionPhrase(nameOf(i), booking.selected.has(i), booking.selected.size));
+    return;
+  }
+  if (toggled) {
+    announcer.say($('booking-message').textContent || seatPhrase(nameOf(i), model.statusName(i)));
+    return;
+  }
+  announcer.say(seatPhrase(nameOf(i), model.statusName(i), { selected: booking.selected.has(i), mine: booking.mine.has(i) }));
+}
+
+/** Says how a hold ended. */
+function announceHold({ ok, booking, taken = [], reason }) {
+  if (ok) {
+    const minutes = Math.round((Date.parse(booking.expires_at) - Date.now()) / 60000);
+    const names = (booking.seat_ids ?? []).map((id) => page.model.index.get(id)).filter((i) => i !== undefined).map(nameOf);
+    announcer.say(holdSucceeded(names, minutes));
+  } else {
+    announcer.say(holdFailed({ taken: taken.map(nameOf), reason }));
+  }
 }
 
 function showTooltip(i, x, y) {
@@ -208,7 +235,7 @@ async function boot() {
   page.view = view;
   showZones(zones, view);
   room.event = event;
-  const booking = new Booking(eventId, event, model, view, room, { message: setMessage, legend: updateLegend, announce });
+  const booking = new Booking(eventId, event, model, view, room, { message: setMessage, legend: updateLegend, announce, held: announceHold });
   page.booking = booking;
   booking.zones = zones;
 

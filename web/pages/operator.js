@@ -1,5 +1,6 @@
 // index.html?admin=1: the operator panel. Sign in with an admin account, pick
-// an event, watch its waiting room (refreshed every second) and steer it;
+// an event, watch its live dashboard (./ops-dashboard.js) and its waiting
+// room (refreshed every second) and steer it;
 // find bookings and refund them (./ops-bookings.js).
 // The operator's token stays in this tab (sessionStorage) and every call sends
 // it as a bearer token with credentials omitted, so signing in here never
@@ -10,6 +11,9 @@ import { el } from '../lib/dom.js';
 import { formatDate, humanDuration, localInput, rateText } from '../lib/format.js';
 import { tokenClaims } from '../lib/session.js';
 import { initBookingLookup } from './ops-bookings.js';
+import { initDashboard } from './ops-dashboard.js';
+import { initManage } from './ops-manage.js';
+import { resumeRate } from '../ops/manage-model.js';
 
 const OPS_TOKEN_KEY = 'boxoffice.ops.token';
 const OPS_EMAIL_KEY = 'boxoffice.ops.email';
@@ -40,6 +44,7 @@ export function initOperatorPanel() {
   let generation = 0; // bumps on every event switch or sign-out: stale answers are dropped
   let formFor = null; // the event whose settings fill the form
   let lastReport = null;
+  let dashboard = null; // the live charts (./ops-dashboard.js), made below
 
   const loginMessage = (text) => { $('ops-login-error').textContent = text; };
   const settingsMessage = (text, kind = '') => {
@@ -51,6 +56,7 @@ export function initOperatorPanel() {
   function showLogin(text = '') {
     generation++;
     clearTimeout(timer);
+    dashboard?.show(null);
     $('ops-main').hidden = true;
     $('ops-login').hidden = false;
     $('ops-email').value = opsSession.email ?? $('ops-email').value;
@@ -137,6 +143,7 @@ export function initOperatorPanel() {
     history.replaceState(null, '', `?${q}`);
     $('ops-event-view').hidden = !eventId;
     settingsMessage('');
+    dashboard.show(eventId);
     if (!eventId) return;
     $('ops-event-link').href = `/web/event.html?event_id=${eventId}`;
     for (const dd of $('ops-report').querySelectorAll('dd')) dd.textContent = '–';
@@ -231,11 +238,35 @@ export function initOperatorPanel() {
     const settings = currentSettings();
     if (settings) save(settings, 'Saved.');
   });
-  $('ops-open-now').addEventListener('click', () => {
+  // Opening the sale: the event goes ON_SALE (bookings need it) and the
+  // waiting room's on-sale time becomes now.
+  $('ops-open-now').addEventListener('click', async () => {
     const settings = currentSettings();
     if (!settings) return;
+    const gen = generation;
+    try {
+      await opsApi(`/admin/events/${eventId}`, { method: 'PATCH', body: { status: 'ON_SALE' } });
+    } catch (e) {
+      if (gen !== generation || authFailed(e)) return;
+      settingsMessage(errorText(e), 'error');
+      return;
+    }
     settings.onsale_at = new Date().toISOString();
     save(settings, 'The sale is open.');
+  });
+  // Pause is a rate of 0; the rate before it is kept (per event, this tab) for Resume.
+  const rateKey = () => `boxoffice.ops.rate.${eventId}`;
+  $('ops-pause').addEventListener('click', () => {
+    const settings = currentSettings();
+    if (!settings || !lastReport) return;
+    if (lastReport.admission_rate_per_sec > 0) sessionStorage.setItem(rateKey(), String(lastReport.admission_rate_per_sec));
+    save({ ...settings, enabled: !!lastReport.enabled, admission_rate_per_sec: 0 }, 'Admission paused: waiters keep their places.');
+  });
+  $('ops-resume').addEventListener('click', () => {
+    const settings = currentSettings();
+    if (!settings || !lastReport) return;
+    const rate = resumeRate(sessionStorage.getItem(rateKey()), settings.admission_rate_per_sec);
+    save({ ...settings, enabled: !!lastReport.enabled, admission_rate_per_sec: rate }, `Admission resumed at ${rateText(rate)}.`);
   });
   $('ops-reset').addEventListener('click', () => {
     if (lastReport) fillForm(lastReport);
@@ -243,12 +274,23 @@ export function initOperatorPanel() {
   });
 
   initBookingLookup({ opsApi, authFailed });
+  dashboard = initDashboard({ token: () => opsSession.token, authFailed });
+  initManage({
+    opsApi,
+    authFailed,
+    async onEventCreated(id) {
+      await loadEvents().catch(() => {});
+      $('ops-event').value = String(id);
+      selectEvent(id);
+    },
+  });
 
   // Test and debugging hooks.
   window.boxofficeOps = {
     get eventId() { return eventId; },
     get report() { return lastReport; },
     get signedIn() { return !!opsSession.token; },
+    get dashboard() { return dashboard?.series ?? null; },
   };
 
   if (opsSession.token) showMain(); else showLogin();

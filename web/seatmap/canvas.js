@@ -1,10 +1,13 @@
 // The seat map's canvas renderer: fit-to-width view with zoom and pan, batched
 // full redraws and per-seat partial redraws for deltas, and hit testing.
 // Reads the model; `classOf(i)` says how seat i is drawn (seatmap/model.js),
-// as an index into the palette plus `extraColors` (zones.js: price zones).
-// A shaped venue's stage is drawn too, and section labels at the centre of
-// their seats. One pass buckets seats by class, so a full redraw of 50,000
-// seats sets each colour once.
+// as an index into the palette plus `extraColors` (zones.js: price zones),
+// with a mark per status class (seatmap/marks.js) so colour is not the only
+// signal. A shaped venue's stage is drawn too, and section labels at the
+// centre of their seats. One pass buckets seats by class, so a full redraw of
+// 50,000 seats sets each colour once.
+
+import { MIN_MARK_SIZE, drawMark } from './marks.js';
 
 const PALETTE = ['available', 'reserved', 'confirmed', 'selected', 'mine', 'unknown'];
 const LABEL_SPACE = 18; // CSS px above the seats for the first row of section labels
@@ -214,11 +217,14 @@ export class SeatCanvas {
     for (let c = 0; c < k; c++) {
       if (starts[c] === starts[c + 1]) continue;
       ctx.fillStyle = this.colors[c];
+      // Held, sold, selected and the buyer's own (model.js classes 1-4) carry marks.
+      const marked = c >= 1 && c <= 4;
       for (let j = starts[c]; j < starts[c + 1]; j++) {
         const i = order[j];
         let sx = this.toScreenX(xs[i]) - half, sy = this.toScreenY(ys[i]) - half;
         if (crisp) { sx = Math.round(sx); sy = Math.round(sy); }
         ctx.fillRect(sx, sy, side, side);
+        if (marked && side >= MIN_MARK_SIZE) drawMark(ctx, c, sx, sy, Math.round(side), this.bg);
       }
     }
   }
@@ -305,8 +311,10 @@ export class SeatCanvas {
       if (cx < -cell || cx > this.W + cell || cy < -cell || cy > this.H + cell) continue;
       ctx.fillStyle = this.bg;
       ctx.fillRect(Math.floor(cx - cell / 2), Math.floor(cy - cell / 2), Math.ceil(cell), Math.ceil(cell));
-      ctx.fillStyle = this.colors[this.classOf(i)] ?? this.bg;
+      const cls = this.classOf(i);
+      ctx.fillStyle = this.colors[cls] ?? this.bg;
       ctx.fillRect(Math.round(cx - size / 2), Math.round(cy - size / 2), size, size);
+      drawMark(ctx, cls, Math.round(cx - size / 2), Math.round(cy - size / 2), size, this.bg);
       if (i === this.cursor) this.drawCursor(i);
     }
   }

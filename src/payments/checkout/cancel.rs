@@ -28,6 +28,12 @@ pub enum CancelError {
     /// Confirmed without a settled charge (nothing to give back).
     #[error("the booking has no settled charge to refund")]
     NotPaid,
+    /// A ticket of the booking was admitted at the door: its seats are not
+    /// put back on sale (they would be admitted twice).
+    #[error("a ticket of the booking was checked in at {first_scan_at}")]
+    CheckedIn {
+        first_scan_at: chrono::DateTime<chrono::Utc>,
+    },
     /// Cancelled and refunded before, under another key.
     #[error("the booking was already refunded")]
     AlreadyRefunded,
@@ -98,6 +104,9 @@ impl Checkout {
                 self.finish_refund(booking, payment_id).await
             }
             CancelOutcome::NotConfirmed(status) => Err(CancelError::NotConfirmed(status)),
+            CancelOutcome::CheckedIn { first_scan_at } => {
+                Err(CancelError::CheckedIn { first_scan_at })
+            }
             CancelOutcome::NotPaid => Err(CancelError::NotPaid),
             CancelOutcome::NotFound => Err(CancelError::NotFound),
         }

@@ -1,0 +1,45 @@
+//! `GET /admin/events/{event_id}/dashboard/stream`: the operator's live
+//! dashboard as server-sent events (admin only). The first message is a
+//! `snapshot` (`{event_id, interval_ms, points, seats}`: the last minutes of
+//! points, oldest first, and the seats by section), then one `sample` a
+//! second (a point with the seats by section). `live::dashboard` reads the
+//! counters, once a second per event, whoever watches.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::{HttpRequest, HttpResponse, Responder, web};
+use actix_web_lab::sse;
+use actors::model::EventId;
+
+use crate::http::error::ApiError;
+use crate::http::extractors::Admin;
+use crate::live::dashboard::{Dashboards, Message};
+use crate::store::catalog::EventGates;
+
+fn sse_event(message: Message) -> sse::Event {
+    sse::Event::Data(sse::Data::new(message.body.to_string()).event(message.name))
+}
+
+#[tracing::instrument(skip_all, fields(user.id = %admin.0.user_id, event.id = %event_id))]
+pub async fn stream(
+    req: HttpRequest,
+    admin: Admin,
+    gates: web::Data<EventGates>,
+    dashboards: web::Data<Dashboards>,
+    event_id: web::Path<EventId>,
+) -> Result<HttpResponse, ApiError> {
+    let event = event_id.into_inner();
+    gates
+        .get(event)
+        .await?
+        .ok_or_else(|| ApiError::not_found("event"))?;
+    let dashboards: Arc<Dashboards> = dashboards.into_inner();
+    let subscription = dashboards.subscribe(event);
+    let events = futures_util::stream::unfold(subscription, |mut subscription| async move {
+        let message = subscription.next().await?;
+        Some((sse_event(message), subscription))
+    });
+    let sse = sse::Sse::from_infallible_stream(events).with_keep_alive(Duration::from_secs(15));
+    Ok(sse.respond_to(&req).map_into_boxed_body())
+}
