@@ -7,6 +7,7 @@ mod cli;
 mod concurrency;
 mod faults;
 mod helpers;
+mod hold_cost;
 mod hold_limit;
 mod identity;
 mod invariants;
