@@ -26,12 +26,3 @@ ALTER TABLE bookings DROP CONSTRAINT bookings_confirmation_number_key;
 CREATE UNIQUE INDEX bookings_confirmation_number_key
     ON bookings (confirmation_number) WHERE confirmation_number IS NOT NULL;
 
--- 4. The hold cap's count (seats each buyer of a batch already holds on the
---    event) found those buyers' holds through bookings_pending_expiry_idx:
---    every PENDING booking of every event, filtered. Each batch read them
---    all, so a batch cost grew with the number of holds in the on-sale
---    (16,000 pending holds: 4,500 buffers per batch). This index finds
---    exactly the batch's buyers' pending holds on the event (at most the cap
---    each). It costs one index entry per hold, which item 3 gave back.
-CREATE INDEX bookings_pending_holder_idx
-    ON bookings (event_id, user_id) WHERE status = 'PENDING';

@@ -150,16 +150,11 @@ impl PgLedger {
             // hold of this event commits between this count and ours, on
             // any node. Seats are looked up by the requested ids
             // (primary-key lookups), whatever the statistics say.
-            // One lookup per buyer on bookings_pending_holder_idx
-            // (event, buyer): the count reads only the batch's buyers'
-            // own pending holds, however many the event has.
             "WITH held AS (
-                     SELECT u.user_id,
-                            (SELECT count(*) FROM bookings b
-                             JOIN booking_seats bs ON bs.booking_id = b.booking_id AND bs.active
-                             WHERE b.event_id = $1 AND b.user_id = u.user_id
-                               AND b.status = 'PENDING') AS seats
-                     FROM (SELECT DISTINCT UNNEST($4::int8[]) AS user_id) AS u
+                     SELECT b.user_id, count(*) AS seats FROM bookings b
+                     JOIN booking_seats bs ON bs.booking_id = b.booking_id AND bs.active
+                     WHERE b.event_id = $1 AND b.status = 'PENDING' AND b.user_id = ANY($4)
+                     GROUP BY b.user_id
                  )
                  SELECT e.seat_version, e.price_cents,
                         ARRAY(SELECT s.seat_id FROM UNNEST($2::int8[]) AS w(seat_id)
