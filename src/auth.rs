@@ -62,13 +62,18 @@ struct Claims {
 /// else the server must be able to recognise as its own, like ticket codes).
 #[derive(Clone)]
 pub struct Signer {
-    secret: SecretString,
+    /// HMAC-SHA256 already keyed with the server secret: every request
+    /// verifies a token, and keying hashes two blocks that never change, so
+    /// each MAC starts from a clone of this state instead.
+    keyed: Hmac<Sha256>,
     ttl: Duration,
 }
 
 impl Signer {
     pub fn new(secret: SecretString, ttl: Duration) -> Signer {
-        Signer { secret, ttl }
+        let keyed = <Hmac<Sha256> as Mac>::new_from_slice(secret.expose_secret().as_bytes())
+            .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+        Signer { keyed, ttl }
     }
 
     /// HMAC-SHA256 of `message` under the server secret, base64url.
@@ -77,8 +82,7 @@ impl Signer {
     }
 
     fn raw_mac(&self, message: &[u8]) -> Hmac<Sha256> {
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(self.secret.expose_secret().as_bytes())
-            .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+        let mut mac = self.keyed.clone();
         mac.update(message);
         mac
     }

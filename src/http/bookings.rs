@@ -135,14 +135,26 @@ pub async fn create(
             ReserveError::Unavailable(reason) => ApiError::Unavailable(anyhow::anyhow!(reason)),
         })?;
     tracing::info!(booking.id = %hold.booking_id, event.id = %hold.event_id, seats = hold.seat_ids.len(), "seats held");
-    Ok(HttpResponse::Created().json(json!({
-        "booking_id": hold.booking_id,
-        "event_id": hold.event_id,
-        "seat_ids": hold.seat_ids,
-        "status": BookingStatus::Pending,
-        "expires_at": hold.expires_at,
-        "amount_cents": hold.amount_cents,
-    })))
+    Ok(HttpResponse::Created().json(HeldBody {
+        booking_id: hold.booking_id,
+        event_id: hold.event_id,
+        seat_ids: &hold.seat_ids,
+        status: BookingStatus::Pending,
+        expires_at: hold.expires_at,
+        amount_cents: hold.amount_cents,
+    }))
+}
+
+/// The 201 of `POST /bookings`, serialised straight from the hold (the hot
+/// path: no intermediate `serde_json::Value` map per request).
+#[derive(serde::Serialize)]
+struct HeldBody<'a> {
+    booking_id: BookingId,
+    event_id: EventId,
+    seat_ids: &'a [SeatId],
+    status: BookingStatus,
+    expires_at: chrono::DateTime<chrono::Utc>,
+    amount_cents: i64,
 }
 
 /// A booking as `GET /bookings/{id}` shows it: the row plus its ticket URL.

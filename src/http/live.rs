@@ -6,10 +6,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::http::StatusCode;
-use actix_web::{HttpRequest, HttpResponse, Responder, web};
-use actix_web_lab::sse;
+use actix_web::http::header::{CacheControl, CacheDirective, ContentEncoding};
+use actix_web::web::Bytes;
+use actix_web::{HttpRequest, HttpResponse, web};
 use actors::model::EventId;
-use futures_util::StreamExt;
+use futures_util::{Stream, StreamExt};
 use serde::Deserialize;
 
 use crate::config::LiveSettings;
@@ -59,11 +60,23 @@ async fn subscribe(
         })
 }
 
-fn sse_event(frame: &Frame) -> sse::Event {
-    sse::Event::Data(
-        sse::Data::new(frame.json.clone())
-            .event(bytestring::ByteString::from_static(frame.kind.as_str()))
-            .id(frame.id.clone()),
+/// Ends each quiet `every` with an SSE comment, so proxies keep the
+/// connection open.
+fn with_keep_alive(
+    frames: impl Stream<Item = Bytes> + 'static,
+    every: Duration,
+) -> impl Stream<Item = Bytes> {
+    let quiet = Box::pin(tokio::time::sleep(every));
+    futures_util::stream::unfold(
+        (Box::pin(frames), quiet),
+        move |(mut frames, mut quiet)| async move {
+            let next = tokio::select! {
+                frame = frames.next() => frame?,
+                () = quiet.as_mut() => Bytes::from_static(b": keep-alive\n\n"),
+            };
+            quiet.as_mut().reset(tokio::time::Instant::now() + every);
+            Some((next, (frames, quiet)))
+        },
     )
 }
 
@@ -79,21 +92,32 @@ pub async fn stream(
 ) -> Result<HttpResponse, ApiError> {
     let slot = Limits::open_stream_for(&req, StreamKind::SeatMap)?;
     let subscription = subscribe(&req, &hubs, &gates, event_id.into_inner(), &query).await?;
+    // Each frame's SSE bytes are encoded once and shared by every subscriber:
+    // per subscriber, a message is only a reference count and a socket write.
     // The slot lives as long as the response body: released when it is dropped.
     // A draining node ends the stream: EventSource reconnects by itself (to
     // another node, this one no longer accepts) and resumes by Last-Event-ID.
-    let events =
+    let frames =
         subscription
             .into_stream()
             .take_until(drain.started())
             .map(move |frame: Arc<Frame>| {
                 let _slot = &slot;
-                sse_event(&frame)
+                frame.sse()
             });
-    let sse = sse::Sse::from_infallible_stream(events)
-        .with_keep_alive(Duration::from_secs(settings.keep_alive_seconds))
-        .with_retry_duration(Duration::from_secs(2));
-    Ok(sse.respond_to(&req).map_into_boxed_body())
+    let retry =
+        futures_util::stream::once(std::future::ready(Bytes::from_static(b"retry: 2000\n\n")));
+    let body = retry
+        .chain(with_keep_alive(
+            frames,
+            Duration::from_secs(settings.keep_alive_seconds),
+        ))
+        .map(Ok::<_, std::convert::Infallible>);
+    Ok(HttpResponse::Ok()
+        .content_type("text/event-stream")
+        .insert_header(ContentEncoding::Identity)
+        .insert_header(CacheControl(vec![CacheDirective::NoCache]))
+        .streaming(body))
 }
 
 /// Sends frames, answers pings, pings the client, closes cleanly.

@@ -1,8 +1,9 @@
 //! The messages a live seat map receives, serialised once and shared by every
 //! subscriber (SSE data or WebSocket text frames alike).
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
+use actix_web::web::Bytes;
 use actors::model::{EventId, SeatStatus};
 use actors::ports::{SeatChange, SeatDelta};
 use bytestring::ByteString;
@@ -44,7 +45,8 @@ impl Kind {
 }
 
 /// One message, ready to send. The text is shared, not copied, by every
-/// subscriber it goes to (`ByteString` clones are reference counts).
+/// subscriber it goes to (`ByteString` and `Bytes` clones are reference
+/// counts), and so is its SSE encoding: a subscriber's stream only writes it.
 #[derive(Debug, Clone)]
 pub struct Frame {
     pub kind: Kind,
@@ -52,6 +54,9 @@ pub struct Frame {
     pub json: ByteString,
     /// The version as text: the SSE `id`.
     pub id: ByteString,
+    /// The whole SSE message (`event`, `id`, `data` lines), encoded by the
+    /// first SSE subscriber it goes to (WebSocket-only frames never need it).
+    sse: OnceLock<Bytes>,
 }
 
 impl Frame {
@@ -61,7 +66,32 @@ impl Frame {
             version,
             json: json.into(),
             id: version.to_string().into(),
+            sse: OnceLock::new(),
         }
+    }
+
+    /// The frame as one server-sent event, encoded once for every subscriber.
+    pub fn sse(&self) -> Bytes {
+        self.sse
+            .get_or_init(|| {
+                let json: &str = &self.json;
+                let mut out = String::with_capacity(json.len() + 40);
+                out.push_str("event: ");
+                out.push_str(self.kind.as_str());
+                out.push_str("\nid: ");
+                out.push_str(&self.id);
+                out.push('\n');
+                // serde_json never writes a raw line break; split anyway, as
+                // the SSE format requires one `data:` line per line.
+                for line in json.split('\n') {
+                    out.push_str("data: ");
+                    out.push_str(line.strip_suffix('\r').unwrap_or(line));
+                    out.push('\n');
+                }
+                out.push('\n');
+                Bytes::from(out)
+            })
+            .clone()
     }
 }
 
@@ -232,5 +262,17 @@ mod tests {
         let body: serde_json::Value = serde_json::from_str(&frame.json).unwrap();
         assert_eq!(body["statuses"], "ARC");
         assert_eq!(body["version"], 9);
+    }
+
+    #[test]
+    fn a_frame_is_one_server_sent_event_with_its_kind_version_and_json() {
+        let frame = merged_delta(EventId(1), &[delta(4, 7, SeatStatus::Reserved)]).unwrap();
+        let sse = frame.sse();
+        assert_eq!(
+            std::str::from_utf8(&sse).unwrap(),
+            format!("event: delta\nid: 4\ndata: {}\n\n", &*frame.json)
+        );
+        // Encoded once: every subscriber shares the same bytes.
+        assert_eq!(frame.sse().as_ptr(), sse.as_ptr());
     }
 }

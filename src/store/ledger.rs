@@ -22,7 +22,7 @@ use actors::ports::{
 use actors::sweeper::ExpiredHolds;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::{PgPool, Postgres, Transaction};
+use sqlx::{AssertSqlSafe, PgPool, Postgres, Transaction};
 
 /// Makes the code printed on the ticket for one seat of a paid booking. The
 /// ledger writes the codes in the transaction that confirms the booking, so a
@@ -155,49 +155,73 @@ impl PgLedger {
         plans: &[HoldPlan],
         hold_for: Duration,
     ) -> Result<Committed<Vec<HoldOutcome>>, StorageError> {
-        let mut tx = self.pool.begin().await.map_err(storage_error)?;
-        let (version, price_cents) = next_version(&mut tx, event).await?;
+        // BEGIN and the version bump (which locks the event row) in one round
+        // trip: a simple-query string, so the id is formatted in (an integer,
+        // nothing to inject). The next statement reads the new version back.
+        let mut tx = self
+            .pool
+            .begin_with(AssertSqlSafe(format!(
+                "BEGIN; UPDATE events SET seat_version = seat_version + 1 WHERE event_id = {}",
+                event.0
+            )))
+            .await
+            .map_err(storage_error)?;
         let wanted: Vec<i64> = plans
             .iter()
             .flat_map(|p| p.seats.iter().map(|s| s.0))
             .collect();
         let buyers: Vec<i64> = plans.iter().map(|p| p.user_id.0).collect();
-        type Read = (Vec<i64>, Vec<i64>, Vec<i64>, Vec<i64>, Vec<i64>);
-        let (available, prices, booking_ids, holders, held): Read = sqlx::query_as(
+        #[allow(clippy::type_complexity)]
+        let (version, price_cents, available, prices, booking_ids, holders, held): (
+            Option<i64>,
+            Option<i64>,
+            Vec<i64>,
+            Vec<i64>,
+            Vec<i64>,
+            Vec<i64>,
+            Vec<i64>,
+        ) = sqlx::query_as(
             // `held`: the seats each buyer of the batch already holds, read
-            // under the event-row lock taken by `next_version`, so no other
+            // under the event-row lock taken with BEGIN above (this
+            // statement's snapshot is newer than that lock), so no other
             // hold of this event commits between this count and ours, on
             // any node. Seats are looked up by the requested ids
             // (primary-key lookups), whatever the statistics say; each
             // available seat comes with its price (its zone's, else the
             // event's).
             "WITH held AS (
-                 SELECT b.user_id, count(*) AS seats FROM bookings b
-                 JOIN booking_seats bs ON bs.booking_id = b.booking_id AND bs.active
-                 WHERE b.event_id = $1 AND b.status = 'PENDING' AND b.user_id = ANY($4)
-                 GROUP BY b.user_id
-             ), free AS (
-                 SELECT s.seat_id, coalesce(z.price_cents, $5) AS price
-                 FROM UNNEST($2::int8[]) AS w(seat_id)
-                 JOIN seats s ON s.event_id = $1 AND s.seat_id = w.seat_id
-                 LEFT JOIN event_zones z ON z.zone_id = s.zone_id
-                 WHERE s.status = 'AVAILABLE'
-             )
-             SELECT ARRAY(SELECT seat_id FROM free ORDER BY seat_id),
-                    ARRAY(SELECT price FROM free ORDER BY seat_id),
-                    ARRAY(SELECT nextval(pg_get_serial_sequence('bookings', 'booking_id'))
-                          FROM generate_series(1, $3)),
-                    ARRAY(SELECT user_id FROM held ORDER BY user_id),
-                    ARRAY(SELECT seats FROM held ORDER BY user_id)",
+                     SELECT b.user_id, count(*) AS seats FROM bookings b
+                     JOIN booking_seats bs ON bs.booking_id = b.booking_id AND bs.active
+                     WHERE b.event_id = $1 AND b.status = 'PENDING' AND b.user_id = ANY($4)
+                     GROUP BY b.user_id
+                 ), free AS (
+                     SELECT s.seat_id, coalesce(z.price_cents, ev.price_cents) AS price
+                     FROM UNNEST($2::int8[]) AS w(seat_id)
+                     JOIN seats s ON s.event_id = $1 AND s.seat_id = w.seat_id
+                     JOIN events ev ON ev.event_id = $1
+                     LEFT JOIN event_zones z ON z.zone_id = s.zone_id
+                     WHERE s.status = 'AVAILABLE'
+                 )
+                 SELECT e.seat_version, e.price_cents,
+                        ARRAY(SELECT seat_id FROM free ORDER BY seat_id),
+                        ARRAY(SELECT price FROM free ORDER BY seat_id),
+                        ARRAY(SELECT nextval(pg_get_serial_sequence('bookings', 'booking_id'))
+                              FROM generate_series(1, $3)),
+                        ARRAY(SELECT user_id FROM held ORDER BY user_id),
+                        ARRAY(SELECT seats FROM held ORDER BY user_id)
+                 FROM (SELECT 1) AS one LEFT JOIN events e ON e.event_id = $1",
         )
         .bind(event)
         .bind(&wanted)
         .bind(plans.len() as i32)
         .bind(&buyers)
-        .bind(price_cents)
         .fetch_one(&mut *tx)
         .await
         .map_err(storage_error)?;
+        let (Some(version), Some(price_cents)) = (version, price_cents) else {
+            tx.rollback().await.map_err(storage_error)?;
+            return Err(StorageError::Other(format!("event {event} does not exist")));
+        };
         let available: HashMap<i64, i64> = available.into_iter().zip(prices).collect();
         let mut holding: HashMap<i64, usize> = holders
             .into_iter()
@@ -366,12 +390,17 @@ impl PgLedger {
         .fetch_all(&mut **tx)
         .await
         .map_err(storage_error)?;
+        // By primary key: the seats the booking rows just gave up. Matching
+        // on `booking_id` alone (no index) read every seat of the event, for
+        // each release and expiry: 100,000 rows on a 100,000-seat event.
+        let seats: Vec<i64> = freed.iter().map(|&(seat, _)| seat).collect();
         sqlx::query(
             "UPDATE seats SET status = 'AVAILABLE', booking_id = NULL, reserved_at = NULL
-             WHERE event_id = $1 AND booking_id = ANY($2)",
+             WHERE event_id = $1 AND seat_id = ANY($3) AND booking_id = ANY($2)",
         )
         .bind(event)
         .bind(bookings)
+        .bind(&seats)
         .execute(&mut **tx)
         .await
         .map_err(storage_error)?;

@@ -19,10 +19,18 @@
 //!
 //! Multi-key updates run as Lua scripts, so each is atomic.
 
+use std::sync::LazyLock;
+
 use actors::model::{EventId, UserId};
 use redis::AsyncCommands;
 
 use crate::store::redis::{Redis, RedisError};
+
+static JOIN_SCRIPT: LazyLock<redis::Script> = LazyLock::new(|| redis::Script::new(JOIN));
+static ADMIT_SCRIPT: LazyLock<redis::Script> = LazyLock::new(|| redis::Script::new(ADMIT));
+static STANDING_SCRIPT: LazyLock<redis::Script> = LazyLock::new(|| redis::Script::new(STANDING));
+static LEASE_SCRIPT: LazyLock<redis::Script> = LazyLock::new(|| redis::Script::new(LEASE));
+static RELEASE_SCRIPT: LazyLock<redis::Script> = LazyLock::new(|| redis::Script::new(RELEASE));
 
 #[derive(Clone)]
 pub struct QueueStore {
@@ -137,17 +145,19 @@ impl QueueStore {
         names.iter().map(|n| self.key(event, n)).collect()
     }
 
+    /// Runs a script by its SHA1 (`EVALSHA`, loading it once if Redis does
+    /// not know it yet): a join sends its keys and arguments, not the script.
     async fn script<T: redis::FromRedisValue + Send + 'static>(
         &self,
-        source: &'static str,
+        script: &'static redis::Script,
         keys: Vec<String>,
         args: Vec<String>,
     ) -> Result<T, RedisError> {
         self.redis
             .run(|mut c| async move {
-                let mut command = redis::cmd("EVAL");
-                command.arg(source).arg(keys.len()).arg(keys).arg(args);
-                command.query_async(&mut c).await
+                let mut invocation = script.prepare_invoke();
+                invocation.key(keys).arg(args);
+                invocation.invoke_async(&mut c).await
             })
             .await
     }
@@ -168,7 +178,7 @@ impl QueueStore {
         );
         let now = chrono::Utc::now().timestamp();
         let args = vec![user.to_string(), now_ms().to_string(), now.to_string()];
-        let answer: Vec<i64> = self.script(JOIN, keys, args).await?;
+        let answer: Vec<i64> = self.script(&JOIN_SCRIPT, keys, args).await?;
         Ok(match answer[..] {
             [-1, expires, _] => (Standing::Admitted { expires }, 0, Progress::default()),
             [position, removed, seq, sold_out, drain_milli, paused] => (
@@ -195,7 +205,7 @@ impl QueueStore {
         let now = chrono::Utc::now().timestamp();
         let answer: Vec<i64> = self
             .script(
-                STANDING,
+                &STANDING_SCRIPT,
                 keys,
                 vec![user.to_string(), now_ms().to_string(), now.to_string()],
             )
@@ -242,14 +252,14 @@ impl QueueStore {
             max_scan.to_string(),
             holder.to_owned(),
         ];
-        self.script(ADMIT, keys, args).await
+        self.script(&ADMIT_SCRIPT, keys, args).await
     }
 
     /// Takes or renews the admission lease of `event` for `node`.
     pub async fn lease(&self, event: EventId, node: &str, ttl_ms: u64) -> Result<bool, RedisError> {
         let held: i64 = self
             .script(
-                LEASE,
+                &LEASE_SCRIPT,
                 vec![self.key(event, "driver")],
                 vec![node.into(), ttl_ms.to_string()],
             )
@@ -261,7 +271,11 @@ impl QueueStore {
     /// if it did.
     pub async fn release_lease(&self, event: EventId, node: &str) -> Result<bool, RedisError> {
         let released: i64 = self
-            .script(RELEASE, vec![self.key(event, "driver")], vec![node.into()])
+            .script(
+                &RELEASE_SCRIPT,
+                vec![self.key(event, "driver")],
+                vec![node.into()],
+            )
             .await?;
         Ok(released == 1)
     }

@@ -10,6 +10,7 @@ mod dashboard;
 mod drain;
 mod faults;
 mod helpers;
+mod hold_cost;
 mod hold_limit;
 mod identity;
 mod invariants;
