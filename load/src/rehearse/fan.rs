@@ -615,6 +615,10 @@ async fn door(ctx: &Ctx, node: &mut usize, tickets: &Value) {
         let Some(code) = ticket["code"].as_str() else {
             continue;
         };
+        // Admitted by the first scan: only then is a second 200 a double
+        // admission (a first scan left without an answer, or refused, makes
+        // the second one the ticket's first admission).
+        let mut admitted = false;
         for scan in 0..2 {
             let answer = ctx
                 .retrying(Endpoint::Checkin, node, |base| {
@@ -625,9 +629,13 @@ async fn door(ctx: &Ctx, node: &mut usize, tickets: &Value) {
                 })
                 .await;
             match (scan, answer) {
-                (0, Some((200, _))) => add(&counts.scanned, 1),
+                (0, Some((200, _))) => {
+                    admitted = true;
+                    add(&counts.scanned, 1);
+                }
                 (1, Some((409, _))) => add(&counts.second_scan_refused, 1),
-                (1, Some((200, _))) => add(&counts.double_admissions, 1),
+                (1, Some((200, _))) if admitted => add(&counts.double_admissions, 1),
+                (1, Some((200, _))) => add(&counts.scanned, 1),
                 _ => {}
             }
         }
