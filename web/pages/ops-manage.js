@@ -31,7 +31,7 @@ export function initManage({ opsApi, authFailed, onEventCreated }) {
       say('ops-venue-message', 'Creating the venue…');
       const venue = await opsApi('/admin/venues', {
         method: 'POST',
-        body: { name: $('ops-venue-name').value.trim(), city: $('ops-venue-city').value.trim(), layout: { sections: parsed.sections } },
+        body: { name: $('ops-venue-name').value.trim(), city: $('ops-venue-city').value.trim(), layout: parsed.stage ? { sections: parsed.sections, stage: parsed.stage } : { sections: parsed.sections } },
       });
       $('ops-new-venue').value = String(venue.venue_id);
       say('ops-venue-message', `Venue #${venue.venue_id} created with ${venue.seat_count.toLocaleString()} seats.`, 'ok');
