@@ -18,7 +18,7 @@ use crate::http::payments;
 use crate::payments::checkout::Checkout;
 use crate::requests::booking::ReserveRequest;
 use crate::store::bookings::{self, BookingView};
-use crate::store::catalog::EventGates;
+use crate::store::catalog::{EventGate, EventGates};
 
 /// For events with a waiting room: the caller's queue token must admit them
 /// to this event, now.
@@ -88,18 +88,32 @@ pub async fn create(
         .into_inner()
         .into_reservation(settings.max_seats_per_booking)
         .map_err(|error| ApiError::validation(error.to_string()))?;
-    let gate = gates
-        .get(reservation.event_id())
+    let event = reservation.event_id();
+    let mut gate = gates
+        .get(event)
         .await?
         .ok_or_else(|| ApiError::not_found("event"))?;
-    if gate.status != EventStatus::OnSale {
-        return Err(ApiError::conflict(
-            "event_not_on_sale",
-            format!("the event is {}", gate.status),
-        ));
-    }
-    if gate.queue_enabled {
-        admitted_from_queue(&req, &signer, reservation.event_id(), caller.user_id)?;
+    // The gate is cached for a second per node. A refusal is confirmed
+    // against PostgreSQL first, so an operator who opens the sale (or turns
+    // the waiting room off) through another node is obeyed at once here.
+    let refuses = |gate: &EventGate| {
+        if gate.status != EventStatus::OnSale {
+            return Err(ApiError::conflict(
+                "event_not_on_sale",
+                format!("the event is {}", gate.status),
+            ));
+        }
+        if gate.queue_enabled {
+            admitted_from_queue(&req, &signer, event, caller.user_id)?;
+        }
+        Ok(())
+    };
+    if refuses(&gate).is_err() {
+        gate = gates
+            .fresh(event)
+            .await?
+            .ok_or_else(|| ApiError::not_found("event"))?;
+        refuses(&gate)?;
     }
     let hold = registry
         .reserve(caller.user_id, &reservation)

@@ -246,8 +246,10 @@ async fn report(
     store: &QueueStore,
     event: EventId,
 ) -> Result<HttpResponse, ApiError> {
+    // The operator reads the settings as PostgreSQL has them, including a
+    // change just made through another node.
     let gate = gates
-        .get(event)
+        .fresh(event)
         .await?
         .ok_or_else(|| ApiError::not_found("event"))?;
     let progress = store.progress(event).await.map_err(unavailable)?;

@@ -395,6 +395,14 @@ impl EventGates {
         self.entries.remove(&event);
     }
 
+    /// The gate as PostgreSQL has it now, whatever this node cached: an
+    /// operator's change made through another node is seen at once. For
+    /// refusals and operators' reads, not for every request.
+    pub async fn fresh(&self, event: EventId) -> sqlx::Result<Option<EventGate>> {
+        self.forget(event);
+        self.get(event).await
+    }
+
     pub async fn get(&self, event: EventId) -> sqlx::Result<Option<EventGate>> {
         if let Some(entry) = self.entries.get(&event)
             && entry.0.elapsed() < self.ttl
