@@ -207,6 +207,7 @@ impl MapView {
                 .iter()
                 .position(|s| s.section >= best)
                 .unwrap_or(seats)
+                .min(seats) // no snapshot yet: nothing to pick from
         } else {
             seats
         };
@@ -561,6 +562,14 @@ mod tests {
             json!({"type": "snapshot", "format": "compact", "statuses": "A".repeat(32)})
         ));
         view
+    }
+
+    #[test]
+    fn a_view_without_a_snapshot_picks_nothing() {
+        let view = MapView::new(layout());
+        let mut rng = StdRng::seed_from_u64(1);
+        assert_eq!(view.pick(2, true, &mut rng), None);
+        assert_eq!(view.pick(2, false, &mut rng), None);
     }
 
     #[test]

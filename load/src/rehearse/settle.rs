@@ -15,6 +15,8 @@ use serde::Serialize;
 use sqlx::postgres::PgPoolOptions;
 
 const POLL: Duration = Duration::from_millis(250);
+/// After the last open payment attempt finished: two sweep intervals and some.
+const AFTER_PAYMENTS: Duration = Duration::from_secs(3);
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Settled {
@@ -49,6 +51,7 @@ pub async fn settle(
         .await?;
     let started = Instant::now();
     let mut open = unfinished(&pool, event_id).await?;
+    let waited_for_payments = open > 0;
     let quiet = loop {
         if open == 0 {
             break true;
@@ -59,6 +62,13 @@ pub async fn settle(
         tokio::time::sleep(POLL).await;
         open = unfinished(&pool, event_id).await?;
     };
+    if quiet && waited_for_payments {
+        // A payment attempt that ended without a sale gives its hold back to
+        // the sweeper (the hold was kept past its expiry while it paid): let
+        // the sweeper's next passes (every second) run before the checker
+        // judges that hold.
+        tokio::time::sleep(AFTER_PAYMENTS).await;
+    }
     pool.close().await;
     Ok(Settled {
         waited_s: started.elapsed().as_secs_f64(),
