@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { A, Browser, call, eventually, expectStatus, guest, waitUntil } from './support.mjs';
+import { A, Browser, call, eventually, expectStatus, guest, waitUntil, signIn } from './support.mjs';
 
 const ADMIN_EMAIL = process.env.BOXOFFICE_ADMIN_EMAIL;
 const ADMIN_PASSWORD = process.env.BOXOFFICE_ADMIN_PASSWORD;
@@ -44,7 +44,7 @@ describe('accessible seat map', { timeout: 120_000 }, () => {
     assert.ok(A && ADMIN_EMAIL && ADMIN_PASSWORD, 'set BOXOFFICE_A and the operator (see scripts/browser-test.sh)');
     await mkdir(OUT, { recursive: true });
     await browser.launch();
-    admin = (await expectStatus(call(A, 'POST', '/auth/login', { body: { email: ADMIN_EMAIL, password: ADMIN_PASSWORD } }), 200, 'login')).token;
+    admin = await signIn(A);
   });
   after(async () => {
     await browser.close();

@@ -13,7 +13,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { A, Browser, call, expectStatus, waitUntil } from './support.mjs';
+import { A, Browser, call, expectStatus, waitUntil, signIn } from './support.mjs';
 
 const EVENT_ID = Number(process.env.BOXOFFICE_ZONED_EVENT_ID || 3);
 const LOAD_DEADLINE = 30_000;
@@ -101,21 +101,19 @@ describe('price zones and best available', { timeout: 150_000 }, () => {
 
   test('the map of a 50,000-seat bowl redraws within a frame budget', { timeout: 90_000 }, async () => {
     // An operator's 50,000-seat venue: 40 arc sections of 50 rows of 25.
-    const login = await expectStatus(call(A, 'POST', '/auth/login', {
-      body: { email: process.env.BOXOFFICE_ADMIN_EMAIL, password: process.env.BOXOFFICE_ADMIN_PASSWORD },
-    }), 200, 'operator login');
+    const admin = await signIn(A);
     const sections = Array.from({ length: 40 }, (_, s) => ({
       name: `S${s + 1}`,
       rows: Array.from({ length: 50 }, (_, r) => ({ name: `${r + 1}`, seats: 25 })),
       shape: { type: 'arc', cx: 0, cy: 0, radius: 60 + (s % 2) * 70, angle: (s >> 1) * 18, seat_spacing: 1, row_spacing: 1.2 },
     }));
     const venue = await expectStatus(call(A, 'POST', '/admin/venues', {
-      token: login.token,
+      token: admin,
       body: { name: 'Mega Bowl', city: 'Oslo', layout: { stage: { x: 0, y: 0, width: 30, height: 30 }, sections } },
     }), 201, 'venue');
     assert.equal(venue.seat_count, 50_000);
     const event = await expectStatus(call(A, 'POST', '/admin/events', {
-      token: login.token,
+      token: admin,
       body: { title: 'Mega Show', venue_id: venue.venue_id, category: 'concert', start_time: '2031-01-01T19:00:00Z', price_cents: 5000 },
     }), 201, 'event');
     const page = await browser.newPage('mega', LOAD_DEADLINE);

@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
-import { A, B, Browser, call, eventually, expectStatus, waitUntil } from './support.mjs';
+import { A, B, Browser, call, eventually, expectStatus, waitUntil, signIn } from './support.mjs';
 
 const EVENT_ID = Number(process.env.BOXOFFICE_BOXOFFICE_EVENT_ID || 5);
 const ADMIN_EMAIL = process.env.BOXOFFICE_ADMIN_EMAIL;
@@ -151,8 +151,7 @@ describe('box office', { timeout: 120_000 }, () => {
 
     await waitUntil(watcher, (id) => window.boxoffice.statusOf(id) === 'AVAILABLE', seat, LIVE_DEADLINE,
       'the watcher sees the seat available again');
-    const admin = await expectStatus(call(A, 'POST', '/auth/login', { body: { email: ADMIN_EMAIL, password: ADMIN_PASSWORD } }), 200, 'login');
-    const view = await expectStatus(call(A, 'GET', `/admin/bookings/${booking.booking_id}`, { token: admin.token }), 200, 'booking');
+    const view = await expectStatus(call(A, 'GET', `/admin/bookings/${booking.booking_id}`, { token: await signIn(A) }), 200, 'booking');
     assert.equal(view.status, 'REFUNDED');
     assert.deepEqual(view.payments.map((p) => p.status), ['REFUNDED']);
     await Promise.all([watcher.context().close(), ops.context().close()]);
@@ -215,7 +214,7 @@ describe('box office', { timeout: 120_000 }, () => {
     await waitUntil(door, () => window.boxofficeDoor.queued === 0 && window.boxofficeDoor.last?.kind === 'valid',
       undefined, UI_DEADLINE, 'the queued scan is admitted once back online');
     await eventually(async () => (await call(A, 'POST', `/admin/events/${EVENT_ID}/checkin`, {
-      token: (await call(A, 'POST', '/auth/login', { body: { email: DOOR_EMAIL, password: DOOR_PASSWORD } })).body.token,
+      token: await signIn(A, DOOR_EMAIL, DOOR_PASSWORD),
       body: { ticket_code: second },
     })).status === 409, 5_000, 'the server has the queued scan as admitted');
     await door.context().close();

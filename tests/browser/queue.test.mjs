@@ -14,7 +14,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { A, B, Browser, call, clickSeat, eventually, expectStatus, guest, waitUntil } from './support.mjs';
+import { A, B, Browser, call, clickSeat, eventually, expectStatus, guest, waitUntil, signIn } from './support.mjs';
 
 const EVENT_ID = Number(process.env.BOXOFFICE_QUEUE_EVENT_ID || 4);
 const ADMIN_EMAIL = process.env.BOXOFFICE_ADMIN_EMAIL;
@@ -58,10 +58,7 @@ describe('waiting room', { timeout: 100_000 }, () => {
   before(async () => {
     assert.ok(A && B, 'set BOXOFFICE_A and BOXOFFICE_B to the base URLs of two nodes (see scripts/browser-test.sh)');
     assert.ok(ADMIN_EMAIL && ADMIN_PASSWORD, 'set BOXOFFICE_ADMIN_EMAIL and BOXOFFICE_ADMIN_PASSWORD (see scripts/browser-test.sh)');
-    const login = await expectStatus(call(A, 'POST', '/auth/login', {
-      body: { email: ADMIN_EMAIL, password: ADMIN_PASSWORD },
-    }), 200, 'operator login');
-    adminToken = login.token;
+    adminToken = await signIn(A);
     await browser.launch();
   });
 

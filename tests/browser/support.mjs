@@ -43,6 +43,11 @@ export async function expectStatus(promise, status, what) {
   return res.body;
 }
 
+/** The bearer token of an account made by scripts/browser-test.sh (the operator's by default). */
+export const signIn = (base, email = process.env.BOXOFFICE_ADMIN_EMAIL, password = process.env.BOXOFFICE_ADMIN_PASSWORD) =>
+  expectStatus(call(base, 'POST', '/auth/login', { body: { email, password } }), 200, `sign-in of ${email}`)
+    .then((b) => b.token);
+
 /** A fresh guest's bearer token. */
 export const guest = (base) => expectStatus(
   call(base, 'POST', '/auth/guest', { body: { email: `e2e-${randomUUID()}@example.com` } }), 201, 'guest sign-in',
