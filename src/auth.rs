@@ -22,7 +22,7 @@ use sha2::Sha256;
 
 pub const COOKIE_NAME: &str = "boxoffice_token";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     Buyer,

@@ -1,4 +1,4 @@
-//! The command line: `serve`, `migrate`, `admin create`, `demo`.
+//! The command line: `serve`, `migrate`, `admin create`, `demo`, `openapi`.
 
 use std::io::BufRead;
 
@@ -35,6 +35,8 @@ enum Command {
     },
     /// Load demo data (idempotent): a 20,196-seat arena (a bowl around a stage, three price zones), a club, and events.
     Demo,
+    /// Print the OpenAPI document this build serves at `GET /openapi.json`.
+    Openapi,
 }
 
 #[derive(Debug, Subcommand)]
@@ -73,6 +75,10 @@ struct AdminCreate {
 
 impl Cli {
     pub async fn run(self) -> anyhow::Result<()> {
+        if let Command::Openapi = self.command {
+            println!("{}", crate::http::api_doc::document());
+            return Ok(());
+        }
         telemetry::init_logging("info,sqlx=warn");
         let settings = Settings::load()?;
         match self.command {
@@ -90,6 +96,8 @@ impl Cli {
                 let pool = startup::pg_pool(&settings.database)?;
                 crate::demo::load(&pool).await
             }
+            // Needs no settings: answered before they are loaded.
+            Command::Openapi => Ok(()),
         }
     }
 }

@@ -7,28 +7,37 @@ use actors::model::UserId;
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
+use utoipa::ToSchema;
 
 use crate::auth::{self, COOKIE_NAME, Role, Signer};
+use crate::http::api_doc::Problem;
 use crate::http::client_addr::{ClientAddr, TrustedProxies};
 use crate::http::error::ApiError;
 use crate::http::hashing::PasswordHashing;
 use crate::http::limits::{Action, Limits};
 use crate::store::users::{self, CreateAccountError};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GuestRequest {
+    /// What `auth::parse_email` accepts: no whitespace, a non-empty local
+    /// part, `@`, a domain with a dot inside it.
+    #[schema(max_length = 254, pattern = r"^\S+@[^\s.]\S*\.\S*[^\s.]$")]
     email: String,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CredentialsRequest {
+    #[schema(max_length = 254, pattern = r"^\S+@[^\s.]\S*\.\S*[^\s.]$")]
     email: String,
+    /// 8 to 128 characters.
+    #[schema(value_type = String, min_length = 8, max_length = 128, format = Password)]
     password: SecretString,
 }
 
-#[derive(Serialize)]
+/// A signed-in session. The same token is set as an `HttpOnly` cookie.
+#[derive(Serialize, ToSchema)]
 struct Session {
     user_id: UserId,
     token: String,
@@ -86,6 +95,17 @@ fn session_response(
     })
 }
 
+/// Create a guest buyer: a session without a password.
+#[utoipa::path(
+    post, path = "/auth/guest", tag = "identity",
+    request_body = GuestRequest,
+    responses(
+        (status = 201, description = "The guest's session", body = Session),
+        (status = 400, description = "`validation_failed`: not an email address; malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "`too_many_requests`: over this client address's limit; `Retry-After`", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`service_unavailable`: retry", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 #[tracing::instrument(skip_all)]
 pub async fn guest(
     req: HttpRequest,
@@ -102,6 +122,18 @@ pub async fn guest(
     Ok(new_buyer_session(&req, &signer, user_id))
 }
 
+/// Create a buyer account.
+#[utoipa::path(
+    post, path = "/auth/signup", tag = "identity",
+    request_body = CredentialsRequest,
+    responses(
+        (status = 201, description = "The new buyer's session", body = Session),
+        (status = 400, description = "`validation_failed`: bad email or password length; malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`email_taken`", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "`too_many_requests`: over this client address's limit; `Retry-After`", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`service_unavailable`: every password-hashing slot is busy; `Retry-After`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 #[tracing::instrument(skip_all)]
 pub async fn signup(
     req: HttpRequest,
@@ -131,6 +163,18 @@ pub async fn signup(
     Ok(new_buyer_session(&req, &signer, user_id))
 }
 
+/// Sign in with email and password.
+#[utoipa::path(
+    post, path = "/auth/login", tag = "identity",
+    request_body = CredentialsRequest,
+    responses(
+        (status = 200, description = "The account's session", body = Session),
+        (status = 400, description = "`validation_failed`: malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "`invalid_credentials`", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "`too_many_requests`: over this address's or this account's limit; `Retry-After`", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`service_unavailable`: retry", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 #[tracing::instrument(skip_all)]
 pub async fn login(
     req: HttpRequest,

@@ -2,6 +2,7 @@
 //! malformed input into problem responses.
 
 pub mod admin;
+pub mod api_doc;
 pub mod auth;
 pub mod bookings;
 pub mod client;

@@ -132,11 +132,11 @@ pub async fn metrics(
         .body(handle.render()))
 }
 
-/// The API contract as OpenAPI 3.1.
+/// The API contract as OpenAPI 3.1 (`crate::http::api_doc`).
 pub async fn openapi() -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/json")
-        .body(include_str!("openapi.json"))
+        .body(crate::http::api_doc::document())
 }
 
 /// While the node is stopping (`crate::drain`), every answer closes its
