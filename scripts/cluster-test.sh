@@ -75,7 +75,7 @@ scripts/cluster.sh start
 
 # Who holds an event's admission lease, every 50 ms: "ms holder" on each change.
 watch_lease() { # event file
-  local key="${BOXOFFICE__REDIS__KEY_PREFIX}q:$1:driver" last="?" now holder
+  local key="${BOXOFFICE__REDIS__KEY_PREFIX}{e:$1}:q:driver" last="?" now holder
   while :; do
     holder=$(redis-cli -u "$BOXOFFICE__REDIS__URL" GET "$key" 2>/dev/null || echo "?")
     if [[ $holder != "$last" ]]; then
@@ -140,7 +140,15 @@ for run in "${runs[@]}"; do
   grep -E 'chaos|exec' "$out/rehearse.log" >&2 || true
   killed=$(cat "$BOXOFFICE_CLUSTER_DIR/killed_at" 2>/dev/null || echo 0)
   rm -f "$BOXOFFICE_CLUSTER_DIR/killed_at"
-  [[ -f $out/lease.log ]] && log "$run: admission lease: $(lease_report "$out/lease.log" "$killed")"
+  lease="no lease seen"
+  [[ -f $out/lease.log ]] && lease=$(lease_report "$out/lease.log" "$killed")
+  log "$run: admission lease: $lease"
+  # A drill whose fault did not happen proves nothing (the rehearsal itself
+  # fails when its exec step does).
+  if [[ $run == crash && ! $lease =~ ^[1-9] ]]; then
+    log "$run: FAILED: the admission lease never passed to another node after the kill"
+    status=1
+  fi
   # Client-visible failures, from the rehearsal's report.
   if [[ -f $out/report.json ]]; then
     # Every 5xx by endpoint and status, less the card that times out on purpose.

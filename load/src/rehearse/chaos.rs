@@ -215,7 +215,8 @@ pub async fn run(
                 .progress
                 .println(format!("chaos: {} failed: {note}", fault.name()));
         }
-        ctx.rec.fault(fault.name(), start, end, note);
+        ctx.rec
+            .fault(fault.name(), start, end, note, outcome.is_ok());
     }
 }
 

@@ -350,7 +350,17 @@ async fn rehearse(
         acknowledged.display()
     );
     println!("invariants: {}", if passed { "PASSED" } else { "FAILED" });
-    Ok(if passed { 0 } else { 1 })
+    // A rehearsal whose faults did not happen proves less than it says.
+    let missed: Vec<&str> = report
+        .faults
+        .iter()
+        .filter(|w| !w.injected)
+        .map(|w| w.name.as_str())
+        .collect();
+    if !missed.is_empty() {
+        println!("chaos: FAILED: not injected: {}", missed.join(", "));
+    }
+    Ok(if passed && missed.is_empty() { 0 } else { 1 })
 }
 
 /// The event's venue layout, once for every fan (their browsers cache it).

@@ -83,6 +83,8 @@ pub struct FaultWindow {
     pub end_ms: u32,
     /// Empty when the fault was carried out as planned.
     pub note: String,
+    /// False when the fault could not be brought about (the note says why).
+    pub injected: bool,
 }
 
 pub struct Recorder {
@@ -142,12 +144,13 @@ impl Recorder {
         lock(&self.gauges).push(gauge);
     }
 
-    pub fn fault(&self, name: String, start_ms: u32, end_ms: u32, note: String) {
+    pub fn fault(&self, name: String, start_ms: u32, end_ms: u32, note: String, injected: bool) {
         lock(&self.faults).push(FaultWindow {
             name,
             start_ms,
             end_ms,
             note,
+            injected,
         });
     }
 

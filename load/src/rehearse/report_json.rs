@@ -85,6 +85,8 @@ pub struct WindowSummary {
     pub start_s: f64,
     pub end_s: f64,
     pub note: String,
+    /// False when the fault could not be brought about.
+    pub injected: bool,
     pub requests: u64,
     pub failures: u64,
     pub failure_rate: f64,
@@ -141,6 +143,7 @@ pub struct Run {
 fn window(
     name: String,
     note: String,
+    injected: bool,
     start_ms: u32,
     end_ms: u32,
     samples: &[&Sample],
@@ -150,6 +153,7 @@ fn window(
     WindowSummary {
         name,
         note,
+        injected,
         start_s: f64::from(start_ms) / 1000.0,
         end_s: f64::from(end_ms) / 1000.0,
         requests,
@@ -277,7 +281,14 @@ pub fn build(run: Run, rec: &Recorder) -> Report {
         .iter()
         .map(|f| {
             let mine: Vec<&Sample> = samples.iter().filter(|s| within(s, f)).collect();
-            window(f.name.clone(), f.note.clone(), f.start_ms, f.end_ms, &mine)
+            window(
+                f.name.clone(),
+                f.note.clone(),
+                f.injected,
+                f.start_ms,
+                f.end_ms,
+                &mine,
+            )
         })
         .collect();
     let outside: Vec<&Sample> = samples
@@ -287,6 +298,7 @@ pub fn build(run: Run, rec: &Recorder) -> Report {
     let outside_faults = window(
         "outside faults".into(),
         String::new(),
+        true,
         0,
         rec.now_ms(),
         &outside,
