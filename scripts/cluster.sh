@@ -6,7 +6,8 @@
 #   scripts/cluster.sh start          nodes (those not running) and nginx; waits for /readyz
 #   scripts/cluster.sh stop           nginx and the nodes (SIGTERM: they drain)
 #   scripts/cluster.sh restart        rolling restart: one node after another, each
-#                                     drained (SIGTERM), started again and ready before the next
+#                                     taken out of nginx (marked down, reload), drained
+#                                     (SIGTERM), started again, ready, and put back
 #   scripts/cluster.sh kill N         kill -9 node N (1-based)
 #   scripts/cluster.sh start-node N   start node N again and wait for /readyz
 #   scripts/cluster.sh crash-holder EVENT [DOWN]
@@ -113,12 +114,15 @@ nginx_pid() {
   [[ -f $prefix/nginx.pid ]] && kill -0 "$(cat "$prefix/nginx.pid")" 2>/dev/null && cat "$prefix/nginx.pid"
 }
 
-# deploy/nginx.conf with this cluster's ports.
+# deploy/nginx.conf with this cluster's ports; node $1 (1-based), if given,
+# marked down: nginx sends it nothing new.
 render_nginx() {
   mkdir -p "$prefix/logs" "$prefix/temp"
-  local upstreams="" i
+  local upstreams="" i down=${1:-0}
   for i in "${!node_ports[@]}"; do
-    upstreams+="        server 127.0.0.1:${node_ports[$i]} max_fails=3 fail_timeout=5s;\n"
+    upstreams+="        server 127.0.0.1:${node_ports[$i]} max_fails=3 fail_timeout=5s"
+    (( i + 1 == down )) && upstreams+=" down"
+    upstreams+=";\n"
   done
   awk -v port="$port" -v ups="$upstreams" '
     /^ *server 127\.0\.0\.1:[0-9]+ / { if (!done) { printf "%s", ups; done = 1 } next }
@@ -140,6 +144,15 @@ start_nginx() {
   log "nginx on :$port in front of ${#node_ports[@]} nodes"
 }
 
+# Takes node $1 out of nginx's upstreams (or, with no argument, puts every
+# node back): a reload, so nginx's new workers send it no request while its
+# old ones finish theirs.
+set_down() {
+  nginx_pid >/dev/null || return 0
+  render_nginx "${1:-0}"
+  nginx -p "$prefix/" -c nginx.conf -s reload
+}
+
 stop_nginx() {
   local pid; pid=$(nginx_pid) || return 0
   nginx -p "$prefix/" -c nginx.conf -s quit 2>/dev/null || kill -QUIT "$pid"
@@ -151,7 +164,7 @@ stop_nginx() {
 # The node whose /healthz node_id holds EVENT's admission lease (in Redis).
 holder_node() {
   local event=$1 key holder i p id
-  key="${BOXOFFICE__REDIS__KEY_PREFIX:-bo:}q:$event:driver"
+  key="${BOXOFFICE__REDIS__KEY_PREFIX:-bo:}{e:$event}:q:driver"
   holder=$(redis-cli -u "${BOXOFFICE__REDIS__URL:-redis://127.0.0.1:63799/}" GET "$key")
   [[ -n $holder ]] || return 1
   for i in $(seq 1 "${#node_ports[@]}"); do
@@ -177,10 +190,15 @@ case ${1:-} in
     ;;
   restart)
     for i in $(seq 1 "$count"); do
+      # Out of nginx first: the node's own linger (src/drain.rs) then only
+      # sees the requests already on their way, never a connection nginx
+      # opens as the listener closes (a POST nginx could not retry).
+      set_down "$i"
       t0=$(date +%s%N)
       stop_node "$i"
       t1=$(date +%s%N)
       start_node "$i"
+      set_down
       log "node $i: drained in $(((t1 - t0) / 1000000)) ms, back in $(((($(date +%s%N)) - t1) / 1000000)) ms"
     done
     ;;
