@@ -137,20 +137,28 @@ impl Caller {
     }
 }
 
-/// A syntactically plausible address, trimmed; delivery is what really
-/// validates it.
+/// A syntactically plausible address, exactly as sent (no trimming): at
+/// most 254 characters, none of them whitespace or a control character, a
+/// non-empty local part before the first `@`, then a domain with a dot
+/// inside it. Delivery is what really validates it. [`EMAIL_PATTERN`] says
+/// the same to API clients.
 pub fn parse_email(raw: &str) -> Option<String> {
-    let email = raw.trim();
-    let valid = email.len() <= 254
-        && !email.chars().any(char::is_whitespace)
-        && email.split_once('@').is_some_and(|(local, domain)| {
+    let plain = |c: char| !(c.is_whitespace() || c.is_control() || c == '\u{feff}');
+    let valid = raw.chars().count() <= 254
+        && raw.chars().all(plain)
+        && raw.split_once('@').is_some_and(|(local, domain)| {
             !local.is_empty()
                 && domain.contains('.')
                 && !domain.starts_with('.')
                 && !domain.ends_with('.')
         });
-    valid.then(|| email.to_owned())
+    valid.then(|| raw.to_owned())
 }
+
+/// [`parse_email`] as the JSON Schema `pattern` of the OpenAPI document
+/// (ECMA 262 regex; the length is the schema's `maxLength`). A plain
+/// character is anything but whitespace, a control character or U+FEFF.
+pub const EMAIL_PATTERN: &str = r"^[^@\s\x00-\x1f\x7f-\x9f\ufeff]+@[^.\s\x00-\x1f\x7f-\x9f\ufeff][^\s\x00-\x1f\x7f-\x9f\ufeff]*\.[^\s\x00-\x1f\x7f-\x9f\ufeff]*[^.\s\x00-\x1f\x7f-\x9f\ufeff]$";
 
 /// argon2id with OWASP's recommended minimum (19 MiB, 2 passes).
 fn argon2() -> Argon2<'static> {

@@ -117,7 +117,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
 }
 
 async fn create_admin(settings: Settings, args: AdminCreate) -> anyhow::Result<()> {
-    let email = auth::parse_email(&args.email)
+    let email = auth::parse_email(args.email.trim())
         .ok_or_else(|| anyhow::anyhow!("--email is not a valid address"))?;
     let password = match args.password {
         Some(p) => p,

@@ -17,19 +17,31 @@ use crate::http::hashing::PasswordHashing;
 use crate::http::limits::{Action, Limits};
 use crate::store::users::{self, CreateAccountError};
 
+/// An email address as `auth::parse_email` accepts it.
+pub fn email_schema() -> utoipa::openapi::Object {
+    use utoipa::openapi::{ObjectBuilder, Type};
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .max_length(Some(254))
+        .pattern(Some(auth::EMAIL_PATTERN))
+        .description(Some(
+            "No whitespace or control characters, a non-empty local part, `@`, \
+             a domain with a dot inside it; sent exactly (no trimming).",
+        ))
+        .build()
+}
+
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GuestRequest {
-    /// What `auth::parse_email` accepts: no whitespace, a non-empty local
-    /// part, `@`, a domain with a dot inside it.
-    #[schema(max_length = 254, pattern = r"^\S+@[^\s.]\S*\.\S*[^\s.]$")]
+    #[schema(schema_with = email_schema)]
     email: String,
 }
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CredentialsRequest {
-    #[schema(max_length = 254, pattern = r"^\S+@[^\s.]\S*\.\S*[^\s.]$")]
+    #[schema(schema_with = email_schema)]
     email: String,
     /// 8 to 128 characters.
     #[schema(value_type = String, min_length = 8, max_length = 128, format = Password)]
@@ -189,7 +201,11 @@ pub async fn login(
     let CredentialsRequest { email, password } = body.into_inner();
     // Before any hashing: a locked account costs no argon2 work.
     limits.check_account(&email)?;
-    let account = users::find_account(&pool, email.trim()).await?;
+    // An address that could not be an account's is nobody's.
+    let account = match auth::parse_email(&email) {
+        Some(email) => users::find_account(&pool, &email).await?,
+        None => None,
+    };
     let hash = account.as_ref().map(|a| a.password_hash.clone());
     let matches = hashing
         .run(move || {

@@ -151,6 +151,14 @@ impl From<sqlx::Error> for ApiError {
             sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
                 ApiError::Unavailable(error.into())
             }
+            // Text PostgreSQL cannot store (a NUL character): the client's
+            // input, refused before anything was written (the statement, and
+            // its transaction, failed).
+            sqlx::Error::Database(ref db)
+                if matches!(db.code().as_deref(), Some("22021" | "22P05")) =>
+            {
+                ApiError::validation("text must not contain NUL (U+0000) characters")
+            }
             other => ApiError::Internal(other.into()),
         }
     }

@@ -191,3 +191,31 @@ async fn door_staff_check_tickets_in_and_can_do_nothing_else() {
     // And a buyer cannot check tickets in.
     assert_problem(app.check_in(&buyer, event_id, "x").await, 403, "forbidden").await;
 }
+
+/// Found by schemathesis: PostgreSQL cannot store a NUL character, and a
+/// guest, a signup or a login with one in the email answered 500.
+#[actix_web::test]
+async fn an_email_with_a_control_character_or_surrounding_space_is_refused_not_a_500() {
+    let app = spawn_app().await;
+    app.signup("ana@example.com", "s3cret-password").await;
+    for email in [
+        "a\u{0}b@example.com",
+        "ana@exa\u{1f}mple.com",
+        " ana@example.com",
+    ] {
+        assert_problem(app.guest(email).await, 400, "validation_failed").await;
+        assert_problem(
+            app.signup(email, "s3cret-password").await,
+            400,
+            "validation_failed",
+        )
+        .await;
+        assert_problem(
+            app.login(email, "s3cret-password").await,
+            401,
+            "invalid_credentials",
+        )
+        .await;
+    }
+    assert_eq!(app.count("users").await, 1);
+}
