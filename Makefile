@@ -4,7 +4,7 @@
 SERVICES := scripts/services.sh
 ENV := eval "$$($(SERVICES) env)"
 
-.PHONY: run test services stop lint bench rehearse cluster cluster-stop cluster-restart cluster-test
+.PHONY: run test fuzz services stop lint bench rehearse cluster cluster-stop cluster-restart cluster-test
 
 run: services
 	@$(ENV); export BOXOFFICE_ENV=development; cargo build --bin boxoffice && \
@@ -24,6 +24,7 @@ run: services
 test: services
 	@$(ENV); BOXOFFICE_ENV=test cargo test --workspace
 	@scripts/web-test.sh
+	@$(ENV); BOXOFFICE_BIN=$${CARGO_TARGET_DIR:-target}/debug/boxoffice scripts/api-fuzz.sh
 	@$(ENV); BOXOFFICE_BIN=$${CARGO_TARGET_DIR:-target}/debug/boxoffice scripts/rehearse.sh smoke
 	@$(ENV); BOXOFFICE_BIN=$${CARGO_TARGET_DIR:-target}/debug/boxoffice scripts/browser-test.sh
 	@$(ENV); BOXOFFICE_BIN=$${CARGO_TARGET_DIR:-target}/debug/boxoffice scripts/cluster-test.sh
@@ -40,6 +41,11 @@ lint:
 
 bench:
 	load/bench.sh
+
+# schemathesis against the OpenAPI document, many more cases than `make test`
+# runs (about fifteen minutes): before a release.
+fuzz: services
+	@scripts/api-fuzz.sh full
 
 # A two-minute on-sale rehearsal under faults; prints where its report is.
 rehearse: services
