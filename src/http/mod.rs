@@ -13,6 +13,7 @@ pub mod events;
 pub mod extractors;
 pub mod hashing;
 pub mod limits;
+pub mod methods;
 pub mod live;
 pub mod ops;
 pub mod payments;
