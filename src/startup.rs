@@ -243,10 +243,14 @@ impl Application {
         let queue_settings = web::Data::new(settings.queue.clone());
         let node = web::Data::new(http::ops::NodeId(node_id.clone()));
         let drain_data = web::Data::new(drain.clone());
+        let cors_origins =
+            web::Data::new(http::cors::CorsOrigins::new(&settings.server.cors_origins));
 
         let server = HttpServer::new(move || {
             App::new()
                 .wrap(Compress::default())
+                .wrap(from_fn(http::cors::cors))
+                .wrap(from_fn(http::security_headers::security_headers))
                 .wrap(from_fn(http::ops::record_request))
                 .wrap(from_fn(http::ops::close_when_stopping))
                 .wrap(TracingLogger::default())
@@ -276,6 +280,7 @@ impl Application {
                 .app_data(queue_settings.clone())
                 .app_data(node.clone())
                 .app_data(drain_data.clone())
+                .app_data(cors_origins.clone())
                 .configure(routes)
                 .default_service(web::to(http::no_route))
         })

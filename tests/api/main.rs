@@ -26,6 +26,7 @@ mod redis_cluster;
 mod refunds;
 mod replica;
 mod seats;
+mod security_headers;
 mod venue_shapes;
 mod web_client;
 mod zones;
