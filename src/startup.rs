@@ -426,6 +426,7 @@ fn routes(cfg: &mut web::ServiceConfig) {
         .service(endpoint("/readyz").get(ops::readyz))
         .service(endpoint("/metrics").get(ops::metrics))
         .service(endpoint("/openapi.json").get(ops::openapi))
+        .service(endpoint("/docs").get(http::client::docs))
         .service(endpoint("/auth/guest").post(auth::guest))
         .service(endpoint("/auth/signup").post(auth::signup))
         .service(endpoint("/auth/login").post(auth::login))
