@@ -39,7 +39,7 @@ impl CorsOrigins {
         CorsOrigins(
             origins
                 .iter()
-                .filter_map(|origin| HeaderValue::from_str(origin.trim_end_matches('/')).ok())
+                .filter_map(|origin| HeaderValue::from_str(origin).ok())
                 .collect(),
         )
     }
