@@ -71,6 +71,35 @@ pub struct ServerSettings {
     /// Seconds a stopping node keeps serving, closing each connection after
     /// its answer, before it closes its listener (see `crate::drain`).
     pub linger_seconds: u64,
+    /// Origins (`https://host[:port]`) whose browser pages may call the API
+    /// (`crate::http::cors`); empty: no cross-origin calls.
+    #[serde(default, deserialize_with = "list_or_commas")]
+    pub cors_origins: Vec<String>,
+}
+
+impl ServerSettings {
+    /// Every `server.cors_origins` entry is an origin: `http(s)://host[:port]`.
+    fn validate_cors_origins(&self) -> Result<(), ConfigError> {
+        for origin in &self.cors_origins {
+            let host = origin
+                .strip_prefix("https://")
+                .or_else(|| origin.strip_prefix("http://"))
+                .unwrap_or_default();
+            let valid = !host.is_empty()
+                && host
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-.:[]".contains(c));
+            if !valid {
+                return Err(ConfigError::Invalid {
+                    key: "server.cors_origins",
+                    reason: format!(
+                        "{origin:?} is not an origin like https://tickets.example.com or http://localhost:3000 (no path, no wildcard)"
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -370,6 +399,7 @@ impl Settings {
     }
 
     fn validate_limits(&self) -> Result<(), ConfigError> {
+        self.server.validate_cors_origins()?;
         self.limits.trusted_proxies()?;
         self.metrics.allow_from()?;
         let limits = &self.limits;

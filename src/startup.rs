@@ -243,10 +243,14 @@ impl Application {
         let queue_settings = web::Data::new(settings.queue.clone());
         let node = web::Data::new(http::ops::NodeId(node_id.clone()));
         let drain_data = web::Data::new(drain.clone());
+        let cors_origins =
+            web::Data::new(http::cors::CorsOrigins::new(&settings.server.cors_origins));
 
         let server = HttpServer::new(move || {
             App::new()
                 .wrap(Compress::default())
+                .wrap(from_fn(http::cors::cors))
+                .wrap(from_fn(http::security_headers::security_headers))
                 .wrap(from_fn(http::ops::record_request))
                 .wrap(from_fn(http::ops::close_when_stopping))
                 .wrap(TracingLogger::default())
@@ -276,6 +280,7 @@ impl Application {
                 .app_data(queue_settings.clone())
                 .app_data(node.clone())
                 .app_data(drain_data.clone())
+                .app_data(cors_origins.clone())
                 .configure(routes)
                 .default_service(web::to(http::no_route))
         })
@@ -413,95 +418,55 @@ pub async fn stop_gracefully(
 }
 
 fn routes(cfg: &mut web::ServiceConfig) {
+    use http::methods::endpoint;
     use http::{
         admin, auth, bookings, events, live, ops, refunds, seats, tickets, venues, waiting_room,
     };
-    cfg.route("/healthz", web::get().to(ops::healthz))
-        .route("/readyz", web::get().to(ops::readyz))
-        .route("/metrics", web::get().to(ops::metrics))
-        .route("/openapi.json", web::get().to(ops::openapi))
-        .route("/auth/guest", web::post().to(auth::guest))
-        .route("/auth/signup", web::post().to(auth::signup))
-        .route("/auth/login", web::post().to(auth::login))
-        .route("/events", web::get().to(events::list))
-        .route("/events/{event_id}", web::get().to(events::get))
-        .route("/events/{event_id}/seats", web::get().to(seats::snapshot))
-        .route(
-            "/events/{event_id}/seats/stream",
-            web::get().to(live::stream),
+    cfg.service(endpoint("/healthz").get(ops::healthz))
+        .service(endpoint("/readyz").get(ops::readyz))
+        .service(endpoint("/metrics").get(ops::metrics))
+        .service(endpoint("/openapi.json").get(ops::openapi))
+        .service(endpoint("/docs").get(http::client::docs))
+        .service(endpoint("/auth/guest").post(auth::guest))
+        .service(endpoint("/auth/signup").post(auth::signup))
+        .service(endpoint("/auth/login").post(auth::login))
+        .service(endpoint("/events").get(events::list))
+        .service(endpoint("/events/{event_id}").get(events::get))
+        .service(endpoint("/events/{event_id}/seats").get(seats::snapshot))
+        .service(endpoint("/events/{event_id}/seats/stream").get(live::stream))
+        .service(endpoint("/events/{event_id}/seats/ws").get(live::websocket))
+        .service(
+            endpoint("/events/{event_id}/queue")
+                .post(waiting_room::join)
+                .get(waiting_room::status),
         )
-        .route(
-            "/events/{event_id}/seats/ws",
-            web::get().to(live::websocket),
+        .service(endpoint("/events/{event_id}/queue/stream").get(waiting_room::stream))
+        .service(endpoint("/events/{event_id}/queue/fairness").get(waiting_room::fairness))
+        .service(
+            endpoint("/admin/events/{event_id}/queue")
+                .put(waiting_room::configure)
+                .get(waiting_room::report_handler),
         )
-        .route(
-            "/events/{event_id}/queue",
-            web::post().to(waiting_room::join),
+        .service(endpoint("/").get(http::client::index))
+        .service(endpoint("/web/{file}").get(http::client::file))
+        .service(endpoint("/web/{dir}/{file}").get(http::client::nested))
+        .service(endpoint("/venues/{venue_id}/layout").get(venues::layout))
+        .service(endpoint("/admin/venues").post(admin::create_venue))
+        .service(endpoint("/admin/events").post(admin::create_event))
+        .service(endpoint("/admin/events/{event_id}").patch(admin::patch_event))
+        .service(endpoint("/admin/events/{event_id}/dashboard/stream").get(http::dashboard::stream))
+        .service(endpoint("/admin/events/{event_id}/checkin").post(admin::check_in))
+        .service(endpoint("/admin/bookings").get(admin::lookup))
+        .service(endpoint("/admin/bookings/{booking_id}").get(admin::booking))
+        .service(endpoint("/admin/bookings/{booking_id}/refund").post(refunds::refund))
+        .service(endpoint("/bookings").post(bookings::create))
+        .service(
+            endpoint("/bookings/{booking_id}")
+                .get(bookings::get)
+                .delete(bookings::release),
         )
-        .route(
-            "/events/{event_id}/queue",
-            web::get().to(waiting_room::status),
-        )
-        .route(
-            "/events/{event_id}/queue/stream",
-            web::get().to(waiting_room::stream),
-        )
-        .route(
-            "/events/{event_id}/queue/fairness",
-            web::get().to(waiting_room::fairness),
-        )
-        .route(
-            "/admin/events/{event_id}/queue",
-            web::put().to(waiting_room::configure),
-        )
-        .route(
-            "/admin/events/{event_id}/queue",
-            web::get().to(waiting_room::report_handler),
-        )
-        .route("/", web::get().to(http::client::index))
-        .route("/web/{file}", web::get().to(http::client::file))
-        .route("/web/{dir}/{file}", web::get().to(http::client::nested))
-        .route("/venues/{venue_id}/layout", web::get().to(venues::layout))
-        .route("/admin/venues", web::post().to(admin::create_venue))
-        .route("/admin/events", web::post().to(admin::create_event))
-        .route(
-            "/admin/events/{event_id}",
-            web::patch().to(admin::patch_event),
-        )
-        .route(
-            "/admin/events/{event_id}/dashboard/stream",
-            web::get().to(http::dashboard::stream),
-        )
-        .route(
-            "/admin/events/{event_id}/checkin",
-            web::post().to(admin::check_in),
-        )
-        .route("/admin/bookings", web::get().to(admin::lookup))
-        .route(
-            "/admin/bookings/{booking_id}",
-            web::get().to(admin::booking),
-        )
-        .route(
-            "/admin/bookings/{booking_id}/refund",
-            web::post().to(refunds::refund),
-        )
-        .route("/bookings", web::post().to(bookings::create))
-        .route("/bookings/{booking_id}", web::get().to(bookings::get))
-        .route(
-            "/bookings/{booking_id}",
-            web::delete().to(bookings::release),
-        )
-        .route(
-            "/bookings/{booking_id}/confirm",
-            web::post().to(bookings::confirm),
-        )
-        .route(
-            "/bookings/{booking_id}/cancel",
-            web::post().to(refunds::cancel),
-        )
-        .route("/me/bookings", web::get().to(bookings::mine))
-        .route(
-            "/tickets/{confirmation_number}",
-            web::get().to(tickets::show),
-        );
+        .service(endpoint("/bookings/{booking_id}/confirm").post(bookings::confirm))
+        .service(endpoint("/bookings/{booking_id}/cancel").post(refunds::cancel))
+        .service(endpoint("/me/bookings").get(bookings::mine))
+        .service(endpoint("/tickets/{confirmation_number}").get(tickets::show));
 }

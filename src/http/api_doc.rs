@@ -13,7 +13,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::{Modify, OpenApi, ToSchema};
 
 use crate::auth::COOKIE_NAME;
-use crate::http::auth;
+use crate::http::{auth, client};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -23,7 +23,7 @@ use crate::http::auth;
             Errors are RFC 9457 problems (`application/problem+json`) with a \
             machine-readable `code`."
     ),
-    paths(auth::guest, auth::signup, auth::login),
+    paths(auth::guest, auth::signup, auth::login, client::docs),
     components(schemas(Problem)),
     modifiers(&Security),
     tags(

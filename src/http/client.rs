@@ -31,6 +31,16 @@ pub async fn index() -> Result<HttpResponse, ApiError> {
     serve("index.html")
 }
 
+/// The API reference: the vendored Swagger UI rendering `/openapi.json`,
+/// served from this binary alone (no CDN), under the same CSP.
+#[utoipa::path(
+    get, path = "/docs", tag = "client",
+    responses((status = 200, description = "The API reference page (HTML)", content_type = "text/html")),
+)]
+pub async fn docs() -> Result<HttpResponse, ApiError> {
+    serve("docs.html")
+}
+
 /// `/web/{file}`: a file at the top of `web/`.
 pub async fn file(name: web::Path<String>) -> Result<HttpResponse, ApiError> {
     serve(&name)

@@ -47,10 +47,7 @@ fn page(title: &str, when: &str, venue: &str, number: &str, tickets: &[TicketVie
     format!(
         r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Tickets {number}</title><link rel="icon" href="data:,">
-<style>body{{font-family:system-ui,sans-serif;margin:2rem auto;max-width:40rem;padding:0 1rem}}
-.ticket{{border:1px solid #ccc;border-radius:12px;padding:1rem;margin:1rem 0;text-align:center}}
-.seat{{font-size:1.2rem;font-weight:600}}.code{{font-family:monospace;font-size:.7rem;word-break:break-all;color:#555}}
-.void{{border:2px solid #b91c1c;border-radius:12px;padding:1rem;color:#b91c1c}}</style>
+<link rel="stylesheet" href="/web/tickets.css">
 </head><body><h1>{title}</h1><p>{when} · {venue}</p><p>Confirmation <strong>{number}</strong></p>{cards}</body></html>"#,
         title = escape(title),
         when = escape(when),

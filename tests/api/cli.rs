@@ -267,3 +267,40 @@ async fn trusted_proxies_come_as_a_comma_separated_variable_and_nonsense_is_refu
     let stderr = String::from_utf8_lossy(&nonsense.stderr);
     assert!(stderr.contains("limits.trusted_proxies"), "{stderr}");
 }
+
+#[actix_web::test]
+async fn cors_origins_come_as_a_comma_separated_variable_and_non_origins_are_refused() {
+    let app = spawn_app().await;
+    let url = app.database_url();
+    let listed = boxoffice(
+        &["migrate"],
+        &[
+            ("BOXOFFICE__DATABASE__URL", &url),
+            (
+                "BOXOFFICE__SERVER__CORS_ORIGINS",
+                "https://tickets.example.com, http://localhost:3000",
+            ),
+        ],
+    );
+    assert!(
+        listed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&listed.stderr)
+    );
+    for nonsense in [
+        "*",
+        "https://tickets.example.com/shop",
+        "tickets.example.com",
+    ] {
+        let refused = boxoffice(
+            &["migrate"],
+            &[
+                ("BOXOFFICE__DATABASE__URL", &url),
+                ("BOXOFFICE__SERVER__CORS_ORIGINS", nonsense),
+            ],
+        );
+        assert!(!refused.status.success(), "{nonsense} was accepted");
+        let stderr = String::from_utf8_lossy(&refused.stderr);
+        assert!(stderr.contains("server.cors_origins"), "{stderr}");
+    }
+}

@@ -73,7 +73,8 @@ export class Browser {
     this.errors = [];
   }
 
-  async launch() { this.browser = await chromium.launch(LAUNCH); }
+  /** Starts Chromium; `args` are flags on top of the usual ones. */
+  async launch(args = []) { this.browser = await chromium.launch({ ...LAUNCH, args: [...LAUNCH.args, ...args] }); }
 
   async close() { await this.browser?.close(); }
 

@@ -4,7 +4,7 @@
 // Idempotency-Key per attempt), release, and a hold restored after a reload.
 
 import { api, errorText, uuid } from '../lib/api.js';
-import { byId as $, el } from '../lib/dom.js';
+import { byId as $, el, safeUrl } from '../lib/dom.js';
 import { countdown, formatPrice, secondsUntil, titleCase } from '../lib/format.js';
 import { session } from '../lib/session.js';
 import { AVAILABLE, MAX_SEATS } from '../seatmap/model.js';
@@ -293,7 +293,7 @@ export class Booking {
       if (result === CANCELLED) { this.attempt = null; this.message(''); return; }
       this.endHold();
       $('confirmation').textContent = result.confirmation_number;
-      $('ticket-link').href = result.ticket_url;
+      $('ticket-link').href = safeUrl(result.ticket_url);
       this.showView('done');
       this.message('');
       $('ticket-link').focus();

@@ -64,7 +64,7 @@ export function dashboardCharts(container, zonesContainer) {
 function zoneBar(row) {
   const total = row.sold + row.held + row.available || 1;
   const part = (kind, n) => el('span', {
-    class: `zone-part ${kind}`, style: `flex-grow:${n / total}`, title: `${number(n)} ${kind}`,
+    class: `zone-part ${kind}`, style: { 'flex-grow': n / total }, title: `${number(n)} ${kind}`,
   });
   return el('div', {
     class: 'zone-row',

@@ -180,7 +180,7 @@ function priceText(event) {
 function showZones(zones, view) {
   $('zones').hidden = zones.list.length === 0;
   $('zone-legend').replaceChildren(...zones.list.map((z) => el('li', {},
-    el('span', { class: 'swatch', style: `background:${z.color}` }), `${z.name} `,
+    el('span', { class: 'swatch', style: { 'background-color': z.color } }), `${z.name} `,
     el('span', { class: 'count' }, formatPrice(z.price_cents)))));
   const filter = $('price-filter');
   filter.replaceChildren(el('option', { value: '' }, 'any price'),
