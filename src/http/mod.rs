@@ -17,6 +17,7 @@ pub mod live;
 pub mod ops;
 pub mod payments;
 pub mod refunds;
+pub mod request_span;
 pub mod seats;
 pub mod tickets;
 pub mod venues;

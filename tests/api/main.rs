@@ -17,6 +17,7 @@ mod invariants;
 mod limits;
 mod live;
 mod live_healing;
+mod log_redaction;
 mod operator_changes;
 mod ops;
 mod payments;
