@@ -253,7 +253,7 @@ impl Application {
                 .wrap(from_fn(http::security_headers::security_headers))
                 .wrap(from_fn(http::ops::record_request))
                 .wrap(from_fn(http::ops::close_when_stopping))
-                .wrap(TracingLogger::default())
+                .wrap(TracingLogger::<http::request_span::RequestSpan>::new())
                 .app_data(http::json_config(max_body))
                 .app_data(http::path_config())
                 .app_data(http::query_config())

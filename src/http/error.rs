@@ -125,8 +125,9 @@ impl ApiError {
     }
 }
 
-/// Logged by the request middleware: the code and the cause chain, without
-/// backtraces.
+/// The code and the detail or cause chain, without backtraces: for tests
+/// and debugging, never for the log (a problem's detail may quote the
+/// request; `http::request_span` logs the code).
 impl std::fmt::Debug for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {

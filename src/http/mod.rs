@@ -19,6 +19,7 @@ pub mod methods;
 pub mod ops;
 pub mod payments;
 pub mod refunds;
+pub mod request_span;
 pub mod seats;
 pub mod security_headers;
 pub mod tickets;

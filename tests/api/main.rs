@@ -18,6 +18,7 @@ mod limits;
 mod live;
 mod live_healing;
 mod methods;
+mod log_redaction;
 mod operator_changes;
 mod ops;
 mod payments;

@@ -8,13 +8,15 @@
 //! - `waits`: waiting for a condition with a deadline;
 //! - `redis_cluster`: a three-master Redis Cluster of the test process's own;
 //! - `pg_replica`: a private PostgreSQL primary and its streaming replica;
-//! - `sse`: a real SSE client, and `live_map`: a subscriber's seat map.
+//! - `sse`: a real SSE client, and `live_map`: a subscriber's seat map;
+//! - `logged_node`: the real binary as a child process, its log in a file.
 
 mod api;
 mod app;
 mod asserts;
 mod fixtures;
 mod live_map;
+mod logged_node;
 mod peek;
 mod pg_replica;
 mod redis_cluster;
@@ -26,6 +28,7 @@ pub use asserts::{assert_limited, assert_problem};
 pub use boxoffice::config::Settings;
 pub use fixtures::{booking_id, in_an_hour, layout, now};
 pub use live_map::LiveMap;
+pub use logged_node::LoggedNode;
 pub use peek::unlock;
 pub use pg_replica::PgPair;
 pub use redis_cluster::{
