@@ -72,8 +72,76 @@ pub fn document() -> &'static str {
     DOCUMENT.get_or_init(|| {
         let mut doc = serde_json::to_value(ApiDoc::openapi()).expect("the document serialises");
         add_unconverted(&mut doc);
+        add_common_problems(&mut doc);
         doc.to_string()
     })
+}
+
+/// The answers the extractors give on every route of a kind, listed on each
+/// operation that does not list them itself: a JSON body can be malformed
+/// (400), too large (413) or not JSON (415); a path id can name nothing or
+/// not be an id (404); a protected operation can lack a valid session (401).
+fn add_common_problems(doc: &mut Value) {
+    const COMMON: [(&str, &str); 5] = [
+        (
+            "400",
+            "`malformed_json` or `validation_failed`: the body is not what the schema says",
+        ),
+        (
+            "413",
+            "`payload_too_large`: the body is over `server.max_body_bytes`",
+        ),
+        (
+            "415",
+            "`unsupported_media_type`: send the body as `application/json`",
+        ),
+        (
+            "404",
+            "`not_found`: nothing has this id, or a path segment is not an id",
+        ),
+        (
+            "401",
+            "`unauthorized`: no session, or an expired or forged one",
+        ),
+    ];
+    let Some(paths) = doc["paths"].as_object_mut() else {
+        return;
+    };
+    for operation in paths
+        .values_mut()
+        .filter_map(Value::as_object_mut)
+        .flat_map(|item| item.values_mut())
+        .filter(|operation| operation.get("responses").is_some())
+    {
+        let has_body = operation.get("requestBody").is_some();
+        let has_path_id = operation["parameters"]
+            .as_array()
+            .is_some_and(|ps| ps.iter().any(|p| p["in"] == "path"));
+        // An empty requirement ({}) in the list means the session is optional.
+        let protected = operation["security"]
+            .as_array()
+            .is_some_and(|alternatives| {
+                !alternatives.is_empty()
+                    && alternatives
+                        .iter()
+                        .all(|a| a.as_object().is_some_and(|a| !a.is_empty()))
+            });
+        for (status, description) in COMMON {
+            let applies = match status {
+                "400" | "413" | "415" => has_body,
+                "404" => has_path_id,
+                _ => protected,
+            };
+            if applies && operation["responses"][status].is_null() {
+                operation["responses"][status] = serde_json::json!({
+                    "description": description,
+                    "content": {"application/problem+json": {
+                        "schema": {"$ref": "#/components/schemas/Problem"}
+                    }}
+                });
+            }
+        }
+    }
 }
 
 /// Transitional (#14): operations not yet derived come from the hand-written
