@@ -14,6 +14,7 @@ use utoipa::{Modify, OpenApi, ToSchema};
 
 use crate::auth::COOKIE_NAME;
 use crate::http::auth;
+use crate::http::{admin, bookings, refunds, tickets};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -23,11 +24,21 @@ use crate::http::auth;
             Errors are RFC 9457 problems (`application/problem+json`) with a \
             machine-readable `code`."
     ),
-    paths(auth::guest, auth::signup, auth::login),
+    paths(
+        auth::guest, auth::signup, auth::login,
+        bookings::create, bookings::get, bookings::release, bookings::confirm, bookings::mine,
+        refunds::cancel, refunds::refund,
+        tickets::show,
+        admin::create_venue, admin::create_event, admin::patch_event, admin::check_in,
+        admin::lookup, admin::booking,
+    ),
     components(schemas(Problem)),
     modifiers(&Security),
     tags(
         (name = "identity", description = "Guest buyers, accounts and sessions"),
+        (name = "booking", description = "Holds, payment, release and cancellation"),
+        (name = "tickets", description = "A paid booking's tickets"),
+        (name = "operator", description = "Venues, events, check-in, bookings and refunds (admin role; check-in also door staff)"),
     )
 )]
 pub struct ApiDoc;
@@ -72,6 +83,7 @@ pub fn document() -> &'static str {
     DOCUMENT.get_or_init(|| {
         let mut doc = serde_json::to_value(ApiDoc::openapi()).expect("the document serialises");
         add_unconverted(&mut doc);
+        camel_case_links(&mut doc);
         doc.to_string()
     })
 }
@@ -98,6 +110,38 @@ fn add_unconverted(doc: &mut Value) {
     {
         if doc["components"]["schemas"][name].is_null() {
             doc["components"]["schemas"][name] = schema.clone();
+        }
+    }
+}
+
+/// utoipa 5 writes a link's fields in snake case (`operation_id`); OpenAPI
+/// names them `operationId`, `operationRef` and `requestBody`.
+fn camel_case_links(doc: &mut Value) {
+    let operations = doc["paths"]
+        .as_object_mut()
+        .into_iter()
+        .flat_map(|paths| paths.values_mut())
+        .filter_map(Value::as_object_mut)
+        .flat_map(|path| path.values_mut());
+    for operation in operations {
+        let links = operation["responses"]
+            .as_object_mut()
+            .into_iter()
+            .flat_map(|responses| responses.values_mut())
+            .filter_map(|response| response.get_mut("links"))
+            .filter_map(Value::as_object_mut)
+            .flat_map(|links| links.values_mut())
+            .filter_map(Value::as_object_mut);
+        for link in links {
+            for (snake, camel) in [
+                ("operation_id", "operationId"),
+                ("operation_ref", "operationRef"),
+                ("request_body", "requestBody"),
+            ] {
+                if let Some(value) = link.remove(snake) {
+                    link.insert(camel.to_owned(), value);
+                }
+            }
         }
     }
 }

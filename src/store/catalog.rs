@@ -9,7 +9,8 @@ use crate::requests::event::{EventFilter, EventPatch, NewEvent};
 use crate::requests::venue::NewVenue;
 
 /// An event as browse shows it.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[schema(as = Event)]
 pub struct EventView {
     pub event_id: EventId,
     pub title: String,
@@ -32,7 +33,8 @@ pub struct EventView {
 }
 
 /// One price zone of an event, as browse shows it.
-#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[schema(as = Zone)]
 pub struct ZoneView {
     #[serde(skip)]
     pub event_id: EventId,
