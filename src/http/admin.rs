@@ -13,7 +13,9 @@ use crate::http::error::ApiError;
 use crate::http::extractors::{Admin, DoorStaff};
 use crate::http::json_body::JsonBody;
 use crate::requests::booking_lookup::{BookingLookup, BookingLookupQuery};
-use crate::requests::event::{EventPatch, EventPatchRequest, NewEvent, NewEventRequest};
+use crate::requests::event::{
+    EventPatch, EventPatchBody, EventPatchRequest, NewEvent, NewEventRequest,
+};
 use crate::requests::venue::{NewVenue, NewVenueRequest};
 use crate::store::bookings::{BookingView, PaymentView};
 use crate::store::cache::CatalogCache;
@@ -119,7 +121,7 @@ pub async fn create_event(
 #[utoipa::path(
     patch, path = "/admin/events/{event_id}", tag = "operator", operation_id = "patch_event",
     params(("event_id" = i64, Path, minimum = 1)),
-    request_body = EventPatchRequest,
+    request_body = EventPatchBody,
     responses(
         (status = 200, description = "The event as changed", body = EventView),
         (status = 400, description = "`validation_failed`: a field out of range, nothing to change, another `venue_id`, malformed JSON", body = Problem, content_type = "application/problem+json"),

@@ -88,7 +88,7 @@ fn seat_unavailable(seats: Vec<SeatId>) -> ApiError {
         (status = 201, description = "The hold (`PENDING`)", body = HeldBody, links(
             ("GetBooking" = (operation_id = "get_booking", parameters(("booking_id" = "$response.body#/booking_id")))),
             ("ReleaseBooking" = (operation_id = "release_booking", parameters(("booking_id" = "$response.body#/booking_id")))),
-            ("ConfirmBooking" = (operation_id = "confirm_booking", parameters(("booking_id" = "$response.body#/booking_id")))),
+            ("ConfirmBooking" = (operation_id = "confirm_booking", parameters(("booking_id" = "$response.body#/booking_id")), request_body = json!({"payment_token": "tok_visa"}), description = "`tok_visa`: the simulated provider's token that pays")),
             ("CancelBooking" = (operation_id = "cancel_booking", parameters(("booking_id" = "$response.body#/booking_id")))),
             ("AdminBooking" = (operation_id = "admin_booking", parameters(("booking_id" = "$response.body#/booking_id")))),
             ("RefundBooking" = (operation_id = "refund_booking", parameters(("booking_id" = "$response.body#/booking_id")))),

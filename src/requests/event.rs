@@ -233,6 +233,57 @@ pub struct EventPatchRequest {
     pub cancellable_until: Option<Option<DateTime<Utc>>>,
 }
 
+/// The document's `PATCH /admin/events/{id}` body: [`EventPatchRequest`]'s
+/// fields, at least one of them a change, as [`EventPatch::try_from`] asks
+/// (`null` is no change, except for `cancellable_until`; `venue_id` never is).
+pub struct EventPatchBody;
+
+impl utoipa::PartialSchema for EventPatchBody {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{AllOfBuilder, AnyOfBuilder, ObjectBuilder, Type};
+        let changes = [
+            ("title", Type::String),
+            ("category", Type::String),
+            ("start_time", Type::String),
+            ("price_cents", Type::Integer),
+            ("status", Type::String),
+            ("queue_enabled", Type::Boolean),
+            ("admission_rate_per_sec", Type::Integer),
+        ];
+        let mut any = AnyOfBuilder::new();
+        for (field, kind) in changes {
+            any = any.item(
+                ObjectBuilder::new()
+                    .property(field, ObjectBuilder::new().schema_type(kind))
+                    .required(field),
+            );
+        }
+        any = any.item(ObjectBuilder::new().required("cancellable_until"));
+        AllOfBuilder::new()
+            .item(utoipa::openapi::Ref::from_schema_name(
+                EventPatchRequest::name(),
+            ))
+            .item(any)
+            .into()
+    }
+}
+
+impl ToSchema for EventPatchBody {
+    fn schemas(
+        schemas: &mut Vec<(
+            String,
+            utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+        )>,
+    ) {
+        use utoipa::PartialSchema;
+        schemas.push((
+            EventPatchRequest::name().into(),
+            EventPatchRequest::schema(),
+        ));
+        <EventPatchRequest as ToSchema>::schemas(schemas);
+    }
+}
+
 /// A field that is present (`Some`), even as `null` (`Some(None)`).
 fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
 where
