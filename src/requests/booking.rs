@@ -63,6 +63,10 @@ pub struct NamedSeats {
     /// Distinct seats of the event's venue (others: 400 `unknown_seats`).
     #[schema(min_items = 1, max_items = 8)]
     seat_ids: std::collections::BTreeSet<SeatId>,
+    /// Absent, or `null`.
+    #[serde(default)]
+    #[schema(schema_with = crate::requests::schema::null)]
+    best_available: Option<()>,
 }
 
 /// The event actor picks `count` adjacent seats in one row, nearest the
@@ -74,6 +78,10 @@ pub struct BestAvailableWish {
     #[schema(value_type = i64, minimum = 1)]
     event_id: EventId,
     best_available: BestAvailableRequest,
+    /// Absent, or `null`.
+    #[serde(default)]
+    #[schema(schema_with = crate::requests::schema::null)]
+    seat_ids: Option<()>,
 }
 
 impl ReserveRequest {

@@ -48,6 +48,11 @@ pub fn token<const MAX: usize>() -> Object {
         .build()
 }
 
+/// Only `null` (a field one form of a body leaves to the other).
+pub fn null() -> Object {
+    ObjectBuilder::new().schema_type(Type::Null).build()
+}
+
 /// An RFC 3339 time, or `null`.
 pub fn date_time_or_null() -> Object {
     ObjectBuilder::new()
