@@ -105,6 +105,22 @@ impl ReserveRequest {
 mod tests {
     use super::*;
 
+    #[test]
+    fn the_document_states_the_default_seat_limit() {
+        let default = include_str!("../../config/default.toml")
+            .lines()
+            .find_map(|line| line.strip_prefix("max_seats_per_booking = "))
+            .and_then(|n| n.trim().parse::<u64>().ok())
+            .expect("booking.max_seats_per_booking in config/default.toml");
+        let schema = |value: utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>| {
+            serde_json::to_value(value).unwrap()
+        };
+        let named = schema(<NamedSeats as utoipa::PartialSchema>::schema());
+        let best = schema(<BestAvailableRequest as utoipa::PartialSchema>::schema());
+        assert_eq!(named["properties"]["seat_ids"]["maxItems"], default);
+        assert_eq!(best["properties"]["count"]["maximum"], default);
+    }
+
     fn parse(body: &str) -> Result<Reservation, String> {
         let request: ReserveRequest = serde_json::from_str(body).map_err(|e| e.to_string())?;
         request.into_reservation(8).map_err(|e| e.to_string())
