@@ -269,6 +269,7 @@ struct WithPayments<'a> {
     booking: &'a BookingView,
     /// Every payment attempt, oldest first.
     payments: Vec<PaymentView>,
+    #[schema(required = true)]
     buyer_email: Option<String>,
 }
 

@@ -88,6 +88,36 @@ pub fn document() -> &'static str {
     })
 }
 
+/// utoipa 5 writes a Link Object's members in snake case (`operation_id`);
+/// OpenAPI spells them `operationId`, `operationRef`, `requestBody`.
+fn camel_case_links(doc: &mut Value) {
+    let responses = doc["paths"]
+        .as_object_mut()
+        .into_iter()
+        .flat_map(|paths| paths.values_mut())
+        .filter_map(Value::as_object_mut)
+        .flat_map(|operations| operations.values_mut())
+        .filter_map(|operation| operation["responses"].as_object_mut())
+        .flat_map(|responses| responses.values_mut());
+    for response in responses {
+        let links = response.get_mut("links").and_then(Value::as_object_mut);
+        for link in links.into_iter().flat_map(|links| links.values_mut()) {
+            let Some(link) = link.as_object_mut() else {
+                continue;
+            };
+            for (snake, camel) in [
+                ("operation_id", "operationId"),
+                ("operation_ref", "operationRef"),
+                ("request_body", "requestBody"),
+            ] {
+                if let Some(value) = link.remove(snake) {
+                    link.insert(camel.to_owned(), value);
+                }
+            }
+        }
+    }
+}
+
 /// Transitional (#14): operations not yet derived come from the hand-written
 /// document until each handler carries its own `#[utoipa::path]`.
 fn add_unconverted(doc: &mut Value) {
@@ -110,38 +140,6 @@ fn add_unconverted(doc: &mut Value) {
     {
         if doc["components"]["schemas"][name].is_null() {
             doc["components"]["schemas"][name] = schema.clone();
-        }
-    }
-}
-
-/// utoipa 5 writes a link's fields in snake case (`operation_id`); OpenAPI
-/// names them `operationId`, `operationRef` and `requestBody`.
-fn camel_case_links(doc: &mut Value) {
-    let operations = doc["paths"]
-        .as_object_mut()
-        .into_iter()
-        .flat_map(|paths| paths.values_mut())
-        .filter_map(Value::as_object_mut)
-        .flat_map(|path| path.values_mut());
-    for operation in operations {
-        let links = operation["responses"]
-            .as_object_mut()
-            .into_iter()
-            .flat_map(|responses| responses.values_mut())
-            .filter_map(|response| response.get_mut("links"))
-            .filter_map(Value::as_object_mut)
-            .flat_map(|links| links.values_mut())
-            .filter_map(Value::as_object_mut);
-        for link in links {
-            for (snake, camel) in [
-                ("operation_id", "operationId"),
-                ("operation_ref", "operationRef"),
-                ("request_body", "requestBody"),
-            ] {
-                if let Some(value) = link.remove(snake) {
-                    link.insert(camel.to_owned(), value);
-                }
-            }
         }
     }
 }

@@ -212,6 +212,7 @@ pub struct BookingBody<'a> {
     #[schema(inline)]
     booking: &'a BookingView,
     /// `/tickets/{confirmation_number}` once paid.
+    #[schema(required = true)]
     ticket_url: Option<String>,
 }
 

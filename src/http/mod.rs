@@ -2,7 +2,6 @@
 //! malformed input into problem responses.
 
 pub mod admin;
-pub mod allow;
 pub mod api_doc;
 pub mod auth;
 pub mod bookings;
@@ -88,25 +87,9 @@ pub fn query_config() -> web::QueryConfig {
     })
 }
 
-/// Unknown routes answer with a problem too: 405 for a path the server has
-/// with another method, 404 for any other.
+/// Unknown routes answer with a problem too.
 pub async fn no_route(req: HttpRequest) -> actix_web::HttpResponse {
     use actix_web::ResponseError;
-    if let Some(methods) = allow::allowed(req.path()) {
-        let mut response = ApiError::problem(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "method_not_allowed",
-            "Method not allowed",
-            format!("{} answers {methods}, not {}", req.path(), req.method()),
-        )
-        .error_response();
-        if let Ok(value) = actix_web::http::header::HeaderValue::from_str(methods) {
-            response
-                .headers_mut()
-                .insert(actix_web::http::header::ALLOW, value);
-        }
-        return response;
-    }
     ApiError::problem(
         StatusCode::NOT_FOUND,
         "not_found",

@@ -64,6 +64,7 @@ fn page(title: &str, when: &str, venue: &str, number: &str, tickets: &[TicketVie
 /// A booking's tickets as JSON (`Accept: application/json`).
 #[derive(Serialize, ToSchema)]
 struct Tickets {
+    #[schema(required = true)]
     confirmation_number: Option<String>,
     event_id: EventId,
     booking_id: BookingId,

@@ -20,9 +20,11 @@ pub struct BookingView {
     /// When the hold ends unless it is paid for.
     pub expires_at: DateTime<Utc>,
     /// Set once paid (status `CONFIRMED`, or `REFUNDED` after).
+    #[schema(required = true)]
     pub confirmation_number: Option<String>,
     pub created_at: DateTime<Utc>,
     /// When it was cancelled and refunded (status `REFUNDED`).
+    #[schema(required = true)]
     pub refunded_at: Option<DateTime<Utc>>,
     pub seat_ids: Vec<SeatId>,
 }
@@ -149,6 +151,7 @@ pub struct TicketView {
     pub row: String,
     pub number: i32,
     pub code: String,
+    #[schema(required = true)]
     pub checked_in_at: Option<DateTime<Utc>>,
 }
 
@@ -227,6 +230,7 @@ pub struct PaymentView {
     pub idempotency_key: String,
     pub status: PaymentStatus,
     pub amount_cents: i64,
+    #[schema(required = true)]
     pub provider_ref: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,

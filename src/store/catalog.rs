@@ -25,6 +25,7 @@ pub struct EventView {
     pub admission_rate_per_sec: i32,
     pub seat_count: i32,
     /// Buyers may cancel paid bookings until then (`None`: they may not).
+    #[schema(required = true)]
     pub cancellable_until: Option<DateTime<Utc>>,
     /// The event's price zones, in the operator's order (filled in by
     /// [`attach_zones`]; not a column).

@@ -1,7 +1,6 @@
 //! What schemathesis found wrong on the booking and operator routes, each
 //! now answered as the OpenAPI document says.
 
-use reqwest::Method;
 use serde_json::json;
 
 use crate::helpers::{assert_problem, booking_id, layout, spawn_app};
@@ -72,22 +71,4 @@ async fn a_payment_token_is_limited_in_characters_not_bytes() {
         .confirm(&buyer, held, Some("key-2"), &"é".repeat(201))
         .await;
     assert_problem(answer, 400, "validation_failed").await;
-}
-
-#[actix_web::test]
-async fn a_known_path_asked_with_another_method_is_405_with_allow() {
-    let app = spawn_app().await;
-    let response = app
-        .request(Method::PUT, "/bookings/12")
-        .send()
-        .await
-        .expect("request");
-    assert_eq!(response.headers()["allow"], "DELETE, GET");
-    assert_problem(response, 405, "method_not_allowed").await;
-    let unknown = app
-        .request(Method::PUT, "/no/such/path")
-        .send()
-        .await
-        .expect("request");
-    assert_problem(unknown, 404, "not_found").await;
 }
