@@ -13,7 +13,7 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::{Modify, OpenApi, ToSchema};
 
 use crate::auth::COOKIE_NAME;
-use crate::http::{auth, client};
+use crate::http::{admin, auth, bookings, client, refunds, tickets};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -23,11 +23,22 @@ use crate::http::{auth, client};
             Errors are RFC 9457 problems (`application/problem+json`) with a \
             machine-readable `code`."
     ),
-    paths(auth::guest, auth::signup, auth::login, client::docs),
+    paths(
+        auth::guest, auth::signup, auth::login,
+        client::docs,
+        bookings::create, bookings::get, bookings::release, bookings::confirm, bookings::mine,
+        refunds::cancel, refunds::refund,
+        tickets::show,
+        admin::create_venue, admin::create_event, admin::patch_event, admin::check_in,
+        admin::lookup, admin::booking,
+    ),
     components(schemas(Problem)),
     modifiers(&Security),
     tags(
         (name = "identity", description = "Guest buyers, accounts and sessions"),
+        (name = "booking", description = "Holds, payment, release and cancellation"),
+        (name = "tickets", description = "A paid booking's tickets"),
+        (name = "operator", description = "Venues, events, check-in, bookings and refunds (admin role; check-in also door staff)"),
     )
 )]
 pub struct ApiDoc;
@@ -73,6 +84,7 @@ pub fn document() -> &'static str {
         let mut doc = serde_json::to_value(ApiDoc::openapi()).expect("the document serialises");
         add_unconverted(&mut doc);
         add_common_problems(&mut doc);
+        camel_case_links(&mut doc);
         doc.to_string()
     })
 }
@@ -139,6 +151,36 @@ fn add_common_problems(doc: &mut Value) {
                         "schema": {"$ref": "#/components/schemas/Problem"}
                     }}
                 });
+            }
+        }
+    }
+}
+
+/// utoipa 5 writes a Link Object's members in snake case (`operation_id`);
+/// OpenAPI spells them `operationId`, `operationRef`, `requestBody`.
+fn camel_case_links(doc: &mut Value) {
+    let responses = doc["paths"]
+        .as_object_mut()
+        .into_iter()
+        .flat_map(|paths| paths.values_mut())
+        .filter_map(Value::as_object_mut)
+        .flat_map(|operations| operations.values_mut())
+        .filter_map(|operation| operation["responses"].as_object_mut())
+        .flat_map(|responses| responses.values_mut());
+    for response in responses {
+        let links = response.get_mut("links").and_then(Value::as_object_mut);
+        for link in links.into_iter().flat_map(|links| links.values_mut()) {
+            let Some(link) = link.as_object_mut() else {
+                continue;
+            };
+            for (snake, camel) in [
+                ("operation_id", "operationId"),
+                ("operation_ref", "operationRef"),
+                ("request_body", "requestBody"),
+            ] {
+                if let Some(value) = link.remove(snake) {
+                    link.insert(camel.to_owned(), value);
+                }
             }
         }
     }

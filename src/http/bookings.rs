@@ -7,16 +7,19 @@ use actors::event_actor::ReserveError;
 use actors::model::{BookingId, BookingStatus, EventId, EventStatus, SeatId};
 use actors::ports::ReleaseOutcome;
 use actors::registry::Registry;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sqlx::PgPool;
+use utoipa::ToSchema;
 
 use crate::auth::Caller;
 use crate::config::BookingSettings;
+use crate::http::api_doc::Problem;
 use crate::http::error::ApiError;
-use crate::http::payments;
+use crate::http::json_body::JsonBody;
+use crate::http::payments::{self, Confirmed};
 use crate::payments::checkout::Checkout;
-use crate::requests::booking::ReserveRequest;
+use crate::requests::booking::{ReserveForm, ReserveRequest};
 use crate::store::bookings::{self, BookingView};
 use crate::store::catalog::{EventGate, EventGates};
 
@@ -74,6 +77,33 @@ fn seat_unavailable(seats: Vec<SeatId>) -> ApiError {
         .with_extra(json!({ "seat_ids": seats }))
 }
 
+/// Hold seats for `booking.hold_seconds`, all or none.
+#[utoipa::path(
+    post, path = "/bookings", tag = "booking", operation_id = "create_booking",
+    request_body = ReserveForm,
+    params(
+        ("X-Queue-Token" = Option<String>, Header, nullable = false, description = "Required when the event's waiting room is on: the token `GET /events/{event_id}/queue` gives once admitted"),
+    ),
+    responses(
+        (status = 201, description = "The hold (`PENDING`)", body = HeldBody, links(
+            ("GetBooking" = (operation_id = "get_booking", parameters(("booking_id" = "$response.body#/booking_id")))),
+            ("ReleaseBooking" = (operation_id = "release_booking", parameters(("booking_id" = "$response.body#/booking_id")))),
+            ("ConfirmBooking" = (operation_id = "confirm_booking", parameters(("booking_id" = "$response.body#/booking_id")), request_body = json!({"payment_token": "tok_visa"}), description = "`tok_visa`: the simulated provider's token that pays")),
+            ("CancelBooking" = (operation_id = "cancel_booking", parameters(("booking_id" = "$response.body#/booking_id")))),
+            ("AdminBooking" = (operation_id = "admin_booking", parameters(("booking_id" = "$response.body#/booking_id")))),
+            ("RefundBooking" = (operation_id = "refund_booking", parameters(("booking_id" = "$response.body#/booking_id")))),
+        )),
+        (status = 400, description = "`validation_failed`: not exactly one of `seat_ids` and `best_available`, too many seats, a seat twice, malformed JSON; `unknown_seats` (names `seat_ids`); `unknown_zone`", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "`unauthorized`: no valid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`forbidden`: a door-staff account; `queue_token_required` / `queue_token_invalid`: the event's waiting room is on", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`not_found`: no such event", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`seat_unavailable` (names `seat_ids`); `not_enough_seats` (best available: no such block left; names `count`); `event_not_on_sale`; `hold_limit_reached` (the buyer already holds `booking.max_active_seats_per_buyer` seats of this event; names `limit`)", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "`payload_too_large`", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "`unsupported_media_type`: the body is not `application/json`", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`service_unavailable`: the event's actor or PostgreSQL did not answer in time; `Retry-After`", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []), ("cookie" = []))
+)]
 #[tracing::instrument(skip_all, fields(user.id = %caller.user_id))]
 pub async fn create(
     req: HttpRequest,
@@ -82,7 +112,7 @@ pub async fn create(
     registry: web::Data<Registry>,
     settings: web::Data<BookingSettings>,
     signer: web::Data<crate::auth::Signer>,
-    body: web::Json<ReserveRequest>,
+    body: JsonBody<ReserveRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let reservation = body
         .into_inner()
@@ -161,27 +191,70 @@ pub async fn create(
 
 /// The 201 of `POST /bookings`, serialised straight from the hold (the hot
 /// path: no intermediate `serde_json::Value` map per request).
-#[derive(serde::Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = Hold)]
 struct HeldBody<'a> {
     booking_id: BookingId,
     event_id: EventId,
+    #[schema(value_type = Vec<SeatId>)]
     seat_ids: &'a [SeatId],
+    /// Always `PENDING`.
     status: BookingStatus,
     expires_at: chrono::DateTime<chrono::Utc>,
     amount_cents: i64,
 }
 
 /// A booking as `GET /bookings/{id}` shows it: the row plus its ticket URL.
-fn booking_body(booking: &BookingView) -> Result<serde_json::Value, ApiError> {
-    let ticket_url = booking
-        .confirmation_number
-        .as_ref()
-        .map(|n| format!("/tickets/{n}"));
-    let mut body = serde_json::to_value(booking).map_err(anyhow::Error::from)?;
-    body["ticket_url"] = json!(ticket_url);
-    Ok(body)
+#[derive(Serialize, ToSchema)]
+#[schema(as = Booking)]
+pub struct BookingBody<'a> {
+    #[serde(flatten)]
+    #[schema(inline)]
+    booking: &'a BookingView,
+    /// `/tickets/{confirmation_number}` once paid.
+    #[schema(required = true)]
+    ticket_url: Option<String>,
 }
 
+fn booking_body(booking: &BookingView) -> BookingBody<'_> {
+    BookingBody {
+        booking,
+        ticket_url: booking
+            .confirmation_number
+            .as_ref()
+            .map(|n| format!("/tickets/{n}")),
+    }
+}
+
+/// The caller's live holds and confirmed bookings.
+#[derive(Serialize, ToSchema)]
+struct BookingList<'a> {
+    bookings: Vec<BookingBody<'a>>,
+}
+
+/// What `DELETE /bookings/{id}` left.
+#[derive(Serialize, ToSchema)]
+struct Released {
+    booking_id: BookingId,
+    /// `RELEASED` now, or how the booking had already ended.
+    status: BookingStatus,
+    /// The seats given back (or the booking's seats, if it had already ended).
+    seat_ids: Vec<SeatId>,
+}
+
+/// A booking (its owner's, or any for an admin).
+#[utoipa::path(
+    get, path = "/bookings/{booking_id}", tag = "booking", operation_id = "get_booking",
+    params(("booking_id" = i64, Path, minimum = 1)),
+    responses(
+        (status = 200, description = "The booking", body = BookingBody),
+        (status = 401, description = "`unauthorized`: no valid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`forbidden`: a door-staff account", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`not_found`: no such booking, or another buyer's", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`service_unavailable`: retry", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []), ("cookie" = []))
+)]
 #[tracing::instrument(skip_all, fields(booking.id = %booking_id))]
 pub async fn get(
     caller: Caller,
@@ -189,21 +262,44 @@ pub async fn get(
     booking_id: web::Path<BookingId>,
 ) -> Result<HttpResponse, ApiError> {
     let booking = owned_booking(&pool, booking_id.into_inner(), &caller).await?;
-    Ok(HttpResponse::Ok().json(booking_body(&booking)?))
+    Ok(HttpResponse::Ok().json(booking_body(&booking)))
 }
 
 /// `GET /me/bookings`: the caller's live holds and confirmed bookings, newest
 /// first, at most [`bookings::MINE_LIMIT`]; each shaped like `GET /bookings/{id}`.
+#[utoipa::path(
+    get, path = "/me/bookings", tag = "booking", operation_id = "my_bookings",
+    responses(
+        (status = 200, description = "The caller's live holds and confirmed bookings, newest first (at most 100)", body = BookingList),
+        (status = 401, description = "`unauthorized`: no valid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`forbidden`: a door-staff account", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`service_unavailable`: retry", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []), ("cookie" = []))
+)]
 #[tracing::instrument(skip_all, fields(user.id = %caller.user_id))]
 pub async fn mine(caller: Caller, pool: web::Data<PgPool>) -> Result<HttpResponse, ApiError> {
-    let list = bookings::of_user(&pool, caller.user_id)
-        .await?
-        .iter()
-        .map(booking_body)
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok(HttpResponse::Ok().json(json!({ "bookings": list })))
+    let list = bookings::of_user(&pool, caller.user_id).await?;
+    Ok(HttpResponse::Ok().json(BookingList {
+        bookings: list.iter().map(booking_body).collect(),
+    }))
 }
 
+/// Release a hold at once (idempotent: a booking that already ended answers
+/// how it ended).
+#[utoipa::path(
+    delete, path = "/bookings/{booking_id}", tag = "booking", operation_id = "release_booking",
+    params(("booking_id" = i64, Path, minimum = 1)),
+    responses(
+        (status = 200, description = "Released, or already ended", body = Released),
+        (status = 401, description = "`unauthorized`: no valid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`forbidden`: a door-staff account", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`not_found`: no such booking, or another buyer's", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`booking_confirmed`: paid (cancel it instead); `payment_in_progress`", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`service_unavailable`: the event's actor did not answer in time; `Retry-After`", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []), ("cookie" = []))
+)]
 #[tracing::instrument(skip_all, fields(booking.id = %booking_id))]
 pub async fn release(
     caller: Caller,
@@ -220,15 +316,19 @@ pub async fn release(
     match outcome {
         ReleaseOutcome::Released(freed) => {
             tracing::info!(seats = freed.seats.len(), "booking released");
-            Ok(HttpResponse::Ok().json(json!({
-                "booking_id": booking.booking_id, "status": BookingStatus::Released, "seat_ids": freed.seats,
-            })))
+            Ok(HttpResponse::Ok().json(Released {
+                booking_id: booking.booking_id,
+                status: BookingStatus::Released,
+                seat_ids: freed.seats,
+            }))
         }
         ReleaseOutcome::AlreadyEnded => {
             let current = owned_booking(&pool, booking.booking_id, &caller).await?;
-            Ok(HttpResponse::Ok().json(json!({
-                "booking_id": current.booking_id, "status": current.status, "seat_ids": current.seat_ids,
-            })))
+            Ok(HttpResponse::Ok().json(Released {
+                booking_id: current.booking_id,
+                status: current.status,
+                seat_ids: current.seat_ids,
+            }))
         }
         ReleaseOutcome::Confirmed => Err(ApiError::conflict(
             "booking_confirmed",
@@ -242,12 +342,47 @@ pub async fn release(
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConfirmRequest {
+    /// The payment provider's token, 1 to 200 characters, not blank (the
+    /// simulated provider: `tok_visa`, `tok_chargeDeclined`, `tok_timeout`,
+    /// `tok_slow`; others fail with 402 `payment_failed`).
+    #[schema(schema_with = crate::requests::schema::token::<200>)]
     payment_token: String,
 }
 
+/// Pay for a hold and confirm it. The `Idempotency-Key` makes retries safe:
+/// the same key for the same booking replays the first answer (its status
+/// and body) and charges nothing again.
+#[utoipa::path(
+    post, path = "/bookings/{booking_id}/confirm", tag = "booking", operation_id = "confirm_booking",
+    params(
+        ("booking_id" = i64, Path, minimum = 1),
+        ("Idempotency-Key" = String, Header, min_length = 1, max_length = 255, pattern = "^[!-~]+$", description = "1 to 255 visible ASCII characters, for example a UUID; one per payment attempt"),
+    ),
+    request_body = ConfirmRequest,
+    responses(
+        (status = 200, description = "Paid and confirmed", body = Confirmed, links(
+            ("ShowTickets" = (operation_id = "show_tickets", parameters(("confirmation_number" = "$response.body#/confirmation_number")))),
+            ("GetBooking" = (operation_id = "get_booking", parameters(("booking_id" = "$response.body#/booking_id")))),
+            ("CancelBooking" = (operation_id = "cancel_booking", parameters(("booking_id" = "$response.body#/booking_id")))),
+            ("RefundBooking" = (operation_id = "refund_booking", parameters(("booking_id" = "$response.body#/booking_id")))),
+        )),
+        (status = 400, description = "`idempotency_key_required`; `validation_failed`: a bad key or payment token, malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "`unauthorized`: no valid token", body = Problem, content_type = "application/problem+json"),
+        (status = 402, description = "`payment_declined`; `payment_failed`: the provider refused the token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`forbidden`: a door-staff account", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`not_found`: no such booking, or another buyer's", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`hold_expired` (a charge that landed too late is refunded); `payment_in_progress`: retry; `booking_already_confirmed`; `booking_released` / `booking_refunded` / `payment_refunded` (charge refunded); `payment_not_completed`", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "`payload_too_large`", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "`unsupported_media_type`: the body is not `application/json`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`idempotency_key_reused`: the key was used for another booking", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`service_unavailable`: retry with the same key", body = Problem, content_type = "application/problem+json"),
+        (status = 504, description = "`payment_timeout`: the provider did not answer; retry with the same key (never charged twice)", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []), ("cookie" = []))
+)]
 #[tracing::instrument(skip_all, fields(booking.id = %booking_id))]
 pub async fn confirm(
     req: HttpRequest,
@@ -255,11 +390,11 @@ pub async fn confirm(
     pool: web::Data<PgPool>,
     checkout: web::Data<Checkout>,
     booking_id: web::Path<BookingId>,
-    body: web::Json<ConfirmRequest>,
+    body: JsonBody<ConfirmRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let key = payments::idempotency_key(&req)?;
     let token = body.into_inner().payment_token;
-    if token.trim().is_empty() || token.len() > 200 {
+    if token.trim().is_empty() || token.chars().count() > 200 {
         return Err(ApiError::validation(
             "payment_token must be a non-empty token",
         ));

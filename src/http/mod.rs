@@ -13,6 +13,7 @@ pub mod error;
 pub mod events;
 pub mod extractors;
 pub mod hashing;
+pub mod json_body;
 pub mod limits;
 pub mod live;
 pub mod methods;

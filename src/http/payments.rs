@@ -3,8 +3,9 @@
 
 use actix_web::HttpRequest;
 use actix_web::http::StatusCode;
-use actors::model::BookingStatus;
-use serde_json::json;
+use actors::model::{BookingId, BookingStatus};
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::http::error::{ApiError, problem_body};
 use crate::payments::checkout::{Answer, CheckoutError, Decision, NotCharged, RefundReason};
@@ -33,6 +34,17 @@ pub fn idempotency_key(req: &HttpRequest) -> Result<String, ApiError> {
     }
 }
 
+/// The 200 of `POST /bookings/{id}/confirm`.
+#[derive(Serialize, ToSchema)]
+pub struct Confirmed {
+    pub booking_id: BookingId,
+    /// Always `CONFIRMED`.
+    pub status: BookingStatus,
+    pub confirmation_number: String,
+    /// `/tickets/{confirmation_number}`.
+    pub ticket_url: String,
+}
+
 /// The answer recorded for a decision (the checkout's `Render`), replayed
 /// verbatim for its key: keep it stable.
 pub fn answer(decision: &Decision) -> Answer {
@@ -41,14 +53,15 @@ pub fn answer(decision: &Decision) -> Answer {
             booking_id,
             confirmation_number,
         } => {
+            let body = Confirmed {
+                booking_id: *booking_id,
+                status: BookingStatus::Confirmed,
+                confirmation_number: confirmation_number.clone(),
+                ticket_url: format!("/tickets/{confirmation_number}"),
+            };
             return Answer {
                 status: StatusCode::OK.as_u16(),
-                body: json!({
-                    "booking_id": booking_id,
-                    "status": BookingStatus::Confirmed,
-                    "confirmation_number": confirmation_number,
-                    "ticket_url": format!("/tickets/{confirmation_number}"),
-                }),
+                body: serde_json::to_value(body).unwrap_or_default(),
             };
         }
         Decision::NotCharged(why) => {
@@ -155,6 +168,8 @@ impl From<CheckoutError> for ApiError {
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     #[test]

@@ -9,10 +9,13 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use actors::model::{BookingId, BookingStatus};
 use chrono::Utc;
+use serde::Serialize;
 use serde_json::json;
 use sqlx::PgPool;
+use utoipa::ToSchema;
 
 use crate::auth::Caller;
+use crate::http::api_doc::Problem;
 use crate::http::error::ApiError;
 use crate::http::extractors::Admin;
 use crate::http::payments::idempotency_key;
@@ -20,7 +23,34 @@ use crate::payments::checkout::{CancelError, Checkout, CheckoutError};
 use crate::store::bookings::{self, BookingView};
 use crate::store::catalog;
 
+/// What a cancellation and refund left.
+#[derive(Serialize, ToSchema)]
+struct Refunded {
+    booking_id: BookingId,
+    /// Always `REFUNDED`.
+    status: BookingStatus,
+}
+
 /// `POST /admin/bookings/{booking_id}/refund`: any booking, admin only.
+#[utoipa::path(
+    post, path = "/admin/bookings/{booking_id}/refund", tag = "operator", operation_id = "refund_booking",
+    params(
+        ("booking_id" = i64, Path, minimum = 1),
+        ("Idempotency-Key" = String, Header, min_length = 1, max_length = 255, pattern = "^[!-~]+$", description = "1 to 255 visible ASCII characters, for example a UUID; the same key again answers the same without refunding twice"),
+    ),
+    responses(
+        (status = 200, description = "Cancelled and refunded: the seats are on sale again, the tickets admit no one", body = Refunded),
+        (status = 400, description = "`idempotency_key_required`; `validation_failed`: a bad key", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "`unauthorized`: no valid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`forbidden`: not an admin", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`not_found`: no such booking", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`booking_not_confirmed` (a hold: release it instead; names `booking_status`); `booking_not_refundable`: no settled charge; `already_checked_in` (names `first_scan_at`); `already_refunded` (under another key); `refund_in_progress` / `payment_in_progress`: retry with the same key", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`idempotency_key_reused`", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`service_unavailable`: retry with the same key", body = Problem, content_type = "application/problem+json"),
+        (status = 504, description = "`payment_timeout`: the provider did not answer; retry with the same key", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []), ("cookie" = []))
+)]
 #[tracing::instrument(skip_all, fields(user.id = %admin.0.user_id, booking.id = %booking_id))]
 pub async fn refund(
     req: HttpRequest,
@@ -38,6 +68,25 @@ pub async fn refund(
 
 /// `POST /bookings/{booking_id}/cancel`: the buyer's own paid booking,
 /// before the event's `cancellable_until` (others' bookings are 404s).
+#[utoipa::path(
+    post, path = "/bookings/{booking_id}/cancel", tag = "booking", operation_id = "cancel_booking",
+    params(
+        ("booking_id" = i64, Path, minimum = 1),
+        ("Idempotency-Key" = String, Header, min_length = 1, max_length = 255, pattern = "^[!-~]+$", description = "1 to 255 visible ASCII characters, for example a UUID; the same key again answers the same without refunding twice"),
+    ),
+    responses(
+        (status = 200, description = "Cancelled and refunded: the seats are on sale again, the tickets admit no one", body = Refunded),
+        (status = 400, description = "`idempotency_key_required`; `validation_failed`: a bad key", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "`unauthorized`: no valid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`forbidden`: a door-staff account; `cancellation_not_allowed`: the event lets no buyer cancel; `cancellation_closed` (names `cancellable_until`)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`not_found`: no such booking, or another buyer's", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`booking_not_confirmed` (a hold: release it instead; names `booking_status`); `booking_not_refundable`: no settled charge; `already_checked_in` (names `first_scan_at`); `already_refunded` (under another key); `refund_in_progress` / `payment_in_progress`: retry with the same key", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`idempotency_key_reused`", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`service_unavailable`: retry with the same key", body = Problem, content_type = "application/problem+json"),
+        (status = 504, description = "`payment_timeout`: the provider did not answer; retry with the same key", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []), ("cookie" = []))
+)]
 #[tracing::instrument(skip_all, fields(user.id = %caller.user_id, booking.id = %booking_id))]
 pub async fn cancel(
     req: HttpRequest,
@@ -90,10 +139,10 @@ async fn cancel_and_refund(
         .await
         .map_err(refused)?;
     tracing::info!("booking refunded");
-    Ok(HttpResponse::Ok().json(json!({
-        "booking_id": booking.booking_id,
-        "status": BookingStatus::Refunded,
-    })))
+    Ok(HttpResponse::Ok().json(Refunded {
+        booking_id: booking.booking_id,
+        status: BookingStatus::Refunded,
+    }))
 }
 
 fn refused(error: CancelError) -> ApiError {

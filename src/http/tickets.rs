@@ -3,13 +3,15 @@
 
 use actix_web::http::header::{ACCEPT, CACHE_CONTROL};
 use actix_web::{HttpRequest, HttpResponse, web};
-use actors::model::BookingStatus;
+use actors::model::{BookingId, BookingStatus, EventId};
 use qrcode::QrCode;
 use qrcode::render::svg;
-use serde_json::json;
+use serde::Serialize;
 use sqlx::PgPool;
+use utoipa::ToSchema;
 
 use crate::auth::Caller;
+use crate::http::api_doc::Problem;
 use crate::http::error::ApiError;
 use crate::store::bookings::{self, TicketView};
 use crate::store::catalog;
@@ -56,6 +58,38 @@ fn page(title: &str, when: &str, venue: &str, number: &str, tickets: &[TicketVie
     )
 }
 
+/// A booking's tickets as JSON (`Accept: application/json`).
+#[derive(Serialize, ToSchema)]
+struct Tickets {
+    #[schema(required = true)]
+    confirmation_number: Option<String>,
+    event_id: EventId,
+    booking_id: BookingId,
+    /// `CONFIRMED`, or `REFUNDED` (the tickets admit no one).
+    status: BookingStatus,
+    tickets: Vec<TicketView>,
+}
+
+/// A paid booking's tickets (its buyer's, or any for an admin): an HTML page
+/// with one QR code per seat (none once refunded), or JSON when the `Accept`
+/// header names `application/json`. `Cache-Control: private, no-store`.
+#[utoipa::path(
+    get, path = "/tickets/{confirmation_number}", tag = "tickets", operation_id = "show_tickets",
+    params(("confirmation_number" = String, Path, pattern = "^[2-9A-HJKMNP-Z]{10}$", description = "Ten characters from `23456789ABCDEFGHJKMNPQRSTUVWXYZ`")),
+    responses(
+        (status = 200, description = "The tickets", content(
+            (Tickets = "application/json"),
+            (String = "text/html"),
+        ), links(
+            ("CheckIn" = (operation_id = "check_in", parameters(("event_id" = "$response.body#/event_id")), request_body = json!({"ticket_code": "$response.body#/tickets/0/code"}))),
+        )),
+        (status = 401, description = "`unauthorized`: no valid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`forbidden`: a door-staff account", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`not_found`: no such confirmation number, or another buyer's", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`service_unavailable`: retry", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = []), ("cookie" = []))
+)]
 #[tracing::instrument(skip_all)]
 pub async fn show(
     req: HttpRequest,
@@ -76,13 +110,13 @@ pub async fn show(
     if wants_json {
         return Ok(HttpResponse::Ok()
             .insert_header((CACHE_CONTROL, "private, no-store"))
-            .json(json!({
-                "confirmation_number": booking.confirmation_number,
-                "event_id": booking.event_id,
-                "booking_id": booking.booking_id,
-                "status": booking.status,
-                "tickets": tickets,
-            })));
+            .json(Tickets {
+                confirmation_number: booking.confirmation_number,
+                event_id: booking.event_id,
+                booking_id: booking.booking_id,
+                status: booking.status,
+                tickets,
+            }));
     }
     let event = catalog::get_event(&pool, booking.event_id)
         .await?

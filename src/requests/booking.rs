@@ -4,6 +4,7 @@
 use actors::model::{EventId, SeatId};
 use actors::reservation::{Reservation, ReservationError};
 use serde::Deserialize;
+use utoipa::ToSchema;
 
 /// `POST /bookings`: exactly one of `seat_ids` and `best_available`.
 #[derive(Debug, Deserialize)]
@@ -17,11 +18,15 @@ pub struct ReserveRequest {
 }
 
 /// `best_available: {count, zone?}`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BestAvailableRequest {
+    /// 1 to `booking.max_seats_per_booking` (8 by default).
+    #[schema(minimum = 1, maximum = 8)]
     count: u32,
+    /// A price zone of the event (others: 400 `unknown_zone`); not blank.
     #[serde(default)]
+    #[schema(schema_with = crate::requests::schema::not_blank_or_null)]
     zone: Option<String>,
 }
 
@@ -32,6 +37,51 @@ pub enum ReserveRequestError {
     NotExactlyOne,
     #[error(transparent)]
     Reservation(#[from] ReservationError),
+}
+
+/// The body of `POST /bookings` as the OpenAPI document shows it: the two
+/// forms [`ReserveRequest`] takes.
+#[derive(Deserialize, ToSchema)]
+#[serde(untagged)]
+#[schema(as = ReserveRequest)]
+#[allow(dead_code)] // documents ReserveRequest
+pub enum ReserveForm {
+    Seats(NamedSeats),
+    BestAvailable(BestAvailableWish),
+}
+
+/// These seats, all or none. At most `booking.max_seats_per_booking` (8 by
+/// default) in one request; a buyer holds at most
+/// `booking.max_active_seats_per_buyer` (8 by default) seats of one event at
+/// once (409 `hold_limit_reached`).
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct NamedSeats {
+    #[schema(value_type = i64, minimum = 1)]
+    event_id: EventId,
+    /// Distinct seats of the event's venue (others: 400 `unknown_seats`).
+    #[schema(min_items = 1, max_items = 8)]
+    seat_ids: std::collections::BTreeSet<SeatId>,
+    /// Absent, or `null`.
+    #[serde(default)]
+    #[schema(schema_with = crate::requests::schema::null)]
+    best_available: Option<()>,
+}
+
+/// The event actor picks `count` adjacent seats in one row, nearest the
+/// stage, then the row centre.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+pub struct BestAvailableWish {
+    #[schema(value_type = i64, minimum = 1)]
+    event_id: EventId,
+    best_available: BestAvailableRequest,
+    /// Absent, or `null`.
+    #[serde(default)]
+    #[schema(schema_with = crate::requests::schema::null)]
+    seat_ids: Option<()>,
 }
 
 impl ReserveRequest {
@@ -54,6 +104,22 @@ impl ReserveRequest {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_document_states_the_default_seat_limit() {
+        let default = include_str!("../../config/default.toml")
+            .lines()
+            .find_map(|line| line.strip_prefix("max_seats_per_booking = "))
+            .and_then(|n| n.trim().parse::<u64>().ok())
+            .expect("booking.max_seats_per_booking in config/default.toml");
+        let schema = |value: utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>| {
+            serde_json::to_value(value).unwrap()
+        };
+        let named = schema(<NamedSeats as utoipa::PartialSchema>::schema());
+        let best = schema(<BestAvailableRequest as utoipa::PartialSchema>::schema());
+        assert_eq!(named["properties"]["seat_ids"]["maxItems"], default);
+        assert_eq!(best["properties"]["count"]["maximum"], default);
+    }
 
     fn parse(body: &str) -> Result<Reservation, String> {
         let request: ReserveRequest = serde_json::from_str(body).map_err(|e| e.to_string())?;

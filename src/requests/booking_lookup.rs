@@ -10,6 +10,44 @@ pub struct BookingLookupQuery {
     pub q: Option<String>,
 }
 
+/// `q` in the document: required, and the text [`BookingLookup::try_from`]
+/// takes (utoipa's derive drops `required` beside a `schema_with`).
+impl utoipa::IntoParams for BookingLookupQuery {
+    fn into_params(
+        _: impl Fn() -> Option<utoipa::openapi::path::ParameterIn>,
+    ) -> Vec<utoipa::openapi::path::Parameter> {
+        use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
+        vec![
+            ParameterBuilder::new()
+                .name("q")
+                .parameter_in(ParameterIn::Query)
+                .required(utoipa::openapi::Required::True)
+                .description(Some(
+                    "A booking id (digits), a confirmation number (letters and digits, \
+                     any case) or an email (anything with `@`, any case); surrounding \
+                     whitespace is ignored, at most 254 characters.",
+                ))
+                .schema(Some(lookup_text()))
+                .build(),
+        ]
+    }
+}
+
+/// The text [`BookingLookup::try_from`] takes: up to 254 characters once
+/// trimmed, and digits for an id (up to 18 significant: a 19-digit id over
+/// 2^63 - 1 is refused, so the document stops at 18), anything with an `@`,
+/// or letters and digits.
+fn lookup_text() -> utoipa::openapi::schema::Object {
+    use crate::requests::schema::WHITESPACE as W;
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .max_length(Some(254))
+        .pattern(Some(format!(
+            r"^[{W}]*(?:0*[0-9]{{1,18}}|[^@\u0000]*@[^\u0000]*|[0-9]*[A-Za-z][A-Za-z0-9]*)[{W}]*$"
+        )))
+        .build()
+}
+
 /// What the operator typed, recognised.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BookingLookup {
@@ -32,6 +70,9 @@ impl TryFrom<BookingLookupQuery> for BookingLookup {
         }
         if q.chars().count() > 254 {
             return Err("q must be at most 254 characters".into());
+        }
+        if q.contains('\0') {
+            return Err("q must not contain NUL characters".into());
         }
         if q.bytes().all(|b| b.is_ascii_digit()) {
             let id: i64 = q
@@ -74,5 +115,6 @@ mod tests {
         assert!(parse("99999999999999999999").is_err());
         assert!(parse("drop table;").is_err());
         assert!(parse(&"a".repeat(300)).is_err());
+        assert!(parse("fan\0@example.com").is_err());
     }
 }

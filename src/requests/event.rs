@@ -5,6 +5,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 const MAX_PRICE_CENTS: i64 = 100_000_000;
 /// The highest admission rate an operator may set (the waiting room's settings
@@ -19,6 +20,10 @@ pub fn non_blank(field: &str, value: &str, max: usize) -> Result<String, String>
     }
     if trimmed.chars().count() > max {
         return Err(format!("{field} must be at most {max} characters"));
+    }
+    if trimmed.contains('\0') {
+        // PostgreSQL text cannot hold it.
+        return Err(format!("{field} must not contain NUL characters"));
     }
     Ok(trimmed.to_owned())
 }
@@ -50,36 +55,69 @@ fn check_rate(rate: i32) -> Result<i32, String> {
     }
 }
 
-#[derive(Debug, Deserialize)]
+/// `POST /admin/events`. Text is trimmed before its length is checked.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewEventRequest {
+    /// 1 to 200 characters.
+    #[schema(schema_with = crate::requests::schema::non_blank::<200>)]
     pub title: String,
+    /// An existing venue (others: 422 `unknown_venue`).
+    #[schema(value_type = i64, minimum = 1)]
     pub venue_id: VenueId,
+    /// 1 to 50 characters.
+    #[schema(schema_with = crate::requests::schema::non_blank::<50>)]
     pub category: String,
     pub start_time: DateTime<Utc>,
+    /// Seats in no zone cost this.
+    #[schema(minimum = 0, maximum = 100_000_000)]
     pub price_cents: i64,
+    /// `ON_SALE` when absent.
     #[serde(default)]
+    #[schema(value_type = Option<EventStatus>)]
     pub status: Option<String>,
+    /// Off when absent.
     #[serde(default)]
     pub queue_enabled: Option<bool>,
+    /// 50 when absent.
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 100_000)]
     pub admission_rate_per_sec: Option<i32>,
     /// Buyers may cancel their paid bookings (refunded) until then; absent
     /// or null: only an operator refunds.
     #[serde(default)]
     pub cancellable_until: Option<DateTime<Utc>>,
+    /// Price zones: names unique, each section in at most one zone, every
+    /// section one of the venue's (others: 400).
     #[serde(default)]
+    #[schema(max_items = 50)]
     pub zones: Option<Vec<ZoneRequest>>,
 }
 
 /// One price zone as an operator submits it.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ZoneRequest {
+    /// 1 to 50 characters.
+    #[schema(schema_with = crate::requests::schema::non_blank::<50>)]
     pub name: String,
+    #[schema(minimum = 0, maximum = 100_000_000)]
     pub price_cents: i64,
+    /// Section names of the venue, 1 to 50 characters each.
+    #[schema(min_items = 1, value_type = Vec<SectionName>)]
     pub sections: Vec<String>,
 }
+
+/// A section name in the document: 1 to 50 characters once trimmed.
+pub struct SectionName;
+
+impl utoipa::PartialSchema for SectionName {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        crate::requests::schema::non_blank::<50>().into()
+    }
+}
+
+impl ToSchema for SectionName {}
 
 /// A checked price zone: a named, priced, non-empty set of section names.
 /// Whether the venue has those sections is checked when the event is
@@ -166,22 +204,84 @@ impl TryFrom<NewEventRequest> for NewEvent {
     }
 }
 
-/// `PATCH /admin/events/{id}`: any subset of the changeable fields.
-#[derive(Debug, Default, Deserialize)]
+/// `PATCH /admin/events/{id}`: any subset of the changeable fields, at
+/// least one of them not `null` (`null` is as if absent, except for
+/// `cancellable_until`).
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EventPatchRequest {
+    /// 1 to 200 characters.
+    #[schema(schema_with = crate::requests::schema::non_blank_or_null::<200>)]
     pub title: Option<String>,
+    /// 1 to 50 characters.
+    #[schema(schema_with = crate::requests::schema::non_blank_or_null::<50>)]
     pub category: Option<String>,
     pub start_time: Option<DateTime<Utc>>,
+    #[schema(minimum = 0, maximum = 100_000_000)]
     pub price_cents: Option<i64>,
+    #[schema(value_type = Option<EventStatus>)]
     pub status: Option<String>,
     pub queue_enabled: Option<bool>,
+    #[schema(minimum = 1, maximum = 100_000)]
     pub admission_rate_per_sec: Option<i32>,
-    /// Accepted only when unchanged: seats belong to the venue.
+    /// Accepted only when unchanged: seats belong to the venue (another: 400).
+    #[schema(value_type = Option<i64>)]
     pub venue_id: Option<VenueId>,
     /// `null` turns buyer cancellation off; absent leaves it as it is.
     #[serde(default, deserialize_with = "present")]
+    #[schema(schema_with = crate::requests::schema::date_time_or_null)]
     pub cancellable_until: Option<Option<DateTime<Utc>>>,
+}
+
+/// The document's `PATCH /admin/events/{id}` body: [`EventPatchRequest`]'s
+/// fields, at least one of them a change, as [`EventPatch::try_from`] asks
+/// (`null` is no change, except for `cancellable_until`; `venue_id` never is).
+pub struct EventPatchBody;
+
+impl utoipa::PartialSchema for EventPatchBody {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{AllOfBuilder, AnyOfBuilder, ObjectBuilder, Type};
+        let changes = [
+            ("title", Type::String),
+            ("category", Type::String),
+            ("start_time", Type::String),
+            ("price_cents", Type::Integer),
+            ("status", Type::String),
+            ("queue_enabled", Type::Boolean),
+            ("admission_rate_per_sec", Type::Integer),
+        ];
+        let mut any = AnyOfBuilder::new();
+        for (field, kind) in changes {
+            any = any.item(
+                ObjectBuilder::new()
+                    .property(field, ObjectBuilder::new().schema_type(kind))
+                    .required(field),
+            );
+        }
+        any = any.item(ObjectBuilder::new().required("cancellable_until"));
+        AllOfBuilder::new()
+            .item(utoipa::openapi::Ref::from_schema_name(
+                EventPatchRequest::name(),
+            ))
+            .item(any)
+            .into()
+    }
+}
+
+impl ToSchema for EventPatchBody {
+    fn schemas(
+        schemas: &mut Vec<(
+            String,
+            utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>,
+        )>,
+    ) {
+        use utoipa::PartialSchema;
+        schemas.push((
+            EventPatchRequest::name().into(),
+            EventPatchRequest::schema(),
+        ));
+        <EventPatchRequest as ToSchema>::schemas(schemas);
+    }
 }
 
 /// A field that is present (`Some`), even as `null` (`Some(None)`).

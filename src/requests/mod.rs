@@ -5,4 +5,5 @@
 pub mod booking;
 pub mod booking_lookup;
 pub mod event;
+pub mod schema;
 pub mod venue;

@@ -15,6 +15,7 @@
 //! `stage: {x, y, width, height, angle?, label?}` is drawn where it says.
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::requests::event::non_blank;
 
@@ -22,17 +23,25 @@ use crate::requests::event::non_blank;
 pub const MAX_VENUE_SEATS: usize = 200_000;
 const MAX_SEATS_PER_ROW: u32 = 1_000;
 
-#[derive(Debug, Deserialize)]
+/// `POST /admin/venues`. Text is trimmed before its length is checked.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewVenueRequest {
+    /// 1 to 200 characters.
+    #[schema(schema_with = crate::requests::schema::non_blank::<200>)]
     pub name: String,
+    /// 1 to 100 characters.
+    #[schema(schema_with = crate::requests::schema::non_blank::<100>)]
     pub city: String,
     pub layout: LayoutRequest,
 }
 
-#[derive(Debug, Deserialize)]
+/// The seats: at most 200,000 in all.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LayoutRequest {
+    /// Section names unique; every section with a `shape`, or none (a grid).
+    #[schema(min_items = 1)]
     pub sections: Vec<SectionRequest>,
     #[serde(default)]
     pub stage: Option<Stage>,
@@ -40,43 +49,83 @@ pub struct LayoutRequest {
 
 /// Where the stage is drawn (a rectangle centred on (x, y), turned by
 /// `angle` degrees), in seat coordinates. Kept as given (`venues.stage`).
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Stage {
+    #[schema(minimum = -100_000, maximum = 100_000)]
     pub x: f64,
+    #[schema(minimum = -100_000, maximum = 100_000)]
     pub y: f64,
+    #[schema(minimum = 0.1, maximum = 100_000)]
     pub width: f64,
+    #[schema(minimum = 0.1, maximum = 100_000)]
     pub height: f64,
+    /// Degrees; 0 when absent.
     #[serde(default)]
+    #[schema(minimum = -360, maximum = 360)]
     pub angle: f64,
+    /// 1 to 40 characters.
     #[serde(default)]
+    #[schema(schema_with = crate::requests::schema::non_blank_or_null::<40>)]
     pub label: Option<String>,
 }
 
 /// How a section's rows are placed (see the module docs).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, ToSchema)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Shape {
     Block {
+        #[schema(minimum = -100_000, maximum = 100_000)]
         x: f64,
+        #[schema(minimum = -100_000, maximum = 100_000)]
         y: f64,
         #[serde(default)]
+        #[schema(minimum = -360, maximum = 360)]
         angle: f64,
         #[serde(default = "seat_spacing")]
+        #[schema(minimum = 0.1, maximum = 100)]
         seat_spacing: f64,
         #[serde(default = "row_spacing")]
+        #[schema(minimum = 0.1, maximum = 100)]
         row_spacing: f64,
     },
     Arc {
+        #[schema(minimum = -100_000, maximum = 100_000)]
         cx: f64,
+        #[schema(minimum = -100_000, maximum = 100_000)]
         cy: f64,
+        #[schema(minimum = 0.5, maximum = 100_000)]
         radius: f64,
+        #[schema(minimum = -360, maximum = 360)]
         angle: f64,
         #[serde(default = "seat_spacing")]
+        #[schema(minimum = 0.1, maximum = 100)]
         seat_spacing: f64,
         #[serde(default = "row_spacing")]
+        #[schema(minimum = 0.1, maximum = 100)]
         row_spacing: f64,
     },
+}
+
+/// [`Shape`]'s schema, or `null`, each form closed to unknown fields as
+/// `deny_unknown_fields` closes them (utoipa leaves a tagged enum's forms open).
+fn closed_shape() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::RefOr;
+    use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, OneOf, Schema, Type};
+    let mut forms = OneOf::new();
+    forms
+        .items
+        .push(ObjectBuilder::new().schema_type(Type::Null).into());
+    if let RefOr::T(Schema::OneOf(shape)) = <Shape as utoipa::PartialSchema>::schema() {
+        for mut form in shape.items {
+            if let RefOr::T(Schema::Object(object)) = &mut form {
+                object.additional_properties =
+                    Some(Box::new(AdditionalProperties::FreeForm(false)));
+            }
+            forms.items.push(form);
+        }
+    }
+    Schema::OneOf(forms)
 }
 
 fn seat_spacing() -> f64 {
@@ -180,21 +229,29 @@ impl Stage {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SectionRequest {
+    /// 1 to 50 characters.
+    #[schema(schema_with = crate::requests::schema::non_blank::<50>)]
     pub name: String,
+    /// Row names unique within the section.
+    #[schema(min_items = 1)]
     pub rows: Vec<RowRequest>,
     /// How the rows are placed; none: on the grid.
     #[serde(default)]
+    #[schema(schema_with = closed_shape)]
     pub shape: Option<Shape>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RowRequest {
+    /// 1 to 20 characters.
+    #[schema(schema_with = crate::requests::schema::non_blank::<20>)]
     pub name: String,
     /// Number of seats in the row, numbered from 1.
+    #[schema(minimum = 1, maximum = 1000)]
     pub seats: u32,
 }
 

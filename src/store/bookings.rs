@@ -7,18 +7,24 @@ use actors::model::{BookingId, BookingStatus, EventId, SeatId, UserId};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
+use utoipa::ToSchema;
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+/// A booking as its owner and operators see it.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, ToSchema)]
 pub struct BookingView {
     pub booking_id: BookingId,
     pub event_id: EventId,
     pub user_id: UserId,
     pub status: BookingStatus,
     pub amount_cents: i64,
+    /// When the hold ends unless it is paid for.
     pub expires_at: DateTime<Utc>,
+    /// Set once paid (status `CONFIRMED`, or `REFUNDED` after).
+    #[schema(required = true)]
     pub confirmation_number: Option<String>,
     pub created_at: DateTime<Utc>,
     /// When it was cancelled and refunded (status `REFUNDED`).
+    #[schema(required = true)]
     pub refunded_at: Option<DateTime<Utc>>,
     pub seat_ids: Vec<SeatId>,
 }
@@ -104,6 +110,10 @@ pub async fn by_confirmation_number(
     pool: &PgPool,
     number: &str,
 ) -> sqlx::Result<Option<BookingView>> {
+    if number.contains('\0') {
+        // PostgreSQL text cannot hold NUL, so no number has one.
+        return Ok(None);
+    }
     sqlx::query_as(booking_select!("b.confirmation_number = $1"))
         .bind(number)
         .fetch_optional(pool)
@@ -132,7 +142,8 @@ pub async fn clear_paying(pool: &PgPool, booking: BookingId) -> sqlx::Result<()>
     Ok(())
 }
 
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+/// One ticket: a seat of a paid booking and the code its QR image carries.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, ToSchema)]
 pub struct TicketView {
     pub ticket_id: i64,
     pub seat_id: SeatId,
@@ -140,6 +151,7 @@ pub struct TicketView {
     pub row: String,
     pub number: i32,
     pub code: String,
+    #[schema(required = true)]
     pub checked_in_at: Option<DateTime<Utc>>,
 }
 
@@ -212,12 +224,13 @@ pub async fn check_in(pool: &PgPool, event: EventId, code: &str) -> sqlx::Result
 }
 
 /// Payment attempts, as an operator sees them.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, ToSchema)]
 pub struct PaymentView {
     pub payment_id: i64,
     pub idempotency_key: String,
     pub status: PaymentStatus,
     pub amount_cents: i64,
+    #[schema(required = true)]
     pub provider_ref: Option<String>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -235,7 +248,7 @@ pub async fn payments(pool: &PgPool, booking: BookingId) -> sqlx::Result<Vec<Pay
 
 /// Where a payment attempt stands (`payments.status`). An unknown value in
 /// the database is a decode error, never a guess.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum PaymentStatus {
     /// Open: the charge may be (or may have been) sent.

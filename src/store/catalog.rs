@@ -9,7 +9,8 @@ use crate::requests::event::{EventFilter, EventPatch, NewEvent};
 use crate::requests::venue::NewVenue;
 
 /// An event as browse shows it.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[schema(as = Event)]
 pub struct EventView {
     pub event_id: EventId,
     pub title: String,
@@ -24,6 +25,7 @@ pub struct EventView {
     pub admission_rate_per_sec: i32,
     pub seat_count: i32,
     /// Buyers may cancel paid bookings until then (`None`: they may not).
+    #[schema(required = true)]
     pub cancellable_until: Option<DateTime<Utc>>,
     /// The event's price zones, in the operator's order (filled in by
     /// [`attach_zones`]; not a column).
@@ -32,7 +34,8 @@ pub struct EventView {
 }
 
 /// One price zone of an event, as browse shows it.
-#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[schema(as = Zone)]
 pub struct ZoneView {
     #[serde(skip)]
     pub event_id: EventId,

@@ -9,6 +9,7 @@ mod concurrency;
 mod dashboard;
 mod drain;
 mod faults;
+mod fuzz_findings;
 mod helpers;
 mod hold_cost;
 mod hold_limit;
