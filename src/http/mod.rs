@@ -2,6 +2,7 @@
 //! malformed input into problem responses.
 
 pub mod admin;
+pub mod allowed;
 pub mod api_doc;
 pub mod auth;
 pub mod bookings;
@@ -86,9 +87,31 @@ pub fn query_config() -> web::QueryConfig {
     })
 }
 
-/// Unknown routes answer with a problem too.
+/// Unknown routes answer with a problem too: 405 with `Allow` when the path
+/// exists with other methods, else 404.
 pub async fn no_route(req: HttpRequest) -> actix_web::HttpResponse {
     use actix_web::ResponseError;
+    let methods = allowed::methods(req.path());
+    if !methods.is_empty() {
+        let mut response = ApiError::problem(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "Method not allowed",
+            format!(
+                "{} {} is not served; try {}",
+                req.method(),
+                req.path(),
+                methods.join(", ")
+            ),
+        )
+        .error_response();
+        if let Ok(allow) = actix_web::http::header::HeaderValue::from_str(&methods.join(", ")) {
+            response
+                .headers_mut()
+                .insert(actix_web::http::header::ALLOW, allow);
+        }
+        return response;
+    }
     ApiError::problem(
         StatusCode::NOT_FOUND,
         "not_found",

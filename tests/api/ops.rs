@@ -126,6 +126,29 @@ async fn an_unknown_route_is_a_404_problem() {
 }
 
 #[actix_web::test]
+async fn a_known_path_with_another_method_is_a_405_naming_the_allowed_ones() {
+    let app = spawn_app().await;
+    for (method, path, allow) in [
+        ("TRACE", "/readyz", vec!["GET"]),
+        ("DELETE", "/events", vec!["GET"]),
+        ("PUT", "/events/7/queue", vec!["GET", "POST"]),
+        ("POST", "/admin/events/7/queue", vec!["GET", "PUT"]),
+    ] {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let response = app.request(method.clone(), path).send().await.unwrap();
+        let mut allowed: Vec<String> = response.headers()["allow"]
+            .to_str()
+            .unwrap()
+            .split(", ")
+            .map(String::from)
+            .collect();
+        allowed.sort();
+        assert_eq!(allowed, allow, "{method} {path}");
+        crate::helpers::assert_problem(response, 405, "method_not_allowed").await;
+    }
+}
+
+#[actix_web::test]
 async fn the_openapi_document_describes_every_route() {
     let app = spawn_app().await;
     let spec: serde_json::Value = app.get("/openapi.json").await.json().await.unwrap();
