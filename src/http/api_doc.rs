@@ -14,6 +14,7 @@ use utoipa::{Modify, OpenApi, ToSchema};
 
 use crate::auth::COOKIE_NAME;
 use crate::http::auth;
+use crate::http::{client, dashboard, events, live, ops, seats, venues, waiting_room};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -23,11 +24,30 @@ use crate::http::auth;
             Errors are RFC 9457 problems (`application/problem+json`) with a \
             machine-readable `code`."
     ),
-    paths(auth::guest, auth::signup, auth::login),
-    components(schemas(Problem)),
+    paths(
+        auth::guest, auth::signup, auth::login,
+        ops::healthz, ops::readyz, ops::metrics, ops::openapi,
+        events::list, events::get, venues::layout,
+        seats::snapshot, live::stream, live::websocket,
+        waiting_room::join, waiting_room::status, waiting_room::stream, waiting_room::fairness,
+        waiting_room::configure, waiting_room::report_handler,
+        dashboard::stream,
+        client::index, client::file, client::nested,
+    ),
+    components(schemas(
+        Problem,
+        crate::live::frames::FullSnapshot, crate::live::frames::CompactSnapshot, crate::live::frames::DeltaMessage,
+        crate::live::dashboard::DashboardSnapshot, crate::live::dashboard::DashboardSample,
+    )),
     modifiers(&Security),
     tags(
         (name = "identity", description = "Guest buyers, accounts and sessions"),
+        (name = "operations", description = "Liveness, readiness, metrics and this document"),
+        (name = "browse", description = "Events and venue layouts (cacheable)"),
+        (name = "seat map", description = "Seat statuses, fresh or live"),
+        (name = "waiting room", description = "The line before an on-sale, and its operator's controls"),
+        (name = "dashboard", description = "The operator's live view of a sale"),
+        (name = "client", description = "The browser client"),
     )
 )]
 pub struct ApiDoc;
@@ -63,6 +83,12 @@ impl Modify for Security {
             "cookie",
             SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(COOKIE_NAME))),
         );
+        // `GET /metrics` from outside `metrics.allow_from`: the configured
+        // `metrics.bearer_token`, not a session.
+        components.add_security_scheme(
+            "metrics_token",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
     }
 }
 
@@ -72,8 +98,41 @@ pub fn document() -> &'static str {
     DOCUMENT.get_or_init(|| {
         let mut doc = serde_json::to_value(ApiDoc::openapi()).expect("the document serialises");
         add_unconverted(&mut doc);
+        crate::http::stream_doc::add_event_streams(&mut doc);
+        crate::http::client::list_files(&mut doc);
+        camel_case_links(&mut doc);
         doc.to_string()
     })
+}
+
+/// utoipa 5 writes a Link Object's members in snake case (`operation_id`);
+/// OpenAPI spells them `operationId`, `operationRef`, `requestBody`.
+fn camel_case_links(doc: &mut Value) {
+    let responses = doc["paths"]
+        .as_object_mut()
+        .into_iter()
+        .flat_map(|paths| paths.values_mut())
+        .filter_map(Value::as_object_mut)
+        .flat_map(|operations| operations.values_mut())
+        .filter_map(|operation| operation["responses"].as_object_mut())
+        .flat_map(|responses| responses.values_mut());
+    for response in responses {
+        let links = response.get_mut("links").and_then(Value::as_object_mut);
+        for link in links.into_iter().flat_map(|links| links.values_mut()) {
+            let Some(link) = link.as_object_mut() else {
+                continue;
+            };
+            for (snake, camel) in [
+                ("operation_id", "operationId"),
+                ("operation_ref", "operationRef"),
+                ("request_body", "requestBody"),
+            ] {
+                if let Some(value) = link.remove(snake) {
+                    link.insert(camel.to_owned(), value);
+                }
+            }
+        }
+    }
 }
 
 /// Transitional (#14): operations not yet derived come from the hand-written

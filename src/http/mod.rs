@@ -19,6 +19,7 @@ pub mod ops;
 pub mod payments;
 pub mod refunds;
 pub mod seats;
+pub mod stream_doc;
 pub mod tickets;
 pub mod venues;
 pub mod waiting_room;

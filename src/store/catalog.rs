@@ -9,7 +9,8 @@ use crate::requests::event::{EventFilter, EventPatch, NewEvent};
 use crate::requests::venue::NewVenue;
 
 /// An event as browse shows it.
-#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[schema(as = Event)]
 pub struct EventView {
     pub event_id: EventId,
     pub title: String,
@@ -24,6 +25,7 @@ pub struct EventView {
     pub admission_rate_per_sec: i32,
     pub seat_count: i32,
     /// Buyers may cancel paid bookings until then (`None`: they may not).
+    #[schema(required = true)]
     pub cancellable_until: Option<DateTime<Utc>>,
     /// The event's price zones, in the operator's order (filled in by
     /// [`attach_zones`]; not a column).
@@ -32,7 +34,8 @@ pub struct EventView {
 }
 
 /// One price zone of an event, as browse shows it.
-#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow, utoipa::ToSchema)]
+#[schema(as = Zone)]
 pub struct ZoneView {
     #[serde(skip)]
     pub event_id: EventId,
@@ -119,16 +122,31 @@ async fn insert_venue_seats(
     Ok(())
 }
 
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct VenueHeader {
     pub venue_id: VenueId,
     pub name: String,
     pub city: String,
     pub seat_count: i32,
     /// A shaped venue's stage, as the operator placed it (`null` for grids).
+    #[schema(value_type = Option<StageView>, required = true)]
     pub stage: Option<serde_json::Value>,
     #[serde(skip)]
     pub created_at: DateTime<Utc>,
+}
+
+/// The stage as stored (`requests::venue::Stage`): a rectangle centred on
+/// (x, y), turned by `angle` degrees, in seat coordinates.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documents what `venues.stage` holds
+pub struct StageView {
+    x: f64,
+    y: f64,
+    width: f64,
+    height: f64,
+    angle: f64,
+    #[schema(required = true)]
+    label: Option<String>,
 }
 
 #[derive(Debug, sqlx::FromRow)]
