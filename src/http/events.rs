@@ -120,6 +120,10 @@ pub async fn list(
             links(
                 ("seats" = (operation_id = "seat_map", parameters(("event_id" = "$response.body#/event_id")),
                     description = "The event's seat map")),
+                ("seats_stream" = (operation_id = "seat_map_stream", parameters(("event_id" = "$response.body#/event_id")),
+                    description = "The event's live seat map (SSE)")),
+                ("seats_ws" = (operation_id = "seat_map_ws", parameters(("event_id" = "$response.body#/event_id")),
+                    description = "The event's live seat map (WebSocket)")),
                 ("layout" = (operation_id = "venue_layout", parameters(("venue_id" = "$response.body#/venue_id")),
                     description = "The layout of the event's venue")),
                 ("join_queue" = (operation_id = "join_queue", parameters(("event_id" = "$response.body#/event_id")),
