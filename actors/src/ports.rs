@@ -12,6 +12,7 @@ use crate::model::{BookingId, BookingStatus, EventId, SeatId, SeatStatus, UserId
 
 /// One seat's new status in a committed change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SeatChange {
     pub seat_id: SeatId,
     pub status: SeatStatus,

@@ -13,7 +13,10 @@ use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder
 use utoipa::{Modify, OpenApi, ToSchema};
 
 use crate::auth::COOKIE_NAME;
-use crate::http::{admin, auth, bookings, client, refunds, tickets};
+use crate::http::{
+    admin, auth, bookings, client, dashboard, events, live, ops, refunds, seats, tickets, venues,
+    waiting_room,
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -26,19 +29,36 @@ use crate::http::{admin, auth, bookings, client, refunds, tickets};
     paths(
         auth::guest, auth::signup, auth::login,
         client::docs,
+        ops::healthz, ops::readyz, ops::metrics, ops::openapi,
+        events::list, events::get, venues::layout,
+        seats::snapshot, live::stream, live::websocket,
+        waiting_room::join, waiting_room::status, waiting_room::stream, waiting_room::fairness,
+        waiting_room::configure, waiting_room::report_handler,
+        dashboard::stream,
+        client::index, client::file, client::nested,
         bookings::create, bookings::get, bookings::release, bookings::confirm, bookings::mine,
         refunds::cancel, refunds::refund,
         tickets::show,
         admin::create_venue, admin::create_event, admin::patch_event, admin::check_in,
         admin::lookup, admin::booking,
     ),
-    components(schemas(Problem)),
+    components(schemas(
+        Problem,
+        crate::live::frames::FullSnapshot, crate::live::frames::CompactSnapshot, crate::live::frames::DeltaMessage,
+        crate::live::dashboard::DashboardSnapshot, crate::live::dashboard::DashboardSample,
+    )),
     modifiers(&Security),
     tags(
         (name = "identity", description = "Guest buyers, accounts and sessions"),
         (name = "booking", description = "Holds, payment, release and cancellation"),
         (name = "tickets", description = "A paid booking's tickets"),
         (name = "operator", description = "Venues, events, check-in, bookings and refunds (admin role; check-in also door staff)"),
+        (name = "operations", description = "Liveness, readiness, metrics and this document"),
+        (name = "browse", description = "Events and venue layouts (cacheable)"),
+        (name = "seat map", description = "Seat statuses, fresh or live"),
+        (name = "waiting room", description = "The line before an on-sale, and its operator's controls"),
+        (name = "dashboard", description = "The operator's live view of a sale"),
+        (name = "client", description = "The browser client"),
     )
 )]
 pub struct ApiDoc;
@@ -74,6 +94,12 @@ impl Modify for Security {
             "cookie",
             SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(COOKIE_NAME))),
         );
+        // `GET /metrics` from outside `metrics.allow_from`: the configured
+        // `metrics.bearer_token`, not a session.
+        components.add_security_scheme(
+            "metrics_token",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
     }
 }
 
@@ -82,7 +108,8 @@ pub fn document() -> &'static str {
     static DOCUMENT: OnceLock<String> = OnceLock::new();
     DOCUMENT.get_or_init(|| {
         let mut doc = serde_json::to_value(ApiDoc::openapi()).expect("the document serialises");
-        add_unconverted(&mut doc);
+        crate::http::stream_doc::add_event_streams(&mut doc);
+        crate::http::client::list_files(&mut doc);
         add_common_problems(&mut doc);
         camel_case_links(&mut doc);
         doc.to_string()
@@ -182,32 +209,6 @@ fn camel_case_links(doc: &mut Value) {
                     link.insert(camel.to_owned(), value);
                 }
             }
-        }
-    }
-}
-
-/// Transitional (#14): operations not yet derived come from the hand-written
-/// document until each handler carries its own `#[utoipa::path]`.
-fn add_unconverted(doc: &mut Value) {
-    let legacy: Value =
-        serde_json::from_str(include_str!("openapi.json")).expect("openapi.json parses");
-    for (path, operations) in legacy["paths"].as_object().into_iter().flatten() {
-        for (method, operation) in operations.as_object().into_iter().flatten() {
-            if doc["paths"][path][method].is_null() {
-                if doc["paths"][path].is_null() {
-                    doc["paths"][path] = Value::Object(Default::default());
-                }
-                doc["paths"][path][method] = operation.clone();
-            }
-        }
-    }
-    for (name, schema) in legacy["components"]["schemas"]
-        .as_object()
-        .into_iter()
-        .flatten()
-    {
-        if doc["components"]["schemas"][name].is_null() {
-            doc["components"]["schemas"][name] = schema.clone();
         }
     }
 }

@@ -6,7 +6,9 @@
 
 use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use actix_web::{HttpResponse, web};
+use serde_json::{Value, json};
 
+use crate::http::api_doc::Problem;
 use crate::http::error::ApiError;
 
 include!(concat!(env!("OUT_DIR"), "/web_files.rs"));
@@ -27,6 +29,14 @@ fn serve(name: &str) -> Result<HttpResponse, ApiError> {
         .body(body))
 }
 
+/// The browser client's start page.
+#[utoipa::path(
+    get, path = "/", tag = "client", operation_id = "web_index",
+    responses(
+        (status = 200, description = "`web/index.html`", body = String, content_type = "text/html",
+            headers(("Cache-Control" = String, description = "`no-cache`"))),
+    )
+)]
 pub async fn index() -> Result<HttpResponse, ApiError> {
     serve("index.html")
 }
@@ -42,14 +52,69 @@ pub async fn docs() -> Result<HttpResponse, ApiError> {
 }
 
 /// `/web/{file}`: a file at the top of `web/`.
+#[utoipa::path(
+    get, path = "/web/{file}", tag = "client", operation_id = "web_file",
+    params(("file" = String, Path, description = "A file at the top of `web/` (the names are listed)")),
+    responses(
+        (status = 200, description = "The file; its type follows its extension",
+            content(("text/html"), ("text/css"), ("text/javascript"), ("text/plain")),
+            headers(("Cache-Control" = String, description = "`no-cache`"))),
+        (status = 404, description = "`not_found`: no such file", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn file(name: web::Path<String>) -> Result<HttpResponse, ApiError> {
     serve(&name)
 }
 
 /// `/web/{dir}/{file}`: a file in one of `web/`'s folders (`lib/api.js`).
+#[utoipa::path(
+    get, path = "/web/{dir}/{file}", tag = "client", operation_id = "web_nested_file",
+    params(
+        ("dir" = String, Path, description = "A folder of `web/` (the names are listed)"),
+        ("file" = String, Path, description = "A file in that folder (the names of every folder's files are listed)"),
+    ),
+    responses(
+        (status = 200, description = "The file; its type follows its extension",
+            content(("text/html"), ("text/css"), ("text/javascript"), ("text/plain")),
+            headers(("Cache-Control" = String, description = "`no-cache`"))),
+        (status = 404, description = "`not_found`: no such file", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn nested(path: web::Path<(String, String)>) -> Result<HttpResponse, ApiError> {
     let (dir, file) = path.into_inner();
     serve(&format!("{dir}/{file}"))
+}
+
+/// Lists the served names in the document's `/web/...` parameters, so a
+/// client knows which exist: `FILES` decides, not a pattern.
+pub fn list_files(doc: &mut Value) {
+    let mut top: Vec<&str> = Vec::new();
+    let mut dirs: Vec<&str> = Vec::new();
+    let mut nested: Vec<&str> = Vec::new();
+    for (name, _, _) in FILES {
+        match name.split_once('/') {
+            None => top.push(name),
+            Some((dir, file)) => {
+                if !dirs.contains(&dir) {
+                    dirs.push(dir);
+                }
+                if !nested.contains(&file) {
+                    nested.push(file);
+                }
+            }
+        }
+    }
+    let mut name_param = |path: &str, param: &str, names: &[&str]| {
+        let parameters = doc["paths"][path]["get"]["parameters"].as_array_mut();
+        for parameter in parameters.into_iter().flatten() {
+            if parameter["name"] == param {
+                parameter["schema"] = json!({ "type": "string", "enum": names });
+            }
+        }
+    };
+    name_param("/web/{file}", "file", &top);
+    name_param("/web/{dir}/{file}", "dir", &dirs);
+    name_param("/web/{dir}/{file}", "file", &nested);
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ use actix_web::{HttpRequest, HttpResponse, Responder, web};
 use actix_web_lab::sse;
 use actors::model::EventId;
 
+use crate::http::api_doc::Problem;
 use crate::http::error::ApiError;
 use crate::http::extractors::Admin;
 use crate::live::dashboard::{Dashboards, Message};
@@ -21,6 +22,19 @@ fn sse_event(message: Message) -> sse::Event {
     sse::Event::Data(sse::Data::new(message.body.to_string()).event(message.name))
 }
 
+/// The operator's live dashboard: a `snapshot`, then a `sample` a second.
+#[utoipa::path(
+    get, path = "/admin/events/{event_id}/dashboard/stream", tag = "dashboard", operation_id = "dashboard_stream",
+    params(("event_id" = EventId, Path, description = "The event")),
+    security(("bearer" = []), ("cookie" = [])),
+    responses(
+        (status = 200, description = "The stream; each event is one `DashboardEvent`", body = ref("#/components/schemas/DashboardEvent"), content_type = "text/event-stream"),
+        (status = 401, description = "`unauthorized`: no token, or an invalid or expired one", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`forbidden`: the admin role is required", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`not_found`: no such event, or not an id", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`service_unavailable`: PostgreSQL cannot be reached; `Retry-After`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 #[tracing::instrument(skip_all, fields(user.id = %admin.0.user_id, event.id = %event_id))]
 pub async fn stream(
     req: HttpRequest,

@@ -23,6 +23,7 @@ pub mod refunds;
 pub mod request_span;
 pub mod seats;
 pub mod security_headers;
+pub mod stream_doc;
 pub mod tickets;
 pub mod venues;
 pub mod waiting_room;
@@ -91,7 +92,8 @@ pub fn query_config() -> web::QueryConfig {
     })
 }
 
-/// Unknown routes answer with a problem too.
+/// Unknown routes answer with a problem too (a known path asked with another
+/// method is a 405 from its resource: `methods::endpoint`).
 pub async fn no_route(req: HttpRequest) -> actix_web::HttpResponse {
     use actix_web::ResponseError;
     ApiError::problem(

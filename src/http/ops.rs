@@ -12,11 +12,13 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use ipnet::IpNet;
 use metrics_exporter_prometheus::PrometheusHandle;
 use secrecy::{ExposeSecret, SecretString};
-use serde_json::json;
+use serde::Serialize;
 use sha2::{Digest, Sha256};
 use sqlx::PgPool;
+use utoipa::ToSchema;
 
 use crate::drain::Drain;
+use crate::http::api_doc::Problem;
 use crate::http::client_addr::ClientAddr;
 use crate::http::error::ApiError;
 use crate::store::browse_reads::{BrowseReads, ReplicaState};
@@ -25,9 +27,94 @@ use crate::store::redis::Redis;
 /// This process's identity among the nodes (as lease holders name it).
 pub struct NodeId(pub String);
 
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+enum Alive {
+    Ok,
+}
+
+/// The process is up.
+#[derive(Serialize, ToSchema)]
+pub struct Health {
+    status: Alive,
+    /// This node's name among the nodes (`NodeId`).
+    node_id: String,
+}
+
 /// The process is up and serving HTTP.
+#[utoipa::path(
+    get, path = "/healthz", tag = "operations", operation_id = "healthz",
+    responses((status = 200, description = "The process is up", body = Health))
+)]
 pub async fn healthz(node: web::Data<NodeId>) -> HttpResponse {
-    HttpResponse::Ok().json(json!({ "status": "ok", "node_id": node.0 }))
+    HttpResponse::Ok().json(Health {
+        status: Alive::Ok,
+        node_id: node.0.clone(),
+    })
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+enum ReadyStatus {
+    Ready,
+    Degraded,
+    BrowseOnly,
+    Unavailable,
+    Draining,
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+enum UpDown {
+    Up,
+    Down,
+}
+
+/// The browse replica (`ReplicaState`): `none` when none is configured.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+enum Replica {
+    None,
+    Up,
+    Lagging,
+    Down,
+}
+
+impl From<ReplicaState> for Replica {
+    fn from(state: ReplicaState) -> Replica {
+        match state {
+            ReplicaState::None => Replica::None,
+            ReplicaState::Serving => Replica::Up,
+            ReplicaState::Lagging => Replica::Lagging,
+            ReplicaState::Down => Replica::Down,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+enum BookingAvailability {
+    Available,
+    Unavailable,
+}
+
+/// Whether this node can take bookings, and the state of what it depends
+/// on. A draining node answers only `{"status": "draining"}`.
+#[derive(Serialize, ToSchema)]
+pub struct Readiness {
+    status: ReadyStatus,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    postgres: Option<UpDown>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    replica: Option<Replica>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    redis: Option<UpDown>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    booking: Option<BookingAvailability>,
 }
 
 /// Ready while PostgreSQL answers: booking is correct and available without
@@ -41,6 +128,14 @@ pub async fn healthz(node: web::Data<NodeId>) -> HttpResponse {
 ///
 /// A stopping node answers 503 `draining`, so whatever checks it sends it
 /// nothing new.
+#[utoipa::path(
+    get, path = "/readyz", tag = "operations", operation_id = "readyz",
+    responses(
+        (status = 200, description = "PostgreSQL answers: `ready`, or `degraded` without Redis", body = Readiness),
+        (status = 503, description = "PostgreSQL is unreachable (`unavailable`, or `browse_only` while a browse replica serves), or the node is `draining`; `Retry-After`", body = Readiness,
+            headers(("Retry-After" = String, description = "Seconds to wait"))),
+    )
+)]
 pub async fn readyz(
     pool: web::Data<PgPool>,
     redis: web::Data<Redis>,
@@ -50,7 +145,13 @@ pub async fn readyz(
     if drain.is_closing() {
         return HttpResponse::ServiceUnavailable()
             .insert_header(("Retry-After", "2"))
-            .json(json!({ "status": "draining" }));
+            .json(Readiness {
+                status: ReadyStatus::Draining,
+                postgres: None,
+                replica: None,
+                redis: None,
+                booking: None,
+            });
     }
     let postgres = tokio::time::timeout(Duration::from_secs(2), crate::store::ping(pool.get_ref()))
         .await
@@ -59,18 +160,23 @@ pub async fn readyz(
     let replica = browse.replica_state();
     let browse_only = !postgres && replica == ReplicaState::Serving;
     let status = match (postgres, redis) {
-        (true, true) => "ready",
-        (true, false) => "degraded",
-        (false, _) if browse_only => "browse_only",
-        (false, _) => "unavailable",
+        (true, true) => ReadyStatus::Ready,
+        (true, false) => ReadyStatus::Degraded,
+        (false, _) if browse_only => ReadyStatus::BrowseOnly,
+        (false, _) => ReadyStatus::Unavailable,
     };
-    let body = json!({
-        "status": status,
-        "postgres": if postgres { "up" } else { "down" },
-        "replica": replica.as_str(),
-        "redis": if redis { "up" } else { "down" },
-        "booking": if postgres { "available" } else { "unavailable" },
-    });
+    let up = |up: bool| Some(if up { UpDown::Up } else { UpDown::Down });
+    let body = Readiness {
+        status,
+        postgres: up(postgres),
+        replica: Some(replica.into()),
+        redis: up(redis),
+        booking: Some(if postgres {
+            BookingAvailability::Available
+        } else {
+            BookingAvailability::Unavailable
+        }),
+    };
     if postgres {
         HttpResponse::Ok().json(body)
     } else {
@@ -116,6 +222,17 @@ impl MetricsAccess {
     }
 }
 
+/// Prometheus metrics, served to client addresses in `metrics.allow_from`
+/// (default: loopback) or with `Authorization: Bearer <metrics.bearer_token>`
+/// (a configured token, not a session).
+#[utoipa::path(
+    get, path = "/metrics", tag = "operations", operation_id = "metrics",
+    security((), ("metrics_token" = [])),
+    responses(
+        (status = 200, description = "Prometheus text exposition format 0.0.4", body = String, content_type = "text/plain"),
+        (status = 403, description = "`forbidden`: not an allowed address and no valid token", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn metrics(
     req: HttpRequest,
     client: ClientAddr,
@@ -133,6 +250,10 @@ pub async fn metrics(
 }
 
 /// The API contract as OpenAPI 3.1 (`crate::http::api_doc`).
+#[utoipa::path(
+    get, path = "/openapi.json", tag = "operations", operation_id = "openapi",
+    responses((status = 200, description = "This document", body = Object))
+)]
 pub async fn openapi() -> HttpResponse {
     HttpResponse::Ok()
         .content_type("application/json")

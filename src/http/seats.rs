@@ -8,9 +8,21 @@ use actix_web::{HttpResponse, web};
 use actors::model::EventId;
 use sqlx::PgPool;
 
+use crate::http::api_doc::Problem;
 use crate::http::error::ApiError;
-use crate::store::seats;
+use crate::store::seats::{self, SeatSnapshot};
 
+/// The seat map as committed: every seat with its status and price.
+#[utoipa::path(
+    get, path = "/events/{event_id}/seats", tag = "seat map", operation_id = "seat_map",
+    params(("event_id" = EventId, Path, description = "The event")),
+    responses(
+        (status = 200, description = "The seat map", body = SeatSnapshot,
+            headers(("Cache-Control" = String, description = "`no-store`"))),
+        (status = 404, description = "`not_found`: no such event, or not an id", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`service_unavailable`: PostgreSQL cannot be read; `Retry-After`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 #[tracing::instrument(skip_all, fields(event.id = %event_id))]
 pub async fn snapshot(
     pool: web::Data<PgPool>,

@@ -9,7 +9,9 @@ use actix_web::http::header::{CACHE_CONTROL, CONTENT_TYPE, ETAG, IF_NONE_MATCH};
 use actix_web::{HttpRequest, HttpResponse, web};
 use actors::model::{SeatId, VenueId};
 use serde::Serialize;
+use utoipa::ToSchema;
 
+use crate::http::api_doc::Problem;
 use crate::http::error::ApiError;
 use crate::store::browse_reads::BrowseReads;
 use crate::store::cache::CatalogCache;
@@ -17,26 +19,31 @@ use crate::store::catalog::{self, LayoutSeat, VenueHeader};
 
 const LAYOUT_CACHE_CONTROL: &str = "public, max-age=86400";
 
-#[derive(Serialize)]
+/// A venue and its seats, by section and row, in layout order.
+#[derive(Serialize, ToSchema)]
 struct Layout<'a> {
     #[serde(flatten)]
     venue: &'a VenueHeader,
     sections: Vec<Section<'a>>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = LayoutSection)]
 struct Section<'a> {
     name: &'a str,
     rows: Vec<Row<'a>>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = LayoutRow)]
 struct Row<'a> {
     name: &'a str,
     seats: Vec<Seat>,
 }
 
-#[derive(Serialize)]
+/// Where a seat is drawn, in seat coordinates.
+#[derive(Serialize, ToSchema)]
+#[schema(as = LayoutSeat)]
 struct Seat {
     seat_id: SeatId,
     number: i32,
@@ -75,6 +82,28 @@ fn group(seats: &[LayoutSeat]) -> Vec<Section<'_>> {
     sections
 }
 
+/// The static drawing of a venue's seats; revalidate with `If-None-Match`.
+#[utoipa::path(
+    get, path = "/venues/{venue_id}/layout", tag = "browse", operation_id = "venue_layout",
+    params(
+        ("venue_id" = VenueId, Path, description = "The venue"),
+        ("If-None-Match" = Option<String>, Header, description = "An `ETag` of this layout (or `*`): 304 when it matches"),
+    ),
+    responses(
+        (status = 200, description = "The layout", body = Layout,
+            headers(
+                ("ETag" = String, description = "Names this layout; it never changes"),
+                ("Cache-Control" = String, description = "`public, max-age=86400`"),
+            )),
+        (status = 304, description = "The layout named by `If-None-Match` is current",
+            headers(
+                ("ETag" = String, description = "Names this layout"),
+                ("Cache-Control" = String, description = "`public, max-age=86400`"),
+            )),
+        (status = 404, description = "`not_found`: no such venue, or not an id", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`service_unavailable`: the catalog cannot be read; `Retry-After`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 #[tracing::instrument(skip_all, fields(venue.id = %venue_id))]
 pub async fn layout(
     req: HttpRequest,

@@ -8,13 +8,14 @@ use actix_web_lab::sse;
 use actors::model::EventId;
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
-use serde::Deserialize;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use sqlx::PgPool;
+use utoipa::ToSchema;
 
 use crate::auth::{Caller, Signer};
 use crate::drain::Drain;
+use crate::http::api_doc::Problem;
 use crate::http::client_addr::ClientAddr;
 use crate::http::error::ApiError;
 use crate::http::extractors::Admin;
@@ -24,7 +25,7 @@ use crate::store::cache::CatalogCache;
 use crate::store::catalog::{self, EventGate, EventGates, WaitingRoomSettings};
 use crate::store::redis::RedisError;
 use crate::store::waiting_room::{QueueStore, Standing};
-use crate::waiting_room::position::{Message, PositionStream, eta, standing_body};
+use crate::waiting_room::position::{Message, PositionStream, QueueStanding, eta, standing_body};
 use crate::waiting_room::watch::QueueWatch;
 
 fn unavailable(error: RedisError) -> ApiError {
@@ -45,6 +46,29 @@ async fn queued_gate(gates: &EventGates, event: EventId) -> Result<EventGate, Ap
     Ok(gate)
 }
 
+/// Join the event's waiting room; joining again keeps the place.
+#[utoipa::path(
+    post, path = "/events/{event_id}/queue", tag = "waiting room", operation_id = "join_queue",
+    params(("event_id" = EventId, Path, description = "The event")),
+    security(("bearer" = []), ("cookie" = [])),
+    responses(
+        (status = 201, description = "The caller's standing, with `queue_id` on a first join", body = QueueStanding,
+            links(
+                ("status" = (operation_id = "queue_status", parameters(("event_id" = "$request.path.event_id")),
+                    description = "Where the caller stands now")),
+                ("stream" = (operation_id = "queue_stream", parameters(("event_id" = "$request.path.event_id")),
+                    description = "The caller's position as it changes")),
+                ("fairness" = (operation_id = "queue_fairness", parameters(("event_id" = "$request.path.event_id")),
+                    description = "The on-sale draw's proof")),
+            )),
+        (status = 401, description = "`unauthorized`: no token, or an invalid or expired one", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`forbidden`: a door-staff account", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`not_found`: no such event, or not an id", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`queue_not_enabled`: the event has no waiting room; book directly", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "`too_many_requests`: over this client address's join limit (`queue.joins_per_second_per_client`); `Retry-After`", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`service_unavailable`: the waiting room (Redis) or PostgreSQL cannot be reached; `Retry-After`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 #[tracing::instrument(skip_all, fields(event.id = %event_id, user.id = %caller.user_id))]
 pub async fn join(
     client: ClientAddr,
@@ -65,11 +89,26 @@ pub async fn join(
     metrics::counter!("boxoffice_queue_joins_total").increment(1);
     let mut body = standing_body(&signer, event, caller.user_id, &standing, &progress, &gate);
     if seq > 0 {
-        body["queue_id"] = json!(format!("{event}-{seq}"));
+        body.queue_id = Some(format!("{event}-{seq}"));
     }
     Ok(HttpResponse::Created().json(body))
 }
 
+/// Where the caller stands (also a sign of life: waiters not heard from
+/// lose their turn).
+#[utoipa::path(
+    get, path = "/events/{event_id}/queue", tag = "waiting room", operation_id = "queue_status",
+    params(("event_id" = EventId, Path, description = "The event")),
+    security(("bearer" = []), ("cookie" = [])),
+    responses(
+        (status = 200, description = "The caller's standing", body = QueueStanding),
+        (status = 401, description = "`unauthorized`: no token, or an invalid or expired one", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`forbidden`: a door-staff account", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`not_found`: no such event, or not an id", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`queue_not_enabled`: the event has no waiting room", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`service_unavailable`: the waiting room (Redis) or PostgreSQL cannot be reached; `Retry-After`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 #[tracing::instrument(skip_all, fields(event.id = %event_id, user.id = %caller.user_id))]
 pub async fn status(
     caller: Caller,
@@ -101,6 +140,26 @@ fn sse_event(message: Message) -> sse::Event {
 
 /// The waiter's position as server-sent events (`PositionStream` says what
 /// and when). An open stream is the waiter's sign of life.
+///
+/// `position` messages at least every two seconds, `sold_out` when that
+/// changes, then one `admitted` message with the queue token (the stream
+/// ends), or `closed` when the operator turns the waiting room off. Idle
+/// stretches carry comments; a node that is stopping ends the stream
+/// (reconnect: the place is kept).
+#[utoipa::path(
+    get, path = "/events/{event_id}/queue/stream", tag = "waiting room", operation_id = "queue_stream",
+    params(("event_id" = EventId, Path, description = "The event")),
+    security(("bearer" = []), ("cookie" = [])),
+    responses(
+        (status = 200, description = "The stream; each event is one `QueueEvent`", body = ref("#/components/schemas/QueueEvent"), content_type = "text/event-stream"),
+        (status = 401, description = "`unauthorized`: no token, or an invalid or expired one", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`forbidden`: a door-staff account", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`not_found`: no such event, or not an id", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`queue_not_enabled`: the event has no waiting room; `not_in_queue`: join first", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "`too_many_requests`: this client address holds too many open position streams; `Retry-After`", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`service_unavailable`: the waiting room (Redis) or PostgreSQL cannot be reached; `Retry-After`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 #[tracing::instrument(skip_all, fields(event.id = %event_id, user.id = %caller.user_id))]
 pub async fn stream(
     req: HttpRequest,
@@ -156,7 +215,35 @@ pub async fn stream(
     Ok(sse.respond_to(&req).map_into_boxed_body())
 }
 
+/// The proof that the on-sale draw was fixed before the sale.
+#[derive(Serialize, ToSchema)]
+struct Fairness {
+    /// `null` without an on-sale time (first come, first served).
+    #[schema(required = true)]
+    sale_opens_at: Option<DateTime<Utc>>,
+    /// Published before the sale: the SHA-256 of `seed`, hex.
+    #[schema(pattern = "^[0-9a-f]{64}$")]
+    seed_sha256: String,
+    /// Revealed once the draw is done (`null` until then).
+    #[schema(required = true)]
+    seed: Option<String>,
+    /// Whether those who joined before the sale have been drawn.
+    shuffled: bool,
+    /// How the seed orders the line.
+    rule: &'static str,
+}
+
 /// The fairness proof: the seed's hash before the sale, the seed after it.
+#[utoipa::path(
+    get, path = "/events/{event_id}/queue/fairness", tag = "waiting room", operation_id = "queue_fairness",
+    params(("event_id" = EventId, Path, description = "The event")),
+    responses(
+        (status = 200, description = "The draw's proof", body = Fairness),
+        (status = 404, description = "`not_found`: no such event, or not an id", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`queue_not_enabled`: the event has no waiting room", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`service_unavailable`: the waiting room (Redis) or PostgreSQL cannot be reached; `Retry-After`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn fairness(
     gates: web::Data<EventGates>,
     store: web::Data<QueueStore>,
@@ -166,23 +253,46 @@ pub async fn fairness(
     let gate = queued_gate(&gates, event).await?;
     let seed = store.seed(event).await.map_err(unavailable)?;
     let shuffled = store.shuffled(event).await.map_err(unavailable)?;
-    Ok(HttpResponse::Ok().json(json!({
-        "sale_opens_at": gate.onsale_at,
-        "seed_sha256": format!("{:x}", Sha256::digest(seed.as_bytes())),
-        "seed": shuffled.then_some(seed),
-        "shuffled": shuffled,
-        "rule": "everyone who joined before the sale opened is ordered by ascending SHA-256 of \"<seed>:<user_id>\"; later arrivals follow in arrival order",
-    })))
+    Ok(HttpResponse::Ok().json(Fairness {
+        sale_opens_at: gate.onsale_at,
+        seed_sha256: format!("{:x}", Sha256::digest(seed.as_bytes())),
+        seed: shuffled.then_some(seed),
+        shuffled,
+        rule: "everyone who joined before the sale opened is ordered by ascending SHA-256 of \"<seed>:<user_id>\"; later arrivals follow in arrival order",
+    }))
 }
 
-#[derive(Deserialize)]
+/// The waiting room's settings.
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct QueueSettingsRequest {
     enabled: bool,
+    /// Admissions per second; 0 pauses admission (waiters keep their places).
+    #[serde(deserialize_with = "whole_number")]
+    #[schema(minimum = 0, maximum = 100_000)]
     admission_rate_per_sec: i32,
     /// Absent: unchanged; `null`: no on-sale time (first come, first served).
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<DateTime<Utc>>)]
     onsale_at: Option<Option<DateTime<Utc>>>,
+}
+
+/// A number without a fraction, as JSON Schema's `integer` is (`50.0` too);
+/// one out of `i32`'s range saturates, for the range check to refuse.
+fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i32, D::Error> {
+    let number = serde_json::Number::deserialize(d)?;
+    let whole = number.as_i64().or_else(|| {
+        number
+            .as_f64()
+            .filter(|f| f.fract() == 0.0)
+            .map(|f| f as i64)
+    });
+    match whole {
+        Some(n) => Ok(n.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32),
+        None => Err(serde::de::Error::custom(format!(
+            "invalid type: {number} is not a whole number"
+        ))),
+    }
 }
 
 /// Tells an explicit `null` (`Some(None)`) from an absent field (`None`).
@@ -192,6 +302,31 @@ fn present<'de, D: serde::Deserializer<'de>>(
     Option::<DateTime<Utc>>::deserialize(d).map(Some)
 }
 
+/// Turn the waiting room on or off, set its admission rate (in effect
+/// within a second on every node) and on-sale time. A new on-sale time
+/// ahead redraws those who join before it.
+#[utoipa::path(
+    put, path = "/admin/events/{event_id}/queue", tag = "waiting room", operation_id = "configure_queue",
+    params(("event_id" = EventId, Path, description = "The event")),
+    request_body = QueueSettingsRequest,
+    security(("bearer" = []), ("cookie" = [])),
+    responses(
+        (status = 200, description = "The queue report, with the new settings", body = QueueReport,
+            links(
+                ("report" = (operation_id = "queue_report", parameters(("event_id" = "$request.path.event_id")),
+                    description = "The queue report")),
+                ("join" = (operation_id = "join_queue", parameters(("event_id" = "$request.path.event_id")),
+                    description = "Join the waiting room")),
+            )),
+        (status = 400, description = "`validation_failed`: `admission_rate_per_sec` out of range, a wrong or unknown field; `malformed_json`", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "`unauthorized`: no token, or an invalid or expired one", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`forbidden`: the admin role is required", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`not_found`: no such event, or not an id", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "`payload_too_large`", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "`unsupported_media_type`: send `application/json`", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`service_unavailable`: the waiting room (Redis) or PostgreSQL cannot be reached; `Retry-After`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 #[tracing::instrument(skip_all, fields(user.id = %admin.0.user_id, event.id = %event_id))]
 pub async fn configure(
     admin: Admin,
@@ -232,6 +367,19 @@ pub async fn configure(
     report(&gates, &store, event).await
 }
 
+/// The waiting room's settings and progress.
+#[utoipa::path(
+    get, path = "/admin/events/{event_id}/queue", tag = "waiting room", operation_id = "queue_report",
+    params(("event_id" = EventId, Path, description = "The event")),
+    security(("bearer" = []), ("cookie" = [])),
+    responses(
+        (status = 200, description = "The queue report", body = QueueReport),
+        (status = 401, description = "`unauthorized`: no token, or an invalid or expired one", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`forbidden`: the admin role is required", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`not_found`: no such event, or not an id", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "`service_unavailable`: the waiting room (Redis) or PostgreSQL cannot be reached; `Retry-After`", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn report_handler(
     _admin: Admin,
     gates: web::Data<EventGates>,
@@ -261,18 +409,42 @@ async fn report(
     metrics::gauge!("boxoffice_queue_waiting", "event" => event.to_string())
         .set(progress.waiting as f64);
     let paused = gate.admission_rate_per_sec == 0;
-    Ok(HttpResponse::Ok().json(json!({
-        "enabled": gate.queue_enabled,
-        "admission_rate_per_sec": gate.admission_rate_per_sec,
-        "sale_opens_at": gate.onsale_at,
-        "waiting": progress.waiting,
-        "admitted_total": progress.admitted_total,
-        "admitted_last_minute": last_minute,
-        "measured_rate_per_sec": progress.drain_per_sec,
+    Ok(HttpResponse::Ok().json(QueueReport {
+        enabled: gate.queue_enabled,
+        admission_rate_per_sec: gate.admission_rate_per_sec,
+        sale_opens_at: gate.onsale_at,
+        waiting: progress.waiting,
+        admitted_total: progress.admitted_total,
+        admitted_last_minute: last_minute,
+        measured_rate_per_sec: progress.drain_per_sec,
         // Nobody is admitted while paused: no ETA then.
-        "eta_last_seconds": (!paused).then(|| eta(progress.waiting, &progress, &gate)),
-        "sold_out": progress.sold_out,
-        "paused": paused,
-        "lease_holder": holder,
-    })))
+        eta_last_seconds: (!paused).then(|| eta(progress.waiting, &progress, &gate)),
+        sold_out: progress.sold_out,
+        paused,
+        lease_holder: holder,
+    }))
+}
+
+/// A waiting room's settings and progress, for its operator.
+#[derive(Serialize, ToSchema)]
+struct QueueReport {
+    enabled: bool,
+    /// 0 while paused.
+    admission_rate_per_sec: i32,
+    /// `null`: no on-sale time (first come, first served).
+    #[schema(required = true)]
+    sale_opens_at: Option<DateTime<Utc>>,
+    waiting: u64,
+    admitted_total: u64,
+    admitted_last_minute: u64,
+    /// Admissions per second as measured lately.
+    measured_rate_per_sec: f64,
+    /// Seconds until the last in line is admitted; `null` while paused.
+    #[schema(required = true)]
+    eta_last_seconds: Option<u64>,
+    sold_out: bool,
+    paused: bool,
+    /// The node admitting this event's waiters (`null`: none yet).
+    #[schema(required = true)]
+    lease_holder: Option<String>,
 }

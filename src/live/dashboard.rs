@@ -29,9 +29,9 @@ use actors::model::EventId;
 use chrono::{DateTime, Utc};
 use dashmap::DashMap;
 use serde::Serialize;
-use serde_json::json;
 use sqlx::PgPool;
 use tokio::sync::watch;
+use utoipa::ToSchema;
 
 use crate::store::dashboard::{self, SalesTotals, SectionSeats};
 use crate::store::waiting_room::QueueStore;
@@ -42,19 +42,45 @@ pub const KEEP: usize = 300;
 const IDLE_TICKS: u32 = 5;
 
 /// One tick's reading of an event.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = DashboardPoint)]
 pub struct Point {
     pub at: DateTime<Utc>,
     /// Buyers in the waiting room (0 without one, `null` when Redis cannot say).
+    #[schema(required = true)]
     pub waiting: Option<u64>,
+    #[schema(required = true)]
     pub admitted_total: Option<u64>,
     pub holds_total: i64,
     pub sales_total: i64,
     pub revenue_cents: i64,
     /// Per second since the previous point (`null` on a board's first point).
+    #[schema(required = true)]
     pub admitted_per_sec: Option<f64>,
+    #[schema(required = true)]
     pub holds_per_sec: Option<f64>,
+    #[schema(required = true)]
     pub sales_per_sec: Option<f64>,
+}
+
+/// The `snapshot` message: the last minutes of points, oldest first, and
+/// the seats by section.
+#[derive(Serialize, ToSchema)]
+pub struct DashboardSnapshot<'a> {
+    event_id: EventId,
+    /// Milliseconds between points.
+    interval_ms: u64,
+    #[schema(value_type = Vec<Point>)]
+    points: &'a VecDeque<Point>,
+    seats: &'a [SectionSeats],
+}
+
+/// A `sample` message: the newest point and the seats by section.
+#[derive(Serialize, ToSchema)]
+pub struct DashboardSample<'a> {
+    #[serde(flatten)]
+    point: &'a Point,
+    seats: &'a [SectionSeats],
 }
 
 /// A message for a subscriber: `snapshot` first, then one `sample` a tick.
@@ -245,8 +271,11 @@ impl Subscription {
         }
         self.updates.changed().await.ok()?;
         let sample = self.updates.borrow_and_update().clone()?;
-        let mut body = serde_json::to_value(&sample.point).ok()?;
-        body["seats"] = serde_json::to_value(&*sample.seats).ok()?;
+        let body = serde_json::to_value(DashboardSample {
+            point: &sample.point,
+            seats: &sample.seats,
+        })
+        .ok()?;
         Some(Message {
             name: "sample",
             body,
@@ -265,14 +294,16 @@ impl Subscription {
         // Seen under the lock the sampler publishes under: the next sample
         // this subscriber gets is the one after the snapshot's last point.
         self.updates.borrow_and_update();
+        let body = serde_json::to_value(DashboardSnapshot {
+            event_id: self.event,
+            interval_ms: self.interval_ms,
+            points: &state.points,
+            seats: &state.seats,
+        })
+        .ok()?;
         Some(Message {
             name: "snapshot",
-            body: json!({
-                "event_id": self.event,
-                "interval_ms": self.interval_ms,
-                "points": state.points,
-                "seats": *state.seats,
-            }),
+            body,
         })
     }
 }

@@ -8,6 +8,7 @@ use actors::model::{EventId, SeatStatus};
 use actors::ports::{SeatChange, SeatDelta};
 use bytestring::ByteString;
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::store::seats::SeatView;
 
@@ -95,10 +96,34 @@ impl Frame {
     }
 }
 
-#[derive(Serialize)]
-struct DeltaMessage<'a> {
+/// What a `delta` message's `type` says.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+enum DeltaType {
+    Delta,
+}
+
+/// What a `snapshot` message's `type` says.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+enum SnapshotType {
+    Snapshot,
+}
+
+/// What a compact snapshot's `format` says.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+enum CompactFormat {
+    Compact,
+}
+
+/// The seats that changed from `from_version` to `version` (both
+/// included), each with its last status.
+#[derive(Serialize, ToSchema)]
+#[schema(as = SeatMapDelta)]
+pub struct DeltaMessage<'a> {
     #[serde(rename = "type")]
-    kind: &'static str,
+    kind: DeltaType,
     event_id: EventId,
     version: i64,
     from_version: i64,
@@ -124,7 +149,7 @@ pub fn merged_delta(event_id: EventId, deltas: &[Arc<SeatDelta>]) -> Option<Fram
         }
     }
     let message = DeltaMessage {
-        kind: "delta",
+        kind: DeltaType::Delta,
         event_id,
         version: last,
         from_version: first,
@@ -134,33 +159,43 @@ pub fn merged_delta(event_id: EventId, deltas: &[Arc<SeatDelta>]) -> Option<Fram
     Some(Frame::new(Kind::Delta, last, json))
 }
 
-#[derive(Serialize)]
-struct FullSnapshot<'a> {
+/// Every seat of the event in layout order, at `version`.
+#[derive(Serialize, ToSchema)]
+#[schema(as = SeatMapFullSnapshot)]
+pub struct FullSnapshot<'a> {
     #[serde(rename = "type")]
-    kind: &'static str,
+    kind: SnapshotType,
     event_id: EventId,
     version: i64,
     seats: Vec<SeatEntry<'a>>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
+#[schema(as = SeatMapEntry)]
 struct SeatEntry<'a> {
     seat_id: actors::model::SeatId,
     section: &'a str,
     row: &'a str,
     number: i32,
-    status: &'static str,
+    status: SeatStatus,
+    /// The seat's price zone (`null`: the event's own price).
+    #[schema(required = true)]
     zone: Option<&'a str>,
     price_cents: i64,
 }
 
-#[derive(Serialize)]
-struct CompactSnapshot {
+/// Every seat's status at `version`, one character per seat in layout order
+/// (`A` available, `R` reserved, `C` confirmed): the layout says which seat
+/// each is.
+#[derive(Serialize, ToSchema)]
+#[schema(as = SeatMapCompactSnapshot)]
+pub struct CompactSnapshot {
     #[serde(rename = "type")]
-    kind: &'static str,
+    kind: SnapshotType,
     event_id: EventId,
     version: i64,
-    format: &'static str,
+    format: CompactFormat,
+    #[schema(pattern = "^[ARC]*$")]
     statuses: String,
 }
 
@@ -173,7 +208,7 @@ pub fn snapshot(
 ) -> Frame {
     let json = match format {
         Format::Full => serde_json::to_string(&FullSnapshot {
-            kind: "snapshot",
+            kind: SnapshotType::Snapshot,
             event_id,
             version,
             seats: layout
@@ -184,17 +219,17 @@ pub fn snapshot(
                     section: &seat.section,
                     row: &seat.row,
                     number: seat.number,
-                    status: status.as_str(),
+                    status: *status,
                     zone: seat.zone.as_deref(),
                     price_cents: seat.price_cents,
                 })
                 .collect(),
         }),
         Format::Compact => serde_json::to_string(&CompactSnapshot {
-            kind: "snapshot",
+            kind: SnapshotType::Snapshot,
             event_id,
             version,
-            format: "compact",
+            format: CompactFormat::Compact,
             statuses: statuses.iter().map(|s| s.as_char()).collect(),
         }),
     };

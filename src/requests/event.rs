@@ -1,8 +1,6 @@
 //! Events as operators create and change them, and the browse filter.
 
 use actors::model::{EventId, EventStatus, VenueId};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -339,15 +337,31 @@ impl TryFrom<EventPatchRequest> for EventPatch {
     }
 }
 
-/// The query string of `GET /events`.
-#[derive(Debug, Default, Deserialize)]
+/// The query string of `GET /events`. Blank text filters are ignored;
+/// text is matched after trimming.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct EventListQuery {
+    /// Events in this city (exact, case-insensitive).
+    #[param(max_length = 100, pattern = r"^[^\u0000]*$", nullable = false)]
     pub city: Option<String>,
+    /// Events of this category (exact, case-insensitive).
+    #[param(max_length = 100, pattern = r"^[^\u0000]*$", nullable = false)]
     pub category: Option<String>,
+    /// Events starting at or after this time.
+    #[param(nullable = false)]
     pub from: Option<DateTime<Utc>>,
+    /// Events starting before this time (`to` at or before `from`: none).
+    #[param(nullable = false)]
     pub to: Option<DateTime<Utc>>,
+    /// Text in the title (case-insensitive).
+    #[param(max_length = 100, pattern = r"^[^\u0000]*$", nullable = false)]
     pub q: Option<String>,
+    /// The `next_cursor` of the previous page.
+    #[param(pattern = r"^(-?[0-9]{1,19}_-?[0-9]{1,19})?$", nullable = false)]
     pub cursor: Option<String>,
+    /// Page size (default 20).
+    #[param(minimum = 1, maximum = 100, nullable = false)]
     pub limit: Option<u32>,
 }
 
@@ -358,13 +372,40 @@ pub struct Cursor {
     pub event_id: EventId,
 }
 
+/// The time `micros` after the epoch, within the times both chrono and
+/// PostgreSQL hold (4713 BC to 262143 AD): a cursor beyond them names the
+/// same position as one at them.
+fn storable(micros: i128) -> DateTime<Utc> {
+    let earliest = chrono::NaiveDate::from_ymd_opt(-4712, 1, 1)
+        .and_then(|day| day.and_hms_opt(0, 0, 0))
+        .map_or(0, |time| time.and_utc().timestamp_micros());
+    let latest = DateTime::<Utc>::MAX_UTC.timestamp_micros();
+    let clamped = micros.clamp(i128::from(earliest), i128::from(latest)) as i64;
+    DateTime::from_timestamp_micros(clamped).unwrap_or_default()
+}
+
 impl Cursor {
+    /// `<start_time in microseconds since the epoch>_<event_id>`: every
+    /// string of that form is a position, so a client can only send one the
+    /// document describes or a malformed one.
     pub fn encode(&self) -> String {
-        URL_SAFE_NO_PAD.encode(serde_json::to_vec(self).unwrap_or_default())
+        format!("{}_{}", self.start_time.timestamp_micros(), self.event_id)
     }
 
     pub fn decode(s: &str) -> Option<Cursor> {
-        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(s).ok()?).ok()
+        let (micros, event_id) = s.split_once('_')?;
+        let digits = |part: &str| {
+            let unsigned = part.strip_prefix('-').unwrap_or(part);
+            (1..=19).contains(&unsigned.len()) && unsigned.bytes().all(|b| b.is_ascii_digit())
+        };
+        if !digits(micros) || !digits(event_id) {
+            return None;
+        }
+        let event_id: i128 = event_id.parse().ok()?;
+        Some(Cursor {
+            start_time: storable(micros.parse().ok()?),
+            event_id: EventId(event_id.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64),
+        })
     }
 }
 
@@ -388,11 +429,6 @@ impl TryFrom<EventListQuery> for EventFilter {
         if !(1..=100).contains(&limit) {
             return Err("limit must be between 1 and 100".into());
         }
-        if let (Some(from), Some(to)) = (q.from, q.to)
-            && from > to
-        {
-            return Err("from must not be after to".into());
-        }
         let after = match q.cursor.as_deref() {
             None | Some("") => None,
             Some(c) => Some(Cursor::decode(c).ok_or("cursor is not one this server issued")?),
@@ -403,6 +439,8 @@ impl TryFrom<EventListQuery> for EventFilter {
                 Some(s) if s.chars().count() > 100 => {
                     Err(format!("{field} must be at most 100 characters"))
                 }
+                // PostgreSQL text cannot hold NUL: no event has one.
+                Some(s) if s.contains('\0') => Err(format!("{field} must not contain NUL")),
                 Some(s) => Ok(Some(s.to_owned())),
             }
         };
@@ -428,20 +466,46 @@ impl TryFrom<EventListQuery> for EventFilter {
 
 #[cfg(test)]
 mod tests {
+    use chrono::Datelike;
+
     use super::*;
 
     #[test]
     fn a_cursor_round_trips_and_garbage_is_refused() {
+        // PostgreSQL keeps start times to the microsecond, and so does a cursor.
         let cursor = Cursor {
-            start_time: Utc::now(),
+            start_time: DateTime::from_timestamp_micros(1_924_992_000_123_456).unwrap(),
             event_id: EventId(9),
         };
+        assert_eq!(cursor.encode(), "1924992000123456_9");
         assert_eq!(Cursor::decode(&cursor.encode()), Some(cursor));
-        let query = EventListQuery {
-            cursor: Some("not-a-cursor".into()),
-            ..Default::default()
-        };
-        assert!(EventFilter::try_from(query).is_err());
+        for garbage in [
+            "not-a-cursor",
+            "1_",
+            "_1",
+            "1_2_3",
+            "+1_2",
+            "1.5_2",
+            "12345678901234567890_1",
+        ] {
+            let query = EventListQuery {
+                cursor: Some(garbage.into()),
+                ..Default::default()
+            };
+            assert!(EventFilter::try_from(query).is_err(), "{garbage:?}");
+        }
+    }
+
+    #[test]
+    fn every_cursor_of_the_documented_form_is_a_position() {
+        let far = Cursor::decode("-9999999999999999999_9999999999999999999").unwrap();
+        assert_eq!(far.event_id, EventId(i64::MAX));
+        assert!(
+            far.start_time.year() < -4000,
+            "clamped to what PostgreSQL stores"
+        );
+        let late = Cursor::decode("9999999999999999999_-1").unwrap();
+        assert_eq!(late.start_time.year(), DateTime::<Utc>::MAX_UTC.year());
     }
 
     #[test]

@@ -122,16 +122,31 @@ async fn insert_venue_seats(
     Ok(())
 }
 
-#[derive(Debug, Serialize, sqlx::FromRow)]
+#[derive(Debug, Serialize, sqlx::FromRow, utoipa::ToSchema)]
 pub struct VenueHeader {
     pub venue_id: VenueId,
     pub name: String,
     pub city: String,
     pub seat_count: i32,
     /// A shaped venue's stage, as the operator placed it (`null` for grids).
+    #[schema(value_type = Option<StageView>, required = true)]
     pub stage: Option<serde_json::Value>,
     #[serde(skip)]
     pub created_at: DateTime<Utc>,
+}
+
+/// The stage as stored (`requests::venue::Stage`): a rectangle centred on
+/// (x, y), turned by `angle` degrees, in seat coordinates.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)] // documents what `venues.stage` holds
+pub struct StageView {
+    x: f64,
+    y: f64,
+    width: f64,
+    height: f64,
+    angle: f64,
+    #[schema(required = true)]
+    label: Option<String>,
 }
 
 #[derive(Debug, sqlx::FromRow)]

@@ -33,7 +33,8 @@ pub async fn sales_totals(pool: &PgPool, event: EventId) -> sqlx::Result<SalesTo
 }
 
 /// One section's seats by status.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[schema(as = DashboardSectionSeats)]
 pub struct SectionSeats {
     pub section: String,
     pub available: i64,

@@ -3,8 +3,11 @@
 use actors::model::{EventId, SeatId, SeatStatus};
 use serde::Serialize;
 use sqlx::PgPool;
+use utoipa::ToSchema;
 
-#[derive(Debug, Serialize, sqlx::FromRow)]
+/// One seat of an event's seat map.
+#[derive(Debug, Serialize, sqlx::FromRow, ToSchema)]
+#[schema(as = Seat)]
 pub struct SeatView {
     pub seat_id: SeatId,
     pub section: String,
@@ -13,6 +16,7 @@ pub struct SeatView {
     pub number: i32,
     pub status: SeatStatus,
     /// The seat's price zone (`None`: the event's own price).
+    #[schema(required = true)]
     pub zone: Option<String>,
     pub price_cents: i64,
     /// Where the seat is drawn (for best-available ranking; the map's
@@ -23,7 +27,9 @@ pub struct SeatView {
     pub y: f32,
 }
 
-#[derive(Debug, Serialize)]
+/// Every seat of an event in layout order, at one version of the map.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = SeatMap)]
 pub struct SeatSnapshot {
     pub event_id: EventId,
     pub version: i64,

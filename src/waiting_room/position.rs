@@ -6,9 +6,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actors::model::{EventId, UserId};
-use chrono::{TimeZone, Utc};
+use chrono::{DateTime, TimeZone, Utc};
+use serde::Serialize;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
+use utoipa::ToSchema;
 
 use crate::auth::Signer;
 use crate::store::catalog::{EventGate, EventGates};
@@ -32,19 +34,80 @@ pub fn eta(position: u64, progress: &Progress, gate: &EventGate) -> u64 {
     (position as f64 / rate).ceil() as u64
 }
 
-fn admitted_body(signer: &Signer, event: EventId, user: UserId, expires: i64) -> Value {
+/// Where a waiter stands: admitted (with the queue token), in line (with
+/// a position once the sale has opened), or not in the queue.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct QueueStanding {
+    in_queue: bool,
+    admitted: bool,
+    /// 1 at the front; 0 once admitted; `null` before the sale opens (the
+    /// order is drawn then) or when not in the queue.
+    #[schema(required = true)]
+    position: Option<u64>,
+    /// Seconds until admitted; `null` while sold out, paused, before the
+    /// sale opens, or when not in the queue.
+    #[schema(required = true)]
+    eta_seconds: Option<u64>,
+    /// Once admitted: send it as `X-Queue-Token` with `POST /bookings`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    queue_token: Option<String>,
+    /// Once admitted: when the queue token stops working.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    expires_at: Option<DateTime<Utc>>,
+    /// While in line: no seat is left to sell (admission stops).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    sold_out: Option<bool>,
+    /// While in line: the operator paused admission (the place is kept).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    paused: Option<bool>,
+    /// While in line before the sale opens: when it opens.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    sale_opens_at: Option<DateTime<Utc>>,
+    /// Joining only: `<event_id>-<arrival number>`, for support.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub queue_id: Option<String>,
+}
+
+impl QueueStanding {
+    fn new(in_queue: bool, admitted: bool) -> QueueStanding {
+        QueueStanding {
+            in_queue,
+            admitted,
+            position: None,
+            eta_seconds: None,
+            queue_token: None,
+            expires_at: None,
+            sold_out: None,
+            paused: None,
+            sale_opens_at: None,
+            queue_id: None,
+        }
+    }
+
+    /// The standing as a stream message's body.
+    pub fn to_json(&self) -> Value {
+        serde_json::to_value(self).unwrap_or_default()
+    }
+}
+
+fn admitted_body(signer: &Signer, event: EventId, user: UserId, expires: i64) -> QueueStanding {
     let expires_at = Utc
         .timestamp_opt(expires, 0)
         .single()
         .unwrap_or_else(Utc::now);
-    json!({
-        "in_queue": false,
-        "admitted": true,
-        "queue_token": token::sign(signer, event, user, expires_at),
-        "expires_at": expires_at,
-        "position": 0,
-        "eta_seconds": 0,
-    })
+    QueueStanding {
+        queue_token: Some(token::sign(signer, event, user, expires_at)),
+        expires_at: Some(expires_at),
+        position: Some(0),
+        eta_seconds: Some(0),
+        ..QueueStanding::new(false, true)
+    }
 }
 
 /// What `GET /events/{id}/queue` answers for a standing.
@@ -55,26 +118,27 @@ pub fn standing_body(
     standing: &Standing,
     progress: &Progress,
     gate: &EventGate,
-) -> Value {
+) -> QueueStanding {
     match standing {
         Standing::Admitted { expires } => admitted_body(signer, event, user, *expires),
-        Standing::Waiting { position, .. } if open(gate) => json!({
-            "in_queue": true, "admitted": false, "position": position,
+        Standing::Waiting { position, .. } if open(gate) => QueueStanding {
+            position: Some(*position),
             // Admission stops while nothing is left or the operator paused
             // it: no countdown then.
-            "eta_seconds": (!progress.sold_out && !progress.paused)
+            eta_seconds: (!progress.sold_out && !progress.paused)
                 .then(|| eta(*position, progress, gate)),
-            "sold_out": progress.sold_out,
-            "paused": progress.paused,
-        }),
-        Standing::Waiting { .. } => json!({
-            // Before the sale opens the order is not yet drawn.
-            "in_queue": true, "admitted": false, "position": null, "eta_seconds": null,
-            "sale_opens_at": gate.onsale_at, "sold_out": false, "paused": progress.paused,
-        }),
-        Standing::NotInQueue => json!({
-            "in_queue": false, "admitted": false, "position": null, "eta_seconds": null,
-        }),
+            sold_out: Some(progress.sold_out),
+            paused: Some(progress.paused),
+            ..QueueStanding::new(true, false)
+        },
+        // Before the sale opens the order is not yet drawn.
+        Standing::Waiting { .. } => QueueStanding {
+            sale_opens_at: gate.onsale_at,
+            sold_out: Some(false),
+            paused: Some(progress.paused),
+            ..QueueStanding::new(true, false)
+        },
+        Standing::NotInQueue => QueueStanding::new(false, false),
     }
 }
 
@@ -152,7 +216,7 @@ impl PositionStream {
                     let _ = tx
                         .send(message(
                             "admitted",
-                            admitted_body(&signer, event, user, expires),
+                            admitted_body(&signer, event, user, expires).to_json(),
                         ))
                         .await;
                     break;
@@ -186,7 +250,7 @@ impl PositionStream {
                     removed,
                 };
                 let body = standing_body(&signer, event, user, &waiting, &progress, &gate);
-                if tx.send(message("position", body)).await.is_err() {
+                if tx.send(message("position", body.to_json())).await.is_err() {
                     break 'stream; // the client went away
                 }
                 let _ = tokio::time::timeout(Duration::from_secs(2), progress_rx.changed()).await;

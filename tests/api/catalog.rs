@@ -127,6 +127,17 @@ async fn listings_filter_by_city_category_dates_and_text() {
         ("/events?q=night", vec!["Rock Night", "Jazz Night"]),
         ("/events?q=%25", vec![]),
         ("/events?city=Paris", vec![]),
+        // An empty range selects nothing (the document cannot say "from <= to").
+        (
+            "/events?from=2030-02-15T00:00:00Z&to=2030-01-15T00:00:00Z",
+            vec![],
+        ),
+        // Any cursor of the documented form is a position, however far out.
+        (
+            "/events?cursor=-9999999999999999999_-9999999999999999999",
+            vec!["Rock Night", "Chess Finals", "Jazz Night"],
+        ),
+        ("/events?cursor=9999999999999999999_1", vec![]),
     ];
     for (path, expected) in cases {
         let page: Value = app.get(path).await.json().await.unwrap();

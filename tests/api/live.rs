@@ -264,12 +264,11 @@ async fn bad_stream_requests_are_problems() {
         "validation_failed",
     )
     .await;
-    assert_problem(
-        a.get(&format!("/events/{event_id}/seats/ws")).await,
-        400,
-        "validation_failed",
-    )
-    .await;
+    // Not a handshake: 426, naming the protocol and version to switch to.
+    let plain = a.get(&format!("/events/{event_id}/seats/ws")).await;
+    assert_eq!(plain.headers()["upgrade"], "websocket");
+    assert_eq!(plain.headers()["sec-websocket-version"], "13");
+    assert_problem(plain, 426, "upgrade_required").await;
 }
 
 #[actix_web::test]
