@@ -111,7 +111,11 @@ buyer_token=$(curl -fsS -H 'content-type: application/json' \
 
 # Streams never end by design (their first frames are checked by the API and
 # browser tests): schemathesis would only time out on them.
-common=(--checks all --phases examples,coverage,fuzzing,stateful
+# use_after_free is off: DELETE /bookings/{id} releases a hold, and the
+# booking stays readable as RELEASED (its history, per API.md), which that
+# check would call a deleted resource still served.
+common=(--checks all --exclude-checks use_after_free
+        --phases examples,coverage,fuzzing,stateful
         --exclude-path-regex '/(stream|ws)$'
         --request-timeout 10 --workers 2 --seed 1414
         --suppress-health-check too_slow,filter_too_much

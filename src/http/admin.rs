@@ -124,7 +124,8 @@ pub async fn create_event(
     request_body = EventPatchBody,
     responses(
         (status = 200, description = "The event as changed", body = EventView),
-        (status = 400, description = "`validation_failed`: a field out of range, nothing to change, another `venue_id`, malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "`validation_failed`: a field out of range, nothing to change, malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`venue_locked`: another `venue_id` (the event's seats belong to its venue)", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "`unauthorized`: no valid token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "`forbidden`: not an admin", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`not_found`: no such event", body = Problem, content_type = "application/problem+json"),
@@ -148,7 +149,8 @@ pub async fn patch_event(
         .await?
         .ok_or_else(|| ApiError::not_found("event"))?;
     if patch.venue_id.is_some_and(|v| v != current.venue_id) {
-        return Err(ApiError::validation(
+        return Err(ApiError::conflict(
+            "venue_locked",
             "venue_id cannot change: the event's seats belong to its venue",
         ));
     }
@@ -189,7 +191,8 @@ struct Admitted {
     request_body = CheckInRequest,
     responses(
         (status = 200, description = "Admitted: the ticket's first scan", body = Admitted),
-        (status = 400, description = "`invalid_ticket`: a code boxoffice did not issue; `validation_failed`: malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "`validation_failed`: malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`invalid_ticket`: a code boxoffice did not issue (its signature does not verify)", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "`unauthorized`: no valid token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "`forbidden`: neither door staff nor an admin", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`ticket_not_valid`: not (or no longer) a ticket of this event", body = Problem, content_type = "application/problem+json"),
@@ -214,7 +217,7 @@ pub async fn check_in(
     let code = body.into_inner().ticket_code;
     let claims = crate::tickets::verify(&signer, &code).ok_or_else(|| {
         ApiError::problem(
-            StatusCode::BAD_REQUEST,
+            StatusCode::UNPROCESSABLE_ENTITY,
             "invalid_ticket",
             "Invalid ticket",
             "this code was not issued by boxoffice",

@@ -93,7 +93,8 @@ fn seat_unavailable(seats: Vec<SeatId>) -> ApiError {
             ("AdminBooking" = (operation_id = "admin_booking", parameters(("booking_id" = "$response.body#/booking_id")))),
             ("RefundBooking" = (operation_id = "refund_booking", parameters(("booking_id" = "$response.body#/booking_id")))),
         )),
-        (status = 400, description = "`validation_failed`: not exactly one of `seat_ids` and `best_available`, too many seats, a seat twice, malformed JSON; `unknown_seats` (names `seat_ids`); `unknown_zone`", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "`validation_failed`: not exactly one of `seat_ids` and `best_available`, too many seats, a seat twice, malformed JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The request follows the schema but names what the event does not have: `unknown_seats` (names `seat_ids`), `unknown_zone`", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "`unauthorized`: no valid token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "`forbidden`: a door-staff account; `queue_token_required` / `queue_token_invalid`: the event's waiting room is on", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`not_found`: no such event", body = Problem, content_type = "application/problem+json"),
@@ -151,7 +152,7 @@ pub async fn create(
         .map_err(|error| match error {
             ReserveError::SeatsUnavailable(seats) => seat_unavailable(seats),
             ReserveError::UnknownSeats(seats) => ApiError::problem(
-                StatusCode::BAD_REQUEST,
+                StatusCode::UNPROCESSABLE_ENTITY,
                 "unknown_seats",
                 "Unknown seats",
                 "these seats are not seats of this event",
@@ -163,7 +164,7 @@ pub async fn create(
             )
             .with_extra(json!({ "count": count })),
             ReserveError::UnknownZone(zone) => ApiError::problem(
-                StatusCode::BAD_REQUEST,
+                StatusCode::UNPROCESSABLE_ENTITY,
                 "unknown_zone",
                 "Unknown zone",
                 format!("the event has no price zone named {zone:?}"),

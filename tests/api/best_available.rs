@@ -198,7 +198,7 @@ async fn a_zone_keeps_the_pick_to_its_sections() {
     .await;
     assert_problem(
         app.reserve_best(&other, event_id, 2, Some("Pit")).await,
-        400,
+        422,
         "unknown_zone",
     )
     .await;

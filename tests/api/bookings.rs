@@ -266,7 +266,7 @@ async fn bad_booking_requests_are_4xx_problems_that_change_nothing() {
             "seat of another event",
             app.reserve(&bob, event_id, &[seats[1], other_seats[0]])
                 .await,
-            400,
+            422,
             "unknown_seats",
         ),
         (

@@ -299,7 +299,7 @@ async fn no_token_password_email_card_or_ticket_code_reaches_the_logs_at_trace_l
     let forged_code = format!("T1.{admitted}.{event_id}.{}.{canary}", seats[0]);
     assert_problem(
         app.check_in(&admin, event_id, &forged_code).await,
-        400,
+        422,
         "invalid_ticket",
     )
     .await;

@@ -282,10 +282,10 @@ async fn a_ticket_is_admitted_once_and_forged_codes_are_refused() {
         &format!(".{}.", seats[0] + 1),
         1,
     );
-    assert_problem(check_in(event_id, forged).await, 400, "invalid_ticket").await;
+    assert_problem(check_in(event_id, forged).await, 422, "invalid_ticket").await;
     assert_problem(
         check_in(event_id, "hello".into()).await,
-        400,
+        422,
         "invalid_ticket",
     )
     .await;

@@ -17,7 +17,7 @@ test('every check-in answer has its verdict', () => {
   assert.equal(used.kind, 'used');
   assert.equal(used.at, '2030-01-01T19:00:00Z');
   assert.equal(verdict(410, { code: 'ticket_refunded' }).title, 'REFUNDED');
-  assert.equal(verdict(400, { code: 'invalid_ticket' }).title, 'FORGED');
+  assert.equal(verdict(422, { code: 'invalid_ticket' }).title, 'FORGED');
   assert.equal(verdict(409, { code: 'wrong_event', detail: 'for event 2' }).kind, 'wrong_event');
   assert.equal(verdict(404, { code: 'ticket_not_valid' }).kind, 'not_valid');
   for (const status of [0, 502, 503, 429]) assert.equal(verdict(status, null).kind, 'queued', String(status));
