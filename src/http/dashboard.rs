@@ -13,6 +13,9 @@ use actix_web_lab::sse;
 use actors::model::EventId;
 
 use crate::http::api_doc::Problem;
+use futures_util::StreamExt;
+
+use crate::drain::Drain;
 use crate::http::error::ApiError;
 use crate::http::extractors::Admin;
 use crate::live::dashboard::{Dashboards, Message};
@@ -41,6 +44,7 @@ pub async fn stream(
     admin: Admin,
     gates: web::Data<EventGates>,
     dashboards: web::Data<Dashboards>,
+    drain: web::Data<Drain>,
     event_id: web::Path<EventId>,
 ) -> Result<HttpResponse, ApiError> {
     let event = event_id.into_inner();
@@ -50,10 +54,13 @@ pub async fn stream(
         .ok_or_else(|| ApiError::not_found("event"))?;
     let dashboards: Arc<Dashboards> = dashboards.into_inner();
     let subscription = dashboards.subscribe(event);
+    // A draining node ends it (the operator's EventSource reconnects to
+    // another node) instead of holding the stop until the shutdown timeout.
     let events = futures_util::stream::unfold(subscription, |mut subscription| async move {
         let message = subscription.next().await?;
         Some((sse_event(message), subscription))
-    });
+    })
+    .take_until(drain.started());
     let sse = sse::Sse::from_infallible_stream(events).with_keep_alive(Duration::from_secs(15));
     Ok(sse.respond_to(&req).map_into_boxed_body())
 }

@@ -41,6 +41,12 @@ async fn a_draining_node_hands_its_lease_back_ends_its_streams_and_clients_resum
     a.joined(&waiter, queued).await;
     let mut position = a.queue_events(&waiter, queued).await;
     position.next(Duration::from_secs(10)).await;
+    let mut dashboard = SseClient::connect_with(
+        &a.url(&format!("/admin/events/{event_id}/dashboard/stream")),
+        &[("Authorization", format!("Bearer {admin}"))],
+    )
+    .await;
+    dashboard.next(Duration::from_secs(10)).await;
 
     let draining = Instant::now();
     a.drain().await;
@@ -56,6 +62,10 @@ async fn a_draining_node_hands_its_lease_back_ends_its_streams_and_clients_resum
     assert!(
         position.ends_within(Duration::from_secs(2)).await,
         "the position stream ended"
+    );
+    assert!(
+        dashboard.ends_within(Duration::from_secs(2)).await,
+        "the operator's dashboard stream ended"
     );
     assert!(
         a.client.get(a.url("/healthz")).send().await.is_err(),
