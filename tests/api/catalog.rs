@@ -273,7 +273,7 @@ async fn patching_an_unknown_event_is_a_404_and_changing_its_venue_is_refused() 
     let response = app
         .patch_event(&admin, event_id, &json!({"title": "X", "venue_id": other}))
         .await;
-    assert_problem(response, 400, "validation_failed").await;
+    assert_problem(response, 409, "venue_locked").await;
     let details = app.event_details(event_id).await;
     assert_eq!(details["title"], "Show");
 }
