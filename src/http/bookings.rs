@@ -17,7 +17,7 @@ use crate::config::BookingSettings;
 use crate::http::api_doc::Problem;
 use crate::http::error::ApiError;
 use crate::http::json_body::JsonBody;
-use crate::http::payments::{self, Confirmed};
+use crate::http::payments::{self, Confirmed, IdempotencyKeyHeader};
 use crate::payments::checkout::Checkout;
 use crate::requests::booking::{ReserveForm, ReserveRequest};
 use crate::store::bookings::{self, BookingView};
@@ -360,7 +360,7 @@ pub struct ConfirmRequest {
     post, path = "/bookings/{booking_id}/confirm", tag = "booking", operation_id = "confirm_booking",
     params(
         ("booking_id" = i64, Path, minimum = 1),
-        ("Idempotency-Key" = String, Header, min_length = 1, max_length = 255, pattern = "^[!-~]+$", description = "1 to 255 visible ASCII characters, for example a UUID; one per payment attempt"),
+        IdempotencyKeyHeader,
     ),
     request_body = ConfirmRequest,
     responses(

@@ -11,6 +11,24 @@ use crate::http::error::{ApiError, problem_body};
 use crate::payments::checkout::{Answer, CheckoutError, Decision, NotCharged, RefundReason};
 
 /// Parses the `Idempotency-Key` header: 1–255 visible ASCII characters.
+/// The `Idempotency-Key` header as the document declares it, for an
+/// operation's `params(...)`: what [`idempotency_key`] accepts.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)] // documents the header `idempotency_key` reads
+pub struct IdempotencyKeyHeader {
+    /// 1 to 255 visible ASCII characters, for example a UUID, one per
+    /// attempt: the same key again answers the same and charges or refunds
+    /// nothing twice.
+    #[param(
+        rename = "Idempotency-Key",
+        min_length = 1,
+        max_length = 255,
+        pattern = "^[!-~]+$"
+    )]
+    idempotency_key: String,
+}
+
 pub fn idempotency_key(req: &HttpRequest) -> Result<String, ApiError> {
     let value = req
         .headers()

@@ -18,7 +18,7 @@ use crate::auth::Caller;
 use crate::http::api_doc::Problem;
 use crate::http::error::ApiError;
 use crate::http::extractors::Admin;
-use crate::http::payments::idempotency_key;
+use crate::http::payments::{IdempotencyKeyHeader, idempotency_key};
 use crate::payments::checkout::{CancelError, Checkout, CheckoutError};
 use crate::store::bookings::{self, BookingView};
 use crate::store::catalog;
@@ -36,7 +36,7 @@ struct Refunded {
     post, path = "/admin/bookings/{booking_id}/refund", tag = "operator", operation_id = "refund_booking",
     params(
         ("booking_id" = i64, Path, minimum = 1),
-        ("Idempotency-Key" = String, Header, min_length = 1, max_length = 255, pattern = "^[!-~]+$", description = "1 to 255 visible ASCII characters, for example a UUID; the same key again answers the same without refunding twice"),
+        IdempotencyKeyHeader,
     ),
     responses(
         (status = 200, description = "Cancelled and refunded: the seats are on sale again, the tickets admit no one", body = Refunded),
@@ -72,7 +72,7 @@ pub async fn refund(
     post, path = "/bookings/{booking_id}/cancel", tag = "booking", operation_id = "cancel_booking",
     params(
         ("booking_id" = i64, Path, minimum = 1),
-        ("Idempotency-Key" = String, Header, min_length = 1, max_length = 255, pattern = "^[!-~]+$", description = "1 to 255 visible ASCII characters, for example a UUID; the same key again answers the same without refunding twice"),
+        IdempotencyKeyHeader,
     ),
     responses(
         (status = 200, description = "Cancelled and refunded: the seats are on sale again, the tickets admit no one", body = Refunded),

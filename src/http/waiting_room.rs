@@ -19,6 +19,7 @@ use crate::http::api_doc::Problem;
 use crate::http::client_addr::ClientAddr;
 use crate::http::error::ApiError;
 use crate::http::extractors::Admin;
+use crate::http::json_body::JsonBody;
 use crate::http::limits::{Action, Limits, StreamKind};
 use crate::requests::event::MAX_ADMISSION_RATE;
 use crate::store::cache::CatalogCache;
@@ -268,38 +269,12 @@ pub async fn fairness(
 pub struct QueueSettingsRequest {
     enabled: bool,
     /// Admissions per second; 0 pauses admission (waiters keep their places).
-    #[serde(deserialize_with = "whole_number")]
     #[schema(minimum = 0, maximum = 100_000)]
     admission_rate_per_sec: i32,
     /// Absent: unchanged; `null`: no on-sale time (first come, first served).
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "crate::requests::present")]
     #[schema(value_type = Option<DateTime<Utc>>)]
     onsale_at: Option<Option<DateTime<Utc>>>,
-}
-
-/// A number without a fraction, as JSON Schema's `integer` is (`50.0` too);
-/// one out of `i32`'s range saturates, for the range check to refuse.
-fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i32, D::Error> {
-    let number = serde_json::Number::deserialize(d)?;
-    let whole = number.as_i64().or_else(|| {
-        number
-            .as_f64()
-            .filter(|f| f.fract() == 0.0)
-            .map(|f| f as i64)
-    });
-    match whole {
-        Some(n) => Ok(n.clamp(i64::from(i32::MIN), i64::from(i32::MAX)) as i32),
-        None => Err(serde::de::Error::custom(format!(
-            "invalid type: {number} is not a whole number"
-        ))),
-    }
-}
-
-/// Tells an explicit `null` (`Some(None)`) from an absent field (`None`).
-fn present<'de, D: serde::Deserializer<'de>>(
-    d: D,
-) -> Result<Option<Option<DateTime<Utc>>>, D::Error> {
-    Option::<DateTime<Utc>>::deserialize(d).map(Some)
 }
 
 /// Turn the waiting room on or off, set its admission rate (in effect
@@ -335,7 +310,7 @@ pub async fn configure(
     cache: web::Data<CatalogCache>,
     store: web::Data<QueueStore>,
     event_id: web::Path<EventId>,
-    body: web::Json<QueueSettingsRequest>,
+    body: JsonBody<QueueSettingsRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let event = event_id.into_inner();
     let body = body.into_inner();

@@ -226,7 +226,7 @@ pub struct EventPatchRequest {
     #[schema(value_type = Option<i64>)]
     pub venue_id: Option<VenueId>,
     /// `null` turns buyer cancellation off; absent leaves it as it is.
-    #[serde(default, deserialize_with = "present")]
+    #[serde(default, deserialize_with = "super::present")]
     #[schema(schema_with = crate::requests::schema::date_time_or_null)]
     pub cancellable_until: Option<Option<DateTime<Utc>>>,
 }
@@ -280,15 +280,6 @@ impl ToSchema for EventPatchBody {
         ));
         <EventPatchRequest as ToSchema>::schemas(schemas);
     }
-}
-
-/// A field that is present (`Some`), even as `null` (`Some(None)`).
-fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    Option::<T>::deserialize(deserializer).map(Some)
 }
 
 #[derive(Debug, Default)]

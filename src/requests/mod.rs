@@ -7,3 +7,13 @@ pub mod booking_lookup;
 pub mod event;
 pub mod schema;
 pub mod venue;
+
+/// A field that is present (`Some`), even as `null` (`Some(None)`), told
+/// from an absent one (`None`, with `#[serde(default)]`).
+pub fn present<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    serde::Deserialize::deserialize(deserializer).map(Some)
+}

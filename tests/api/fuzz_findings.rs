@@ -38,6 +38,27 @@ async fn a_whole_number_written_as_a_float_is_taken_where_an_integer_is_expected
         )
         .await;
     assert_problem(fractional, 400, "validation_failed").await;
+    let event_id = event["event_id"].as_i64().unwrap();
+    let queue = app
+        .put_queue(
+            &admin,
+            event_id,
+            &json!({"enabled": true, "admission_rate_per_sec": 50.0}),
+        )
+        .await;
+    assert_eq!(queue.status(), 200);
+    assert_eq!(
+        app.queue_report(&admin, event_id).await["admission_rate_per_sec"],
+        50
+    );
+    let fractional_rate = app
+        .put_queue(
+            &admin,
+            event_id,
+            &json!({"enabled": true, "admission_rate_per_sec": 2.5}),
+        )
+        .await;
+    assert_problem(fractional_rate, 400, "validation_failed").await;
 }
 
 #[actix_web::test]
