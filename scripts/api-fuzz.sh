@@ -125,13 +125,15 @@ status=0
 for who in operator buyer; do
   if [[ $who == operator ]]; then t=$admin_token; else t=$buyer_token; fi
   log "$mode run as the $who (${run_args[*]})"
+  run_status=0
   "$venv/bin/st" run "$base/openapi.json" -H "Authorization: Bearer $t" \
     "${common[@]}" "${run_args[@]}" \
     --report junit --report-junit-path "$out/$who.xml" "$@" \
-    >"$out/$who.log" 2>&1 || status=$?
+    >"$out/$who.log" 2>&1 || run_status=$?
   # The summary: cases, failures, and each failure's title.
   sed -n '/^=* *SUMMARY/,$p' "$out/$who.log" >&2
-  if ((status)); then
+  if ((run_status)); then
+    status=$run_status
     log "$who run failed; the whole output is in $out/$who.log"
     grep -E '^(_+ |[0-9]+\. |- )' "$out/$who.log" | head -n 60 >&2 || true
   fi

@@ -93,6 +93,15 @@ mod tests {
     }
 
     #[test]
+    fn a_whole_float_near_2_pow_53_parses_exactly() {
+        // Found by schemathesis: without serde_json's exact float parsing this
+        // read as 1869602709248496.8 and a schema-valid id was refused.
+        let mut value: Value = serde_json::from_str(r#"{"event_id": 1869602709248497.0}"#).unwrap();
+        whole_numbers_as_integers(&mut value);
+        assert_eq!(value, json!({"event_id": 1_869_602_709_248_497_i64}));
+    }
+
+    #[test]
     fn a_float_beyond_64_bits_stays_a_float() {
         assert_eq!(whole(18_446_744_073_709_551_616.0), None);
         assert_eq!(
