@@ -146,6 +146,48 @@ fn ids<T: Copy>(items: &[T], f: impl Fn(T) -> i64) -> Vec<i64> {
     items.iter().map(|&i| f(i)).collect()
 }
 
+/// The batch's check, under the event-row lock: the event's new version and
+/// price, the requested seats still available (with their prices), booking
+/// ids for the batch, and the seats each buyer of the batch already holds.
+///
+/// `held` is read under the event-row lock taken with `BEGIN` (this
+/// statement's snapshot is newer than that lock), so no other hold of this
+/// event commits between this count and ours, on any node. It goes by
+/// `bookings_pending_buyer_idx` (event, buyer) and counts each of those
+/// holds' seats by primary key (a subquery per hold, never a join the planner
+/// could turn into a scan of every booking seat): it reads the batch's
+/// buyers' holds only, however large the on-sale. Public so a test can hold
+/// its plan to that, generic and custom alike.
+///
+/// Seats are looked up by the requested ids (primary-key lookups), whatever
+/// the statistics say; each available seat comes with its price (its zone's,
+/// else the event's).
+///
+/// `$1` event, `$2` requested seat ids, `$3` how many booking ids, `$4` buyers.
+pub const HOLD_CHECK: &str = "WITH held AS (
+        SELECT b.user_id,
+               sum((SELECT count(*) FROM booking_seats bs
+                    WHERE bs.booking_id = b.booking_id AND bs.active))::int8 AS seats
+        FROM bookings b
+        WHERE b.event_id = $1 AND b.status = 'PENDING' AND b.user_id = ANY($4)
+        GROUP BY b.user_id
+    ), free AS (
+        SELECT s.seat_id, coalesce(z.price_cents, ev.price_cents) AS price
+        FROM UNNEST($2::int8[]) AS w(seat_id)
+        JOIN seats s ON s.event_id = $1 AND s.seat_id = w.seat_id
+        JOIN events ev ON ev.event_id = $1
+        LEFT JOIN event_zones z ON z.zone_id = s.zone_id
+        WHERE s.status = 'AVAILABLE'
+    )
+    SELECT e.seat_version, e.price_cents,
+           ARRAY(SELECT seat_id FROM free ORDER BY seat_id),
+           ARRAY(SELECT price FROM free ORDER BY seat_id),
+           ARRAY(SELECT nextval(pg_get_serial_sequence('bookings', 'booking_id'))
+                 FROM generate_series(1, $3)),
+           ARRAY(SELECT user_id FROM held ORDER BY user_id),
+           ARRAY(SELECT seats FROM held ORDER BY user_id)
+    FROM (SELECT 1) AS one LEFT JOIN events e ON e.event_id = $1";
+
 impl PgLedger {
     /// The batch in one transaction. `Err(Conflict)` when a guard fired that
     /// the pre-check did not foresee; the caller then retries plan by plan.
@@ -180,44 +222,14 @@ impl PgLedger {
             Vec<i64>,
             Vec<i64>,
             Vec<i64>,
-        ) = sqlx::query_as(
-            // `held`: the seats each buyer of the batch already holds, read
-            // under the event-row lock taken with BEGIN above (this
-            // statement's snapshot is newer than that lock), so no other
-            // hold of this event commits between this count and ours, on
-            // any node. Seats are looked up by the requested ids
-            // (primary-key lookups), whatever the statistics say; each
-            // available seat comes with its price (its zone's, else the
-            // event's).
-            "WITH held AS (
-                     SELECT b.user_id, count(*) AS seats FROM bookings b
-                     JOIN booking_seats bs ON bs.booking_id = b.booking_id AND bs.active
-                     WHERE b.event_id = $1 AND b.status = 'PENDING' AND b.user_id = ANY($4)
-                     GROUP BY b.user_id
-                 ), free AS (
-                     SELECT s.seat_id, coalesce(z.price_cents, ev.price_cents) AS price
-                     FROM UNNEST($2::int8[]) AS w(seat_id)
-                     JOIN seats s ON s.event_id = $1 AND s.seat_id = w.seat_id
-                     JOIN events ev ON ev.event_id = $1
-                     LEFT JOIN event_zones z ON z.zone_id = s.zone_id
-                     WHERE s.status = 'AVAILABLE'
-                 )
-                 SELECT e.seat_version, e.price_cents,
-                        ARRAY(SELECT seat_id FROM free ORDER BY seat_id),
-                        ARRAY(SELECT price FROM free ORDER BY seat_id),
-                        ARRAY(SELECT nextval(pg_get_serial_sequence('bookings', 'booking_id'))
-                              FROM generate_series(1, $3)),
-                        ARRAY(SELECT user_id FROM held ORDER BY user_id),
-                        ARRAY(SELECT seats FROM held ORDER BY user_id)
-                 FROM (SELECT 1) AS one LEFT JOIN events e ON e.event_id = $1",
-        )
-        .bind(event)
-        .bind(&wanted)
-        .bind(plans.len() as i32)
-        .bind(&buyers)
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(storage_error)?;
+        ) = sqlx::query_as(HOLD_CHECK)
+            .bind(event)
+            .bind(&wanted)
+            .bind(plans.len() as i32)
+            .bind(&buyers)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(storage_error)?;
         let (Some(version), Some(price_cents)) = (version, price_cents) else {
             tx.rollback().await.map_err(storage_error)?;
             return Err(StorageError::Other(format!("event {event} does not exist")));
