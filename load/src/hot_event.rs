@@ -1,8 +1,11 @@
 //! Prepares a hot event for an external load generator (wrk): creates the
 //! venue and event, signs in buyers, writes their tokens to a file, and prints
 //! `EVENT_ID FIRST_SEAT SEAT_COUNT` (a venue's seat ids are consecutive).
+//! A tokens file that already holds enough buyers is kept: a bearer token is
+//! not tied to an event, so several hot events can share one crowd.
 
 use clap::Args as ClapArgs;
+use futures_util::{StreamExt, TryStreamExt, stream};
 
 use crate::api::Api;
 
@@ -30,12 +33,17 @@ pub async fn run(api: &Api, args: Args) -> anyhow::Result<()> {
         .enumerate()
         .all(|(i, s)| *s == first + i as i64);
     anyhow::ensure!(contiguous, "seat ids are not consecutive");
-    let mut tokens = String::new();
-    for n in 0..args.buyers {
-        tokens.push_str(&api.guest(n).await?);
-        tokens.push('\n');
+    let kept = std::fs::read_to_string(&args.tokens_file)
+        .map(|tokens| tokens.lines().filter(|l| !l.is_empty()).count())
+        .unwrap_or(0);
+    if kept < args.buyers {
+        let tokens: Vec<String> = stream::iter(0..args.buyers)
+            .map(|n| api.guest(n))
+            .buffered(32)
+            .try_collect()
+            .await?;
+        std::fs::write(&args.tokens_file, tokens.join("\n") + "\n")?;
     }
-    std::fs::write(&args.tokens_file, tokens)?;
     println!("{event_id} {first} {}", seat_ids.len());
     Ok(())
 }

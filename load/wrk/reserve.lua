@@ -4,9 +4,14 @@
 --
 --   wrk -t2 -c256 -d10s -s load/wrk/reserve.lua http://127.0.0.1:18081 \
 --       -- TOKENS_FILE EVENT_ID FIRST_SEAT SEAT_COUNT [HOT_SHARE]
+--   wrk ... -- TOKENS_FILE EVENTS_FILE [HOT_SHARE]
+--
+-- EVENTS_FILE holds one `EVENT_ID FIRST_SEAT SEAT_COUNT` line per hot event
+-- (what `hot-event` prints); each attempt picks one of them at random.
 
 local tokens = {}
-local event_id, first_seat, seat_count, hot_share
+local events = {}
+local hot_share
 -- Global (not local): done() reads it from each thread with thread:get.
 counts = { held = 0, conflict = 0, other = 0 }
 local threads = {}
@@ -19,14 +24,22 @@ function init(args)
   for line in io.lines(args[1]) do
     if #line > 0 then tokens[#tokens + 1] = line end
   end
-  event_id = tonumber(args[2])
-  first_seat = tonumber(args[3])
-  seat_count = tonumber(args[4])
-  hot_share = tonumber(args[5] or "0.8")
+  if tonumber(args[2]) then
+    events[1] = { tonumber(args[2]), tonumber(args[3]), tonumber(args[4]) }
+    hot_share = tonumber(args[5] or "0.8")
+  else
+    for line in io.lines(args[2]) do
+      local e, f, c = line:match("^(%d+) (%d+) (%d+)")
+      if e then events[#events + 1] = { tonumber(e), tonumber(f), tonumber(c) } end
+    end
+    hot_share = tonumber(args[3] or "0.8")
+  end
   math.randomseed(os.time() + tonumber(tostring({}):sub(8), 16))
 end
 
 function request()
+  local event = events[math.random(1, #events)]
+  local event_id, first_seat, seat_count = event[1], event[2], event[3]
   local n = math.random(1, 4)
   local range = seat_count
   if math.random() < hot_share then range = math.floor(seat_count / 10) end
