@@ -152,12 +152,15 @@ fn ids<T: Copy>(items: &[T], f: impl Fn(T) -> i64) -> Vec<i64> {
 ///
 /// `held` is read under the event-row lock taken with `BEGIN` (this
 /// statement's snapshot is newer than that lock), so no other hold of this
-/// event commits between this count and ours, on any node. It goes by
-/// `bookings_pending_buyer_idx` (event, buyer) and counts each of those
-/// holds' seats by primary key (a subquery per hold, never a join the planner
-/// could turn into a scan of every booking seat): it reads the batch's
-/// buyers' holds only, however large the on-sale. Public so a test can hold
-/// its plan to that, generic and custom alike.
+/// event commits between this count and ours, on any node. It is driven by
+/// the batch's buyers, one lookup each by (event, buyer) in
+/// `bookings_pending_buyer_idx`, and each of their holds' seats counted by
+/// primary key: subqueries, never a join or a filter the planner could turn
+/// into a scan of the event's holds or of every booking seat. Given a list
+/// of buyers (`user_id = ANY(..)`) instead, the planner took the index for
+/// the event alone and filtered out every other pending hold whenever its
+/// statistics were behind (an on-sale's tables grow faster than autovacuum
+/// analyses them). Public so a test can hold its plan to that.
 ///
 /// Seats are looked up by the requested ids (primary-key lookups), whatever
 /// the statistics say; each available seat comes with its price (its zone's,
@@ -165,12 +168,12 @@ fn ids<T: Copy>(items: &[T], f: impl Fn(T) -> i64) -> Vec<i64> {
 ///
 /// `$1` event, `$2` requested seat ids, `$3` how many booking ids, `$4` buyers.
 pub const HOLD_CHECK: &str = "WITH held AS (
-        SELECT b.user_id,
-               sum((SELECT count(*) FROM booking_seats bs
-                    WHERE bs.booking_id = b.booking_id AND bs.active))::int8 AS seats
-        FROM bookings b
-        WHERE b.event_id = $1 AND b.status = 'PENDING' AND b.user_id = ANY($4)
-        GROUP BY b.user_id
+        SELECT u.user_id,
+               (SELECT coalesce(sum((SELECT count(*) FROM booking_seats bs
+                                     WHERE bs.booking_id = b.booking_id AND bs.active)), 0)::int8
+                FROM bookings b
+                WHERE b.event_id = $1 AND b.user_id = u.user_id AND b.status = 'PENDING') AS seats
+        FROM (SELECT DISTINCT unnest($4::int8[])) AS u(user_id)
     ), free AS (
         SELECT s.seat_id, coalesce(z.price_cents, ev.price_cents) AS price
         FROM UNNEST($2::int8[]) AS w(seat_id)
