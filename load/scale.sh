@@ -48,6 +48,7 @@ cleanup() {
     echo "# kept: database $db, files in $tmp" >&2
   else
     psql "$pg_url/postgres" -qAt -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
+    redis-cli -p "$redis_port" --scan --pattern "$db-*" | xargs -r redis-cli -p "$redis_port" DEL >/dev/null
     rm -rf "$tmp"
   fi
 }

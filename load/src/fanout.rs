@@ -133,7 +133,11 @@ fn batch_count(metrics: &str) -> f64 {
 
 pub async fn run(api: &Api, args: Args) -> anyhow::Result<()> {
     let (event_id, seat_ids) = api.venue_and_event("Fan-out Night", 4, 50, 50).await?;
-    let buyer = api.guest(0).await?;
+    // Enough buyers that none reaches the hold cap (8 seats by default).
+    let mut buyers = Vec::new();
+    for n in 0..(args.rate * args.seconds).div_ceil(4).max(1) {
+        buyers.push(api.guest(n as usize).await?);
+    }
     let shared = Arc::new(Shared {
         committed: Mutex::new(HashMap::new()),
         delays: Mutex::new(histogram()),
@@ -197,7 +201,8 @@ pub async fn run(api: &Api, args: Args) -> anyhow::Result<()> {
         if at > started + Duration::from_secs(args.seconds) {
             break;
         }
-        let (api, buyer, shared) = (api.clone(), buyer.clone(), shared.clone());
+        let buyer = buyers[n % buyers.len()].clone();
+        let (api, shared) = (api.clone(), shared.clone());
         reservations.push(tokio::spawn(async move {
             tokio::time::sleep_until(at.into()).await;
             let answer = api
