@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Where one batch of holds goes (issue #11): one release server, one hot
-# event warmed up, wrk for a few seconds, then the server's own batch
-# metrics and, when PostgreSQL preloads pg_stat_statements, each statement's
-# time, buffers and WAL per batch.
+# Where one batch of holds goes (issue #11): one release server
+# (load/with-server.sh), one hot event warmed up, wrk for a few seconds, then
+# the server's own batch metrics and, when PostgreSQL preloads
+# pg_stat_statements, each statement's time, buffers and WAL per batch.
 #
 #   load/batch-profile.sh [seats] [seconds]      # default 200000 6
 #
@@ -11,53 +11,33 @@
 # target/perf-hold.data.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-eval "$(scripts/services.sh env)"
+if [[ -z ${BASE_URL:-} ]]; then
+  PORT=${PORT:-18300} exec load/with-server.sh -- "$0" "$@"
+fi
+# Below: inside with-server.sh, against its server and database.
 seats=${1:-200000}
 secs=${2:-6}
-bin=${BOXOFFICE_BIN:-target/release/boxoffice}
 load_bin=${LOAD_BIN:-target/release/boxoffice-load}
-port=${PORT:-18300}
-db=batch_profile_$$
+db=${BOXOFFICE__DATABASE__URL##*/}
 pg=${BOXOFFICE__DATABASE__URL%/*}
-base=http://127.0.0.1:$port
-export BOXOFFICE_ENV=development BOXOFFICE__LIMITS__ENABLED=false RUST_LOG=warn
-export BOXOFFICE__DATABASE__URL=$pg/$db BOXOFFICE__DATABASE__MAX_CONNECTIONS=20
-export BOXOFFICE__REDIS__KEY_PREFIX=$db: BOXOFFICE__BOOKING__BATCH_MAX=${BATCH_MAX:-256}
-export BOXOFFICE_LOAD_ADMIN_EMAIL=bench-ops@example.com
-export BOXOFFICE_LOAD_ADMIN_PASSWORD=bench-${RANDOM}${RANDOM}${RANDOM}
 tmp=$(mktemp -d)
-spid=""
-cleanup() {
-  [[ -n $spid ]] && { kill "$spid" 2>/dev/null || true; wait "$spid" 2>/dev/null || true; }
-  psql "$pg/postgres" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-psql "$pg/postgres" -qc "CREATE DATABASE $db"
-"$bin" migrate >/dev/null
-"$bin" admin create --email "$BOXOFFICE_LOAD_ADMIN_EMAIL" --password-stdin \
-  <<<"$BOXOFFICE_LOAD_ADMIN_PASSWORD" >/dev/null
-BOXOFFICE__SERVER__PORT=$port "$bin" serve >"$tmp/server.log" 2>&1 &
-spid=$!
-for _ in $(seq 1 100); do curl -fs "$base/readyz" >/dev/null && break; sleep 0.1; done
-read -r event first count < <("$load_bin" --base-url "$base" hot-event --seats "$seats" \
+trap 'rm -rf "$tmp"' EXIT
+read -r event first count < <("$load_bin" --base-url "$BASE_URL" hot-event --seats "$seats" \
   --buyers "${BUYERS:-20000}" --tokens-file "$tmp/tokens" --name "Batch profile")
-# The warm-up hold: the event's actor loads its seat map.
-curl -fsS -o /dev/null -H "Authorization: Bearer $(head -n 1 "$tmp/tokens")" \
-  -H 'content-type: application/json' -d "{\"event_id\":$event,\"seat_ids\":[$first]}" "$base/bookings"
+[[ -n ${count:-} ]] || { echo "hot-event failed" >&2; exit 1; }
 stats=$(psql "$pg/postgres" -tAc "SELECT count(*) FROM pg_extension WHERE extname = 'pg_stat_statements'" 2>/dev/null || echo 0)
 [[ $stats == 1 ]] && psql "$pg/postgres" -qc "SELECT pg_stat_statements_reset()" >/dev/null
-curl -fsS "$base/metrics" >"$tmp/metrics-before"
+curl -fsS "$BASE_URL/metrics" >"$tmp/metrics-before"
 perf_pid=""
 if [[ -n ${PERF:-} ]]; then
-  (sleep 1; perf record -F 999 -g -p "$spid" -o target/perf-hold.data -- sleep 4 >/dev/null 2>&1) &
+  (sleep 1; perf record -F 999 -g -p "$SERVER_PID" -o target/perf-hold.data -- sleep 4 >/dev/null 2>&1) &
   perf_pid=$!
 fi
 echo "# $(date -u +%FT%TZ), load average $(cut -d' ' -f1-3 /proc/loadavg); $seats seats, wrk -t1 -c512 -d${secs}s"
-wrk -t1 -c512 -d"${secs}s" --timeout 10s -s load/wrk/reserve.lua "$base" \
+wrk -t1 -c512 -d"${secs}s" --timeout 10s -s load/wrk/reserve.lua "$BASE_URL" \
   -- "$tmp/tokens" "$event" "$first" "$count" "${SHARE:-0}" | grep '^wrk:'
 [[ -n $perf_pid ]] && wait "$perf_pid"
-curl -fsS "$base/metrics" >"$tmp/metrics-after"
+curl -fsS "$BASE_URL/metrics" >"$tmp/metrics-after"
 for metric in boxoffice_batch_size boxoffice_postgres_batch_seconds boxoffice_redis_seconds; do
   awk -v m="$metric" '
     FNR == 1 { file++ }

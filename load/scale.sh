@@ -68,22 +68,14 @@ start() { # port batch_max
 start "$base" 256
 start $((base + 1)) 1
 
-# events PORT N SEATS: N fresh hot events, one `EVENT FIRST COUNT` line each
+# events PORT N SEATS: N fresh hot events, each warmed up by one hold (see
+# hot-event), one `EVENT FIRST COUNT` line each
 events() {
   : >"$tmp/events"
   for i in $(seq 1 "$2"); do
     "$load_bin" --base-url "http://127.0.0.1:$1" hot-event --seats "$3" --buyers "$buyers" \
       --tokens-file "$tmp/tokens" --name "Scale $3 $i of $2" >>"$tmp/events"
   done
-  # Warm each event up as an on-sale's first fans do (its actor loads the
-  # seat map on the first hold): one hold of its first seat.
-  local token event first
-  token=$(head -n 1 "$tmp/tokens")
-  while read -r event first _; do
-    curl -fsS -o /dev/null --max-time 60 -H "Authorization: Bearer $token" \
-      -H 'content-type: application/json' -d "{\"event_id\":$event,\"seat_ids\":[$first]}" \
-      "http://127.0.0.1:$1/bookings"
-  done <"$tmp/events"
 }
 # run LABEL PORT: wrk over the events in $tmp/events
 run() {

@@ -2,7 +2,7 @@
 # One release server on a fresh database of the PostgreSQL of
 # scripts/services.sh, then a `boxoffice-load` command against it (issue #11).
 # SPID in the arguments becomes the server's pid (for --server-pid). After
-# `--`, any command instead, with BASE_URL set to the server's address.
+# `--`, any command instead, with BASE_URL and SERVER_PID set.
 #
 #   load/with-server.sh reserve --rate 5000 --seconds 10 --seats 200000 --buyers 20000
 #   load/with-server.sh fanout --subscribers 10000 --seconds 10 --rate 250 --server-pid SPID
@@ -34,7 +34,7 @@ trap cleanup EXIT
 BOXOFFICE__SERVER__PORT=$port "$bin" serve >"${SERVER_LOG:-/dev/null}" 2>&1 &
 spid=$!
 for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.1; done
-export BASE_URL=http://127.0.0.1:$port
+export BASE_URL=http://127.0.0.1:$port SERVER_PID=$spid
 if [[ ${1:-} == -- ]]; then
   "${@:2}"
 else
