@@ -16,6 +16,8 @@ load_bin=${LOAD_BIN:-target/release/boxoffice-load}
 port=${PORT:-18301}
 db=with_server_$$
 pg=${BOXOFFICE__DATABASE__URL%/*}
+redis_port=${BOXOFFICE__REDIS__URL##*:}
+redis_port=${redis_port%%/*}
 export BOXOFFICE_ENV=development BOXOFFICE__LIMITS__ENABLED=false RUST_LOG=warn
 export BOXOFFICE__DATABASE__URL=$pg/$db BOXOFFICE__DATABASE__MAX_CONNECTIONS=20
 export BOXOFFICE__REDIS__KEY_PREFIX=$db: BOXOFFICE__BOOKING__BATCH_MAX=${BATCH_MAX:-256}
@@ -26,6 +28,10 @@ spid=""
 cleanup() {
   [[ -n $spid ]] && { kill "$spid" 2>/dev/null || true; wait "$spid" 2>/dev/null || true; }
   psql "$pg/postgres" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
+  # Its seat locks too: left to their ten-minute expiry, a few runs piled up
+  # hundreds of thousands of keys, and Redis's append-only file rewrites of
+  # them landed in later runs.
+  redis-cli -p "$redis_port" --scan --pattern "$db:*" | xargs -r -n 1000 redis-cli -p "$redis_port" DEL >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
 "$bin" migrate >/dev/null
