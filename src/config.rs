@@ -162,7 +162,6 @@ pub struct BookingSettings {
     pub hold_seconds: u64,
     pub max_seats_per_booking: usize,
     pub batch_max: usize,
-    pub batches_in_flight: usize,
     pub payment_window_seconds: u64,
     pub sweep_interval_ms: u64,
     pub actor_idle_seconds: u64,
@@ -320,16 +319,11 @@ impl Settings {
                 reason: "must be at least 32 characters".into(),
             });
         }
-        let checks: [(&'static str, bool, &str); 10] = [
+        let checks: [(&'static str, bool, &str); 9] = [
             (
                 "booking.batch_max",
                 (1..=10_000).contains(&self.booking.batch_max),
                 "must be between 1 and 10000",
-            ),
-            (
-                "booking.batches_in_flight",
-                (1..=8).contains(&self.booking.batches_in_flight),
-                "must be between 1 and 8",
             ),
             (
                 "booking.sweep_interval_ms",

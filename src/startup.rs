@@ -143,7 +143,6 @@ impl Application {
             ports,
             EventActorConfig {
                 batch_max: booking.batch_max,
-                batches_in_flight: booking.batches_in_flight,
                 hold_for: Duration::from_secs(booking.hold_seconds),
                 idle_after: Duration::from_secs(booking.actor_idle_seconds),
                 gap_timeout: Duration::from_secs(1),

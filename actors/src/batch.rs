@@ -46,22 +46,19 @@ pub struct Selection<T> {
     pub refused: Vec<(T, Vec<SeatId>)>,
 }
 
-/// Takes up to `max` requests from the front of `queue`, around `busy` (the
-/// seats of batches still in flight, whose outcome memory does not know yet):
-/// - a best-available request is given the best block memory knows is free,
-///   not busy and not claimed by an earlier request of the batch, or is
-///   refused (with no seats named) when there is none;
+/// Takes up to `max` requests from the front of `queue`:
+/// - a best-available request is given the best block memory knows is free
+///   and no earlier request of the batch claimed, or is refused (with no
+///   seats named) when there is none;
 /// - a request memory knows cannot succeed is refused (memory says "no" early),
 ///   unless it already was and must now be decided by PostgreSQL;
-/// - a request sharing a seat with one already in the batch, or with a batch
-///   in flight, waits in the queue for a later batch: plans in flight never
-///   overlap, so one request's outcome never depends on another's, and no
-///   batch takes over a seat lock another batch of this actor holds.
+/// - a request sharing a seat with one already in the batch waits in the queue
+///   for the next batch, so the batch's plans never overlap and one request's
+///   outcome never depends on another's in the same transaction.
 pub fn select<T: WantsSeats>(
     queue: &mut VecDeque<T>,
     max: usize,
     state: &SeatState,
-    busy: &HashSet<SeatId>,
 ) -> Selection<T> {
     let mut batch = Vec::new();
     let mut refused = Vec::new();
@@ -72,9 +69,7 @@ pub fn select<T: WantsSeats>(
             break;
         };
         if let Some(best) = request.best_available() {
-            let excluded = |seat: SeatId| {
-                busy.contains(&seat) || claimed.contains(&seat) || best.avoid.contains(&seat)
-            };
+            let excluded = |seat: SeatId| claimed.contains(&seat) || best.avoid.contains(&seat);
             match state.pick(best.count, best.zone, excluded) {
                 Some(seats) => {
                     claimed.extend(seats.iter().copied());
@@ -92,11 +87,7 @@ pub fn select<T: WantsSeats>(
         };
         if !taken.is_empty() {
             refused.push((request, taken));
-        } else if request
-            .seats()
-            .iter()
-            .any(|s| busy.contains(s) || claimed.contains(s))
-        {
+        } else if request.seats().iter().any(|s| claimed.contains(s)) {
             deferred.push_back(request);
         } else {
             claimed.extend(request.seats().iter().copied());
@@ -190,7 +181,7 @@ mod tests {
             Req("overlaps-b", seats(&[6])),
             Req("c", seats(&[7])),
         ]);
-        let selection = select(&mut queue, 10, &state, &HashSet::new());
+        let selection = select(&mut queue, 10, &state);
         let names: Vec<_> = selection.batch.iter().map(|r| r.0).collect();
         assert_eq!(names, vec!["a", "b", "c"]);
         assert_eq!(selection.refused.len(), 1);
@@ -212,7 +203,7 @@ mod tests {
             best("too-many", 4, &[]),
             Req("overlaps-a-pick", seats(&[7])),
         ]);
-        let selection = select(&mut queue, 10, &state, &HashSet::new());
+        let selection = select(&mut queue, 10, &state);
         let picked: Vec<(&str, Vec<SeatId>)> =
             selection.batch.iter().map(|r| (r.0, r.1.clone())).collect();
         assert_eq!(
@@ -234,35 +225,10 @@ mod tests {
     }
 
     #[test]
-    fn seats_of_a_batch_in_flight_are_picked_around_and_named_ones_wait() {
-        // Seat 1 sold; seats 7-10 in the batch in flight.
-        let state = state_with_seat_1_sold();
-        let busy: HashSet<SeatId> = seats(&[7, 8, 9, 10]).into_iter().collect();
-        let mut queue = VecDeque::from(vec![
-            Req("on-busy", seats(&[8])),
-            best("pair", 2, &[]),
-            Req("free", seats(&[2])),
-            best("too-many", 4, &[]),
-        ]);
-        let selection = select(&mut queue, 10, &state, &busy);
-        let picked: Vec<(&str, Vec<SeatId>)> =
-            selection.batch.iter().map(|r| (r.0, r.1.clone())).collect();
-        // Free and not busy: 2-6; the named seat 2 comes after the pick.
-        assert_eq!(
-            picked,
-            vec![("pair", seats(&[5, 6])), ("free", seats(&[2]))]
-        );
-        let refused: Vec<_> = selection.refused.iter().map(|r| r.0.0).collect();
-        assert_eq!(refused, vec!["too-many"]);
-        let left: Vec<_> = queue.iter().map(|r| r.0).collect();
-        assert_eq!(left, vec!["on-busy"]);
-    }
-
-    #[test]
     fn a_batch_never_exceeds_its_maximum() {
         let state = state_with_seat_1_sold();
         let mut queue: VecDeque<Request> = (2..=10).map(|i| Req("r", seats(&[i]))).collect();
-        let selection = select(&mut queue, 1, &state, &HashSet::new());
+        let selection = select(&mut queue, 1, &state);
         assert_eq!(selection.batch.len(), 1);
         assert_eq!(queue.len(), 8);
     }

@@ -4,13 +4,9 @@
 //! start, so a restarted actor rebuilds itself) and the queue of hold requests
 //! waiting for the next group commit.
 //!
-//! **Order.** Up to `batches_in_flight` hold batches are in flight at once
-//! (pipelined: the next batch takes its Redis seat locks and queues on the
-//! event row while the one before commits). New requests queue; the next batch
-//! takes up to `batch_max` of them in arrival order, around the seats of the
-//! batches in flight, with one Redis pipeline (seat locks) and one PostgreSQL
-//! transaction. Batches never share a seat, and PostgreSQL runs them one after
-//! the other on the event row, so each sees every commit before it. Releases,
+//! **Order.** At most one hold batch is in flight. While it is, new requests
+//! queue; the next batch takes up to `batch_max` of them in arrival order, with
+//! one Redis pipeline (seat locks) and one PostgreSQL transaction. Releases,
 //! expiries and confirmations run as their own transactions, at most
 //! `parallel_writes` at a time (the rest wait their turn), so a burst of them
 //! on one hot event cannot take every pool connection. Across every node,
@@ -82,9 +78,6 @@ pub struct Ports {
 #[derive(Debug, Clone)]
 pub struct EventActorConfig {
     pub batch_max: usize,
-    /// Hold batches one event may have in flight at once (1: the next batch
-    /// is selected only when the last one has answered).
-    pub batches_in_flight: usize,
     pub hold_for: Duration,
     /// An actor with nothing to do for this long stops.
     pub idle_after: Duration,
@@ -323,11 +316,7 @@ pub struct EventActor {
     /// Hold requests waiting for the next batch. Bounded in time: each has
     /// a deadline after which it is dropped unplanned.
     queue: VecDeque<PendingHold>,
-    /// Hold batches in flight.
-    in_flight: usize,
-    /// The seats of the batches in flight: memory does not know their
-    /// outcome yet, so no later batch plans them until they have answered.
-    in_flight_seats: HashSet<SeatId>,
+    in_flight: bool,
     /// Requests memory refused, waiting for the next version read (one read
     /// serves all of them).
     refusals: Vec<Refusal>,
@@ -380,8 +369,7 @@ impl EventActor {
             config,
             state: None,
             queue: VecDeque::new(),
-            in_flight: 0,
-            in_flight_seats: HashSet::new(),
+            in_flight: false,
             refusals: Vec::new(),
             checking: false,
             parked: Vec::new(),
@@ -504,10 +492,7 @@ impl EventActor {
     }
 
     fn start_batch(&mut self, ctx: &mut Context<Self>) {
-        if self.in_flight >= self.config.batches_in_flight.max(1)
-            || self.reloading
-            || self.queue.is_empty()
-        {
+        if self.in_flight || self.reloading || self.queue.is_empty() {
             return;
         }
         let Some(state) = self.state.as_ref() else {
@@ -528,12 +513,7 @@ impl EventActor {
             }
         }
         self.queue = kept;
-        let selection = batch::select(
-            &mut self.queue,
-            self.config.batch_max,
-            state,
-            &self.in_flight_seats,
-        );
+        let selection = batch::select(&mut self.queue, self.config.batch_max, state);
         let memory_version = state.version();
         metrics::gauge!("boxoffice_event_queue_depth").set(self.queue.len() as f64);
         if !selection.refused.is_empty() {
@@ -543,14 +523,8 @@ impl EventActor {
         if selection.batch.is_empty() {
             return;
         }
-        self.in_flight += 1;
+        self.in_flight = true;
         let op = self.own_begin();
-        let seats: Vec<SeatId> = selection
-            .batch
-            .iter()
-            .flat_map(|p| p.seat_ids.iter().copied())
-            .collect();
-        self.in_flight_seats.extend(seats.iter().copied());
         let plans: Vec<HoldPlan> = selection
             .batch
             .iter()
@@ -574,18 +548,13 @@ impl EventActor {
         );
         let waiting = selection.batch;
         ctx.spawn(work.into_actor(self).map(move |result, actor, ctx| {
-            actor.in_flight -= 1;
-            for seat in &seats {
-                actor.in_flight_seats.remove(seat);
-            }
+            actor.in_flight = false;
             actor.last_active = Instant::now();
             actor.finish_batch(result, waiting, ctx);
             actor.own_end(op, ctx);
             actor.verify_refusals(ctx);
             actor.start_batch(ctx);
         }));
-        // More queued than one batch takes: the next one fills a free slot.
-        self.start_batch(ctx);
     }
 
     /// Reads the latest committed version for the refusals waiting: Redis's
@@ -898,7 +867,7 @@ impl EventActor {
     }
 
     fn idle(&self) -> bool {
-        self.in_flight == 0
+        !self.in_flight
             && !self.reloading
             && !self.checking
             && self.queue.is_empty()

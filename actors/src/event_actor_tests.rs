@@ -38,7 +38,6 @@ struct Setup {
 fn config(batch_max: usize) -> EventActorConfig {
     EventActorConfig {
         batch_max,
-        batches_in_flight: 2,
         hold_for: Duration::from_secs(600),
         idle_after: Duration::from_secs(60),
         gap_timeout: Duration::from_secs(1),
@@ -676,65 +675,8 @@ async fn a_lock_for_a_seat_memory_has_not_heard_of_is_respected() {
 }
 
 #[actix::test]
-async fn the_next_batch_runs_behind_the_one_in_flight_and_never_plans_its_seats() {
-    // One row of six; every transaction takes 300 ms.
-    let s = setup_ledger(
-        FakeLedger::with_rows(1, 6, Duration::from_millis(300)),
-        config(256),
-    );
-    loaded(&s.actor).await;
-    // The first batch (seats 1-2) is in flight once the actor has handled it.
-    let (first, first_answer) = reserve_within(1, &[1, 2], Duration::from_secs(10));
-    s.actor.send(first).await.unwrap();
-    // Seat 2 waits for the batch in flight instead of racing it; the best
-    // pair is picked around seats 1-2, in a second batch beside the first.
-    let same_seat = actix::spawn(ask(&s.actor, 2, &[2]));
-    let best_pair = actix::spawn(ask_best(&s.actor, 3, 2, None));
-    let held = first_answer
-        .await
-        .unwrap()
-        .expect("the first batch holds 1-2");
-    assert_eq!(held.seat_ids, seats(&[1, 2]));
-    let pair = best_pair
-        .await
-        .unwrap()
-        .expect("a pair around the batch in flight");
-    assert!(
-        pair.seat_ids.iter().all(|seat| seat.0 > 2),
-        "picked {:?}",
-        pair.seat_ids
-    );
-    assert_eq!(
-        same_seat.await.unwrap(),
-        Err(ReserveError::SeatsUnavailable(seats(&[2])))
-    );
-    assert_eq!(
-        s.ledger.most_writes_at_once.load(Ordering::SeqCst),
-        2,
-        "the second batch ran while the first committed"
-    );
-    let mut planned = s.ledger.planned.lock().unwrap().clone();
-    planned.sort();
-    let mut expected = vec![SeatId(1), SeatId(2)];
-    expected.extend(pair.seat_ids.iter().copied());
-    expected.sort();
-    assert_eq!(planned, expected, "no seat planned twice");
-    assert_eq!(
-        s.lock.holder(SeatId(2)),
-        Some(s.ledger.booking(held.booking_id).token)
-    );
-}
-
-#[actix::test]
 async fn a_requester_that_left_before_planning_costs_nothing() {
-    let s = setup_with(
-        3,
-        Duration::from_millis(300),
-        EventActorConfig {
-            batches_in_flight: 1,
-            ..config(256)
-        },
-    );
+    let s = setup(3, 256, Duration::from_millis(300));
     loaded(&s.actor).await;
     let (first, first_answer) = reserve_within(1, &[1], Duration::from_secs(10));
     s.actor.send(first).await.unwrap();

@@ -88,8 +88,6 @@ pub struct FakeLedger {
     pub loads_fail: AtomicBool,
     writes_running: AtomicUsize,
     pub most_writes_at_once: AtomicUsize,
-    /// Every seat a hold transaction was asked for, in order.
-    pub planned: Mutex<Vec<SeatId>>,
     /// The venue's rows (the layout never changes).
     rows: Vec<SeatRow>,
 }
@@ -129,7 +127,6 @@ impl FakeLedger {
             loads_fail: AtomicBool::new(false),
             writes_running: AtomicUsize::new(0),
             most_writes_at_once: AtomicUsize::new(0),
-            planned: Mutex::new(Vec::new()),
         }
     }
 
@@ -211,10 +208,6 @@ impl SeatLedger for FakeLedger {
         plans: &[HoldPlan],
         hold_for: Duration,
     ) -> Result<Committed<Vec<HoldOutcome>>, StorageError> {
-        self.planned
-            .lock()
-            .unwrap()
-            .extend(plans.iter().flat_map(|p| p.seats.iter().copied()));
         self.write(|l| {
             let mut outcomes = Vec::new();
             let mut held = Vec::new();

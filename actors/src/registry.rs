@@ -282,7 +282,6 @@ mod tests {
         };
         let config = EventActorConfig {
             batch_max: 8,
-            batches_in_flight: 2,
             hold_for: Duration::from_secs(600),
             idle_after: Duration::from_secs(60),
             gap_timeout: Duration::from_secs(1),
