@@ -278,8 +278,9 @@ pub struct QueueSettingsRequest {
 }
 
 /// Turn the waiting room on or off, set its admission rate (in effect
-/// within a second on every node) and on-sale time. A new on-sale time
-/// ahead redraws those who join before it.
+/// within a second on every node; a pause, rate 0, before this answers)
+/// and on-sale time. A new on-sale time ahead redraws those who join
+/// before it.
 #[utoipa::path(
     put, path = "/admin/events/{event_id}/queue", tag = "waiting room", operation_id = "configure_queue",
     params(("event_id" = EventId, Path, description = "The event")),
@@ -325,9 +326,15 @@ pub async fn configure(
         admission_rate_per_sec: body.admission_rate_per_sec,
         onsale_at: body.onsale_at,
     };
-    if !catalog::set_waiting_room(&pool, event, &settings).await? {
+    let Some(version) = catalog::set_waiting_room(&pool, event, &settings).await? else {
         return Err(ApiError::not_found("event"));
-    }
+    };
+    // In Redis before the answer: a pause holds from here on, on every node,
+    // whenever their drivers next read PostgreSQL.
+    store
+        .publish_settings(event, version, settings.admission_rate_per_sec)
+        .await
+        .map_err(unavailable)?;
     gates.forget(event);
     if body.onsale_at.flatten().is_some_and(|at| at > Utc::now()) {
         // A new on-sale time ahead: whoever joins before it is drawn again then.

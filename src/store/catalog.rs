@@ -469,24 +469,26 @@ pub struct WaitingRoomSettings {
 }
 
 /// Writes the event's waiting-room settings; `false` if there is no such event.
+/// Returns the settings' new version (see `WaitingRoomConfig`), `None` for
+/// an unknown event.
 pub async fn set_waiting_room(
     pool: &PgPool,
     event: EventId,
     settings: &WaitingRoomSettings,
-) -> sqlx::Result<bool> {
-    let updated = sqlx::query(
+) -> sqlx::Result<Option<i64>> {
+    sqlx::query_scalar(
         "UPDATE events SET queue_enabled = $2, admission_rate_per_sec = $3,
-                           onsale_at = CASE WHEN $4 THEN $5 ELSE onsale_at END, updated_at = now()
-         WHERE event_id = $1",
+                           onsale_at = CASE WHEN $4 THEN $5 ELSE onsale_at END, updated_at = now(),
+                           queue_settings_version = queue_settings_version + 1
+         WHERE event_id = $1 RETURNING queue_settings_version",
     )
     .bind(event)
     .bind(settings.enabled)
     .bind(settings.admission_rate_per_sec)
     .bind(settings.onsale_at.is_some())
     .bind(settings.onsale_at.flatten())
-    .execute(pool)
-    .await?;
-    Ok(updated.rows_affected() > 0)
+    .fetch_optional(pool)
+    .await
 }
 
 /// The admission settings of an event whose waiting room is on.
@@ -495,12 +497,17 @@ pub struct WaitingRoomConfig {
     pub event_id: EventId,
     pub admission_rate_per_sec: i32,
     pub onsale_at: Option<DateTime<Utc>>,
+    /// Grows by one with every change of the settings: of two copies, the
+    /// higher is the newer.
+    pub settings_version: i64,
 }
 
 /// Every event whose waiting room is on (the admission driver's settings).
 pub async fn waiting_rooms(pool: &PgPool) -> sqlx::Result<Vec<WaitingRoomConfig>> {
     sqlx::query_as(
-        "SELECT event_id, admission_rate_per_sec, onsale_at FROM events WHERE queue_enabled",
+        "SELECT event_id, admission_rate_per_sec, onsale_at,
+                queue_settings_version AS settings_version
+         FROM events WHERE queue_enabled",
     )
     .fetch_all(pool)
     .await

@@ -13,7 +13,7 @@
 //! | `q:admissions` | sorted set | admissions of the last minute (by time) |
 //! | `q:drain` | string | measured admissions per second |
 //! | `q:sold_out` | string | `1` while no seat is left |
-//! | `q:paused` | string | `1` while the operator has paused admission (rate 0) |
+//! | `q:settings` | string | `<version>:<rate>`, the newest admission rate written (0: paused) |
 //! | `q:seed`, `q:shuffled` | string | the on-sale shuffle's seed, and whether it ran |
 //! | `q:driver` | string (lease) | the node admitting for this event |
 //!
@@ -31,6 +31,7 @@ static ADMIT_SCRIPT: LazyLock<redis::Script> = LazyLock::new(|| redis::Script::n
 static STANDING_SCRIPT: LazyLock<redis::Script> = LazyLock::new(|| redis::Script::new(STANDING));
 static LEASE_SCRIPT: LazyLock<redis::Script> = LazyLock::new(|| redis::Script::new(LEASE));
 static RELEASE_SCRIPT: LazyLock<redis::Script> = LazyLock::new(|| redis::Script::new(RELEASE));
+static SETTINGS_SCRIPT: LazyLock<redis::Script> = LazyLock::new(|| redis::Script::new(SETTINGS));
 
 #[derive(Clone)]
 pub struct QueueStore {
@@ -64,7 +65,7 @@ redis.call('ZADD', KEYS[4], ARGV[2], ARGV[1])
 local rank = redis.call('ZRANK', KEYS[2], ARGV[1])
 local sold_out = redis.call('GET', KEYS[6]) == '1' and 1 or 0
 local drain_milli = math.floor(tonumber(redis.call('GET', KEYS[7]) or '0') * 1000)
-local paused = redis.call('GET', KEYS[8]) == '1' and 1 or 0
+local paused = string.match(redis.call('GET', KEYS[8]) or '', ':0$') and 1 or 0
 return {rank + 1, tonumber(redis.call('GET', KEYS[5]) or '0'), tonumber(score), sold_out, drain_milli, paused}
 "#;
 
@@ -81,8 +82,11 @@ return {rank + 1, tonumber(redis.call('GET', KEYS[4]) or '0')}
 /// grace period are admitted, the others skipped (closed tabs waste no slot).
 /// Only for the lease holder (ARGV[6]): a node whose lease lapsed and was
 /// taken admits nobody (`false`), so an old and a new holder never both admit.
+/// Nobody either while the settings in Redis say paused, whatever rate the
+/// holder last read from PostgreSQL (`{}`).
 const ADMIT: &str = r#"
 if redis.call('GET', KEYS[7]) ~= ARGV[6] then return false end
+if string.match(redis.call('GET', KEYS[8]) or '', ':0$') then return {} end
 local n, now, grace, expires, max_scan = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[5])
 local admitted, scanned = {}, 0
 while #admitted < n and scanned < max_scan do
@@ -102,6 +106,16 @@ if scanned > 0 then redis.call('INCRBY', KEYS[4], scanned) end
 if #admitted > 0 then redis.call('INCRBY', KEYS[5], #admitted) end
 redis.call('ZREMRANGEBYSCORE', KEYS[6], 0, now - 60000)
 return admitted
+"#;
+
+/// Writes the settings ARGV[2] (the rate) at version ARGV[1] unless Redis
+/// already holds that version or a newer one: the operator's request and
+/// every node's driver write here, and the newest always stays.
+const SETTINGS: &str = r#"
+local current = tonumber(string.match(redis.call('GET', KEYS[1]) or '', '^(%d+):'))
+if current and current >= tonumber(ARGV[1]) then return 0 end
+redis.call('SET', KEYS[1], ARGV[1] .. ':' .. ARGV[2])
+return 1
 "#;
 
 /// Renews the lease if this node holds it, takes it if nobody does.
@@ -173,7 +187,7 @@ impl QueueStore {
         let keys = self.keys(
             event,
             &[
-                "seq", "waiting", "admitted", "seen", "removed", "sold_out", "drain", "paused",
+                "seq", "waiting", "admitted", "seen", "removed", "sold_out", "drain", "settings",
             ],
         );
         let now = chrono::Utc::now().timestamp();
@@ -240,6 +254,7 @@ impl QueueStore {
                 "admitted_total",
                 "admissions",
                 "driver",
+                "settings",
             ],
         );
         let n = admission.n;
@@ -390,25 +405,37 @@ impl QueueStore {
         Ok(order.len())
     }
 
+    /// Writes the admission rate at `version` (see
+    /// `catalog::WaitingRoomConfig`) unless Redis holds a newer one; whether
+    /// it was written. Admission and what waiters are told about a pause
+    /// follow what is here.
+    pub async fn publish_settings(
+        &self,
+        event: EventId,
+        version: i64,
+        rate: i32,
+    ) -> Result<bool, RedisError> {
+        let keys = self.keys(event, &["settings"]);
+        let args = vec![version.to_string(), rate.max(0).to_string()];
+        let written: i64 = self.script(&SETTINGS_SCRIPT, keys, args).await?;
+        Ok(written == 1)
+    }
+
     /// The admitting driver's view, for every waiter to read (they lapse
     /// a minute after the last driver wrote them).
     pub async fn set_flags(
         &self,
         event: EventId,
         sold_out: bool,
-        paused: bool,
         drain_per_sec: f64,
     ) -> Result<(), RedisError> {
         let (sold_key, drain_key) = (self.key(event, "sold_out"), self.key(event, "drain"));
-        let paused_key = self.key(event, "paused");
         self.redis
             .run(|mut c| async move {
                 redis::pipe()
                     .set_ex(sold_key, if sold_out { "1" } else { "0" }, 60)
                     .ignore()
                     .set_ex(drain_key, format!("{drain_per_sec:.3}"), 60)
-                    .ignore()
-                    .set_ex(paused_key, if paused { "1" } else { "0" }, 60)
                     .ignore()
                     .query_async::<()>(&mut c)
                     .await
@@ -427,10 +454,10 @@ impl QueueStore {
                 "drain",
                 "waiting",
                 "admitted_total",
-                "paused",
+                "settings",
             ],
         );
-        let (removed, sold_out, drain, waiting, admitted_total, paused): ProgressRead = self
+        let (removed, sold_out, drain, waiting, admitted_total, settings): ProgressRead = self
             .redis
             .run(|mut c| async move {
                 redis::pipe()
@@ -450,7 +477,7 @@ impl QueueStore {
             drain_per_sec: drain.unwrap_or(0.0),
             waiting,
             admitted_total: admitted_total.unwrap_or(0),
-            paused: paused.as_deref() == Some("1"),
+            paused: settings.is_some_and(|s| s.ends_with(":0")),
             read_started: Some(read_started),
         })
     }
@@ -481,7 +508,7 @@ impl QueueStore {
 }
 
 /// `progress`'s pipeline: removed, sold out, drain, waiting, admitted total,
-/// paused.
+/// settings.
 type ProgressRead = (
     Option<u64>,
     Option<String>,

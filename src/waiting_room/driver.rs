@@ -5,7 +5,9 @@
 //! lease lapses and another node takes over within `lease_ms`.
 //!
 //! Each tick (`tick_ms`): refresh the settings from PostgreSQL (at most once a
-//! second, so a rate change applies within a second and survives restarts),
+//! second, so a rate change applies within a second and survives restarts;
+//! a pause applies at once, through the settings the operator's request
+//! wrote to Redis, which the admission step reads),
 //! renew or take leases, run the on-sale shuffle once, pause while no seat is
 //! left or the operator set the rate to 0, and admit `floor(tokens)` live
 //! waiters. The bucket holds one tick's worth (plus the carried fraction of
@@ -122,6 +124,7 @@ impl AdmissionDriver {
                         buckets.retain(|event, _| fresh.iter().any(|c| c.event_id == *event));
                         configs = fresh;
                         configs_read = Some(Instant::now());
+                        self.publish_settings(&configs).await;
                     }
                     Err(error) => tracing::warn!(%error, "waiting room settings unavailable"),
                 }
@@ -134,6 +137,32 @@ impl AdmissionDriver {
             }
         }
         self.hand_back(&buckets).await;
+    }
+
+    /// Writes the settings just read to Redis, where admission and waiters
+    /// read the pause. The operator's request wrote them first; this puts
+    /// them back after Redis lost them, and an older read than Redis's
+    /// changes nothing (`QueueStore::publish_settings`).
+    async fn publish_settings(&self, configs: &[WaitingRoomConfig]) {
+        for config in configs {
+            let published = self
+                .store
+                .publish_settings(
+                    config.event_id,
+                    config.settings_version,
+                    config.admission_rate_per_sec,
+                )
+                .await;
+            match published {
+                Ok(true) => {
+                    tracing::info!(event.id = %config.event_id, version = config.settings_version, "waiting room settings restored in Redis")
+                }
+                Ok(false) => {}
+                Err(error) => {
+                    tracing::debug!(event.id = %config.event_id, %error, "waiting room settings not written")
+                }
+            }
+        }
     }
 
     /// Draining: gives back every lease this node holds, so another node
@@ -191,12 +220,14 @@ impl AdmissionDriver {
             return Ok(());
         }
         // Rate 0: the operator paused admission; waiters keep their places.
+        // (Read here once a second; the Redis admission step itself follows
+        // the operator's pause from the moment it was answered.)
         let paused = config.admission_rate_per_sec <= 0;
         let rate = f64::from(config.admission_rate_per_sec.max(0));
         let now = Utc::now();
         if config.onsale_at.is_some_and(|at| at > now) {
             bucket.idle();
-            return self.write_flags(event, bucket, false, paused, rate).await;
+            return self.write_flags(event, bucket, false, rate).await;
         }
         if config.onsale_at.is_some() && !self.store.shuffled(event).await? {
             // Nobody is admitted before the draw is complete.
@@ -251,18 +282,16 @@ impl AdmissionDriver {
                 }
             }
         }
-        self.write_flags(event, bucket, sold_out, paused, rate)
-            .await
+        self.write_flags(event, bucket, sold_out, rate).await
     }
 
-    /// Every half second, the flags waiters read: sold out, paused, and the
+    /// Every half second, the flags waiters read: sold out, and the
     /// measured drain rate (admissions of the last ten seconds).
     async fn write_flags(
         &self,
         event: EventId,
         bucket: &mut Bucket,
         sold_out: bool,
-        paused: bool,
         rate: f64,
     ) -> anyhow::Result<()> {
         while bucket
@@ -284,7 +313,7 @@ impl AdmissionDriver {
             .map_or(0.0, |(at, _)| at.elapsed().as_secs_f64())
             .max(1.0);
         let drain = bucket.recent.iter().map(|(_, n)| *n).sum::<u64>() as f64 / window;
-        self.store.set_flags(event, sold_out, paused, drain).await?;
+        self.store.set_flags(event, sold_out, drain).await?;
         bucket.flags_written = Some(Instant::now());
         metrics::gauge!("boxoffice_queue_rate_configured", "event" => event.to_string()).set(rate);
         metrics::gauge!("boxoffice_queue_rate_measured", "event" => event.to_string()).set(drain);

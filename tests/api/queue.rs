@@ -761,6 +761,103 @@ async fn an_operator_pauses_admission_with_rate_zero_and_waiters_keep_their_plac
     assert_no_burst(&app, &times, 10.0, "right after resuming");
 }
 
+/// The admitting node reads its settings from PostgreSQL once a second; a
+/// pause must not wait for that. From the operator's 200 on, nobody is
+/// admitted and waiters are told the line is paused, also while the node
+/// still runs on the rate it read before.
+#[actix_web::test]
+async fn a_pause_holds_from_the_operators_answer_on_though_the_admitting_node_reads_it_later() {
+    let app = spawn_app_with(unlimited_joins).await;
+    let admin = app.admin_token().await;
+    let (event_id, _) = app.event_with_seats(10).await;
+    app.configure_queue(&admin, event_id, 200, Some(&in_an_hour()))
+        .await;
+    let buyers = app.many_buyers(600).await;
+    app.join_many(&buyers, event_id).await;
+    app.open_sale(&admin, event_id, 200).await;
+
+    app.configure_queue(&admin, event_id, 0, None).await;
+    let at_pause = app.admitted_total(&admin, event_id).await;
+    let mut waiter = None;
+    for (_, token) in buyers.iter().rev() {
+        if app.queue_status(token, event_id).await["in_queue"] == true {
+            waiter = Some(token);
+            break;
+        }
+    }
+    let waiter = waiter.expect("someone is still in line at 200/s");
+    // Longer than the node takes to read the pause itself, plus a tick.
+    let until = Instant::now() + Duration::from_millis(1500);
+    while Instant::now() < until {
+        assert_eq!(
+            app.admitted_total(&admin, event_id).await,
+            at_pause,
+            "admitted after the pause was answered"
+        );
+        let standing = app.queue_status(waiter, event_id).await;
+        assert_eq!(
+            (&standing["paused"], &standing["eta_seconds"]),
+            (&json!(true), &Value::Null),
+            "a waiter told the line moves after the pause: {standing}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The settings in Redis only move forward: a node that read the
+/// settings before the operator's change cannot write them back, and while
+/// they say paused even the lease holder admits nobody.
+#[actix_web::test]
+async fn admission_settings_in_redis_only_move_forward_and_a_pause_stops_the_lease_holder() {
+    let app = spawn_app().await;
+    let redis = boxoffice::store::redis::Redis::connect(&app.settings.redis).unwrap();
+    eventually("connected to redis", || async {
+        redis.ping().await.is_ok()
+    })
+    .await;
+    let store = boxoffice::store::waiting_room::QueueStore::new(redis);
+    // A line no driver of this app looks after (no such event in PostgreSQL).
+    let event = actors::model::EventId(987_654_322);
+    for user in 1..=3 {
+        store
+            .join(event, actors::model::UserId(user))
+            .await
+            .unwrap();
+    }
+    assert!(store.lease(event, "holder", 60_000).await.unwrap());
+    assert!(
+        store.publish_settings(event, 2, 0).await.unwrap(),
+        "the operator's pause"
+    );
+    assert!(
+        !store.publish_settings(event, 1, 50).await.unwrap(),
+        "a node's older read is not written"
+    );
+    assert!(!store.publish_settings(event, 2, 50).await.unwrap());
+    assert!(store.progress(event).await.unwrap().paused);
+    let admission = boxoffice::store::waiting_room::Admission {
+        n: 3,
+        at_ms: chrono::Utc::now().timestamp_millis(),
+        grace_ms: 60_000,
+        expires: chrono::Utc::now().timestamp() + 600,
+    };
+    assert_eq!(
+        store.admit(event, "holder", admission).await.unwrap(),
+        Some(vec![]),
+        "paused: the holder admits nobody"
+    );
+    assert_eq!(store.progress(event).await.unwrap().waiting, 3);
+    assert!(
+        store.publish_settings(event, 3, 10).await.unwrap(),
+        "resumed"
+    );
+    assert!(!store.progress(event).await.unwrap().paused);
+    assert_eq!(
+        store.admit(event, "holder", admission).await.unwrap(),
+        Some(vec![1, 2, 3])
+    );
+}
+
 /// The last-joined buyer who is still in line and told admission is paused.
 async fn waiting_one<'a>(
     app: &TestApp,
