@@ -1,15 +1,19 @@
 //! `GET /events/{event_id}/seats`: the seat map snapshot.
 //!
-//! Always read from committed PostgreSQL state, never from a TTL cache: a fan
-//! must never be shown a sold seat as available for longer than a round trip.
+//! Never from a TTL cache: a fan must never be shown a sold seat as
+//! available for longer than a round trip. The answer is at least as fresh
+//! as the version PostgreSQL has committed when the request comes: the live
+//! hub's map once it has reached that version (one primary-key read here,
+//! instead of every seat of the event per request), else PostgreSQL's.
 
-use actix_web::http::header::CACHE_CONTROL;
+use actix_web::http::header::{CACHE_CONTROL, ContentType};
 use actix_web::{HttpResponse, web};
 use actors::model::EventId;
 use sqlx::PgPool;
 
 use crate::http::api_doc::Problem;
 use crate::http::error::ApiError;
+use crate::live::hub::Hubs;
 use crate::store::seats::{self, SeatSnapshot};
 
 /// The seat map as committed: every seat with its status and price.
@@ -26,9 +30,20 @@ use crate::store::seats::{self, SeatSnapshot};
 #[tracing::instrument(skip_all, fields(event.id = %event_id))]
 pub async fn snapshot(
     pool: web::Data<PgPool>,
+    hubs: web::Data<Hubs>,
     event_id: web::Path<EventId>,
 ) -> Result<HttpResponse, ApiError> {
-    let snapshot = seats::snapshot(&pool, event_id.into_inner())
+    let event = event_id.into_inner();
+    let committed = seats::version(&pool, event)
+        .await?
+        .ok_or_else(|| ApiError::not_found("event"))?;
+    if let Some(body) = hubs.seat_map(event, committed).await {
+        return Ok(HttpResponse::Ok()
+            .insert_header((CACHE_CONTROL, "no-store"))
+            .content_type(ContentType::json())
+            .body(body));
+    }
+    let snapshot = seats::snapshot(&pool, event)
         .await?
         .ok_or_else(|| ApiError::not_found("event"))?;
     Ok(HttpResponse::Ok()

@@ -199,6 +199,42 @@ pub struct CompactSnapshot {
     statuses: String,
 }
 
+/// The body of `GET /events/{id}/seats` (the shape of
+/// `store::seats::SeatSnapshot`) from a hub's layout and statuses.
+pub fn seat_map(
+    event_id: EventId,
+    version: i64,
+    layout: &[SeatView],
+    statuses: &[SeatStatus],
+) -> Bytes {
+    #[derive(Serialize)]
+    struct SeatMap<'a> {
+        event_id: EventId,
+        version: i64,
+        seats: Vec<SeatEntry<'a>>,
+    }
+    let body = SeatMap {
+        event_id,
+        version,
+        seats: layout
+            .iter()
+            .zip(statuses)
+            .map(|(seat, status)| SeatEntry {
+                seat_id: seat.seat_id,
+                section: &seat.section,
+                row: &seat.row,
+                number: seat.number,
+                status: *status,
+                zone: seat.zone.as_deref(),
+                price_cents: seat.price_cents,
+            })
+            .collect(),
+    };
+    serde_json::to_vec(&body)
+        .map(Bytes::from)
+        .unwrap_or_default()
+}
+
 pub fn snapshot(
     event_id: EventId,
     version: i64,

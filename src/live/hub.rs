@@ -31,13 +31,22 @@
 //! burst beyond it is dropped and counted, never queued without end; the gap
 //! or the version check heals what was dropped.
 //!
-//! **Stopping.** A hub without subscribers for `live.idle_seconds` stops. The
+//! **Seat map reads.** `GET /events/{id}/seats` is answered from the hub too
+//! (`Hubs::seat_map`), once the hub has reached the version committed when
+//! the request came: as fresh as reading PostgreSQL, without reading every
+//! seat of the event from it per request. The body is built at most once
+//! per version, one build at a time, off the async workers.
+//!
+//! **Stopping.** A hub without subscribers (or seat map reads) for
+//! `live.idle_seconds` stops. The
 //! decision, `closed` and leaving the map happen under the state lock, the
 //! same lock a subscriber holds to join: a subscriber either joined first
 //! (and the hub stays) or finds it closed and goes to a fresh one.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
+
+use actix_web::web::Bytes;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -70,6 +79,9 @@ const DATABASE_CHECK_EVERY: u32 = 5;
 /// A gap, or a version check this hub has not caught up with, older than
 /// this makes it reload.
 const GAP_TIMEOUT: Duration = Duration::from_secs(1);
+/// How long a seat map read waits for the hub to reach the committed
+/// version before PostgreSQL is read instead.
+const SEAT_MAP_WAIT: Duration = Duration::from_millis(250);
 
 /// All hubs of this node, and the cap on their subscribers.
 pub struct Hubs {
@@ -118,6 +130,26 @@ struct Hub {
     /// The first load's outcome (`None` while loading). A `watch`, so every
     /// subscriber that arrives during the load waits for the same one.
     loaded: watch::Receiver<Option<Result<(), String>>>,
+    /// The version `state` is at, for seat map reads to wait on without
+    /// taking the lock.
+    version: watch::Sender<i64>,
+    /// Seat map reads served: they keep the hub from stopping as idle, as
+    /// subscribers do.
+    reads: AtomicUsize,
+    /// The last seat map body built, with its version.
+    seat_map: Mutex<Option<(i64, Bytes)>>,
+    /// One seat map build at a time: readers behind it take its body.
+    seat_map_build: tokio::sync::Mutex<()>,
+}
+
+/// What a seat map read found.
+enum MapRead {
+    Body(Bytes),
+    /// The hub stopped: read from a fresh one.
+    Closed,
+    /// The hub is behind the version asked for (it reloaded to an older
+    /// one): PostgreSQL answers.
+    Behind,
 }
 
 /// A hub's state, behind [`Hub::state`]: changed only by the hub's task
@@ -288,6 +320,10 @@ impl Hub {
             frames,
             inbox,
             loaded,
+            version: watch::Sender::new(i64::MIN),
+            reads: AtomicUsize::new(0),
+            seat_map: Mutex::new(None),
+            seat_map_build: tokio::sync::Mutex::new(()),
         });
         (
             hub,
@@ -313,6 +349,66 @@ impl Hub {
             at: state.version(),
             live: self.frames.subscribe(),
         })
+    }
+
+    /// Tells seat map readers the version `state` is at.
+    fn publish_version(&self, state: &HubState) {
+        let now = state.version();
+        self.version.send_if_modified(|shown| {
+            let changed = *shown != now;
+            *shown = now;
+            changed
+        });
+    }
+
+    /// The seat map body at this hub's version, if that is `at_least`:
+    /// the last one built, or a new one (one build at a time, off the
+    /// async workers).
+    async fn seat_map_at_least(&self, at_least: i64) -> MapRead {
+        let cached = || {
+            let cached = self.seat_map.lock().ok()?;
+            cached
+                .as_ref()
+                .filter(|(version, _)| *version >= at_least)
+                .map(|(_, body)| body.clone())
+        };
+        if let Some(body) = cached() {
+            return MapRead::Body(body);
+        }
+        let _building = self.seat_map_build.lock().await;
+        if let Some(body) = cached() {
+            return MapRead::Body(body);
+        }
+        let (version, layout, statuses) = {
+            let Ok(state) = self.state.lock() else {
+                return MapRead::Closed;
+            };
+            if state.closed {
+                return MapRead::Closed;
+            }
+            if state.version() < at_least {
+                return MapRead::Behind;
+            }
+            (
+                state.version(),
+                state.layout.clone(),
+                state.statuses.clone(),
+            )
+        };
+        let event_id = self.event_id;
+        let built = tokio::task::spawn_blocking(move || {
+            frames::seat_map(event_id, version, &layout, &statuses)
+        })
+        .await;
+        let Ok(body) = built else {
+            return MapRead::Behind;
+        };
+        if let Ok(mut cached) = self.seat_map.lock()
+            && cached.as_ref().is_none_or(|(v, _)| *v < version)
+        {
+            *cached = Some((version, body.clone()));
+        }
+        MapRead::Body(body)
     }
 
     /// Closes the hub and takes it off the map if nobody is subscribed,
@@ -449,6 +545,44 @@ impl Hubs {
         ))
     }
 
+    /// The seat map of `event` as `GET /events/{id}/seats` answers it, at
+    /// a version no older than `at_least` (the one committed when the
+    /// request came), from this node's hub, started if need be. `None` when
+    /// the hub cannot load or does not reach `at_least` within
+    /// `SEAT_MAP_WAIT`: the caller reads PostgreSQL instead.
+    pub async fn seat_map(&self, event: EventId, at_least: i64) -> Option<Bytes> {
+        for _ in 0..3 {
+            let hub = self.hub(event);
+            let mut loaded = hub.loaded.clone();
+            match loaded.wait_for(Option::is_some).await.map(|v| v.clone()) {
+                Ok(Some(Ok(()))) => {}
+                Ok(Some(Err(_))) => return None,
+                _ => continue,
+            }
+            hub.reads.fetch_add(1, Ordering::Relaxed);
+            let mut version = hub.version.subscribe();
+            let reached =
+                tokio::time::timeout(SEAT_MAP_WAIT, version.wait_for(|v| *v >= at_least)).await;
+            if !matches!(reached, Ok(Ok(_))) {
+                metrics::counter!("boxoffice_live_seat_map_reads_total", "from" => "postgres")
+                    .increment(1);
+                return None;
+            }
+            match hub.seat_map_at_least(at_least).await {
+                MapRead::Body(body) => {
+                    metrics::counter!("boxoffice_live_seat_map_reads_total", "from" => "hub")
+                        .increment(1);
+                    return Some(body);
+                }
+                MapRead::Behind => return None,
+                MapRead::Closed => {
+                    self.hubs.remove_if(&event, |_, h| Arc::ptr_eq(h, &hub));
+                }
+            }
+        }
+        None
+    }
+
     fn hub(&self, event: EventId) -> Arc<Hub> {
         if let Some(hub) = self.hubs.get(&event) {
             return hub.clone();
@@ -531,6 +665,7 @@ async fn run(
         Ok((version, layout)) => {
             if let Ok(mut state) = hub.state.lock() {
                 state.install(version, layout);
+                hub.publish_version(&state);
             }
             let _ = loaded.send(Some(Ok(())));
         }
@@ -550,12 +685,14 @@ async fn run(
     check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut checks: u32 = 0;
     let mut idle_since: Option<Instant> = None;
+    let mut reads_seen = 0;
     loop {
         tokio::select! {
             delta = deltas.recv() => match delta {
                 Some(delta) => {
                     if let Ok(mut state) = hub.state.lock() {
                         state.apply(delta, settings.ring_size);
+                        hub.publish_version(&state);
                     }
                 }
                 None => break,
@@ -575,7 +712,8 @@ async fn run(
                 if stuck {
                     resync(&hub, pool).await;
                 }
-                if hub.frames.receiver_count() == 0 {
+                let reads = hub.reads.load(Ordering::Relaxed);
+                if hub.frames.receiver_count() == 0 && reads == reads_seen {
                     let since = *idle_since.get_or_insert_with(Instant::now);
                     // At least a second: the subscriber that started the hub
                     // joins just after the load, on another thread.
@@ -586,6 +724,7 @@ async fn run(
                     }
                 } else {
                     idle_since = None;
+                    reads_seen = reads;
                 }
             }
         }
@@ -644,6 +783,7 @@ fn reinstall(hub: &Hub, version: i64, layout: Vec<SeatView>) {
         state.unflushed.clear();
         state.unflushed_since = None;
         state.install(version, layout);
+        hub.publish_version(&state);
         let marker = Frame::new(Kind::Snapshot, version, String::new());
         let _ = hub.frames.send(Arc::new(marker));
     }

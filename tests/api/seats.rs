@@ -48,25 +48,76 @@ async fn a_new_events_seat_map_is_every_seat_available_in_layout_order() {
 async fn the_seat_map_shows_committed_changes_at_once() {
     let app = spawn_app().await;
     let admin = app.admin_token().await;
-    let (_, event_id) = app.venue_and_event(&admin, "Oslo", layout(1, 1, 2)).await;
+    let (_, event_id) = app.venue_and_event(&admin, "Oslo", layout(1, 1, 3)).await;
     let first = app.seat_map(event_id).await;
-    // A sale committed behind the server's back (as another node would).
+    let seat = |i: usize| first["seats"][i]["seat_id"].as_i64().unwrap();
+
+    // A hold through this node: its delta reaches the map before the answer.
+    let buyer = app.buyer_token().await;
+    app.hold(&buyer, event_id, &[seat(0)]).await;
+    let second = app.seat_map(event_id).await;
+    assert_eq!(second["seats"][0]["status"], "RESERVED");
+
+    // A sale another node committed (its version bumped, as every seat
+    // transaction does) whose delta never arrives here: the map this node
+    // keeps is behind the committed version, so PostgreSQL answers.
     let user: i64 =
         sqlx::query_scalar("INSERT INTO users (email) VALUES ('x@example.com') RETURNING user_id")
             .fetch_one(&app.pool)
             .await
             .unwrap();
     let booking = app.insert_booking_row(event_id, user, "t").await;
+    let mut tx = app.pool.begin().await.unwrap();
+    sqlx::query("UPDATE events SET seat_version = seat_version + 1 WHERE event_id = $1")
+        .bind(event_id)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
     sqlx::query("UPDATE seats SET status = 'RESERVED', booking_id = $2 WHERE event_id = $1 AND seat_id = $3")
         .bind(event_id)
         .bind(booking)
-        .bind(first["seats"][0]["seat_id"].as_i64().unwrap())
+        .bind(seat(1))
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let third = app.seat_map(event_id).await;
+    assert_eq!(third["version"], second["version"].as_i64().unwrap() + 1);
+    assert_eq!(third["seats"][0]["status"], "RESERVED");
+    assert_eq!(third["seats"][1]["status"], "RESERVED");
+    assert_eq!(third["seats"][2]["status"], "AVAILABLE");
+}
+
+/// A seat map read costs one primary-key read of PostgreSQL, not every seat
+/// of the event: four readers of a 200,000-seat map in a loop took the hold
+/// path from 7,283 to 1,573 attempts a second, p99 24 ms to 1,060 ms.
+#[actix_web::test]
+async fn the_seat_map_is_served_from_the_nodes_live_map_with_the_same_body() {
+    let app = spawn_app().await;
+    let admin = app.admin_token().await;
+    let (_, event_id) = app.venue_and_event(&admin, "Oslo", layout(2, 2, 3)).await;
+    let served = app.seat_map(event_id).await;
+    let from_postgres =
+        boxoffice::store::seats::snapshot(&app.pool, actors::model::EventId(event_id))
+            .await
+            .unwrap()
+            .unwrap();
+    assert_eq!(served, serde_json::to_value(&from_postgres).unwrap());
+
+    // A change no seat transaction made (no version bump, no delta): only
+    // a map read from PostgreSQL would show it, and this one does not.
+    sqlx::query("UPDATE seats SET status = 'CONFIRMED', booking_id = 0 WHERE event_id = $1 AND seat_id = $2")
+        .bind(event_id)
+        .bind(served["seats"][0]["seat_id"].as_i64().unwrap())
         .execute(&app.pool)
         .await
         .unwrap();
-    let second = app.seat_map(event_id).await;
-    assert_eq!(second["seats"][0]["status"], "RESERVED");
-    assert_eq!(second["seats"][1]["status"], "AVAILABLE");
+    let again = app.seat_map(event_id).await;
+    assert_eq!(
+        again["seats"][0]["status"], "AVAILABLE",
+        "read from PostgreSQL again"
+    );
+    assert_eq!(again, served);
 }
 
 #[actix_web::test]

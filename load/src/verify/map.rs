@@ -1,6 +1,7 @@
 //! The seat map each node serves equals the database, in both forms a fan
-//! sees: the snapshot (`GET /events/{id}/seats`, read from PostgreSQL by the
-//! node) and the first frame of the live stream
+//! sees: the snapshot (`GET /events/{id}/seats`, which the node serves from
+//! its live hub once that has reached the version committed when the request
+//! came, else from PostgreSQL) and the first frame of the live stream
 //! (`GET /events/{id}/seats/stream`, the node's live hub: a snapshot plus
 //! every delta since, so a lost or misapplied delta shows here). Each is
 //! compared at the same seat version as the database: while they disagree
