@@ -203,6 +203,8 @@ pub struct LimitsSettings {
     pub failed_logins_per_account_per_hour: u32,
     pub live_streams_per_client: usize,
     pub queue_streams_per_client: usize,
+    /// `GET /events/{id}/seats` per client address per minute.
+    pub seat_maps_per_minute: u32,
     pub password_hashing_concurrency: usize,
     pub password_hashing_wait_ms: u64,
 }
@@ -403,8 +405,12 @@ impl Settings {
         self.limits.trusted_proxies()?;
         self.metrics.allow_from()?;
         let limits = &self.limits;
-        let checks: [(&'static str, bool); 7] = [
+        let checks: [(&'static str, bool); 8] = [
             ("limits.guests_per_minute", limits.guests_per_minute > 0),
+            (
+                "limits.seat_maps_per_minute",
+                limits.seat_maps_per_minute > 0,
+            ),
             ("limits.signups_per_minute", limits.signups_per_minute > 0),
             ("limits.logins_per_minute", limits.logins_per_minute > 0),
             (

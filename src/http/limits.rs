@@ -36,6 +36,8 @@ pub enum Action {
     Signup,
     Login,
     QueueJoin,
+    /// `GET /events/{id}/seats`: the whole map, megabytes for a big venue.
+    SeatMap,
 }
 
 impl Action {
@@ -45,6 +47,7 @@ impl Action {
             Action::Signup => "signup",
             Action::Login => "login",
             Action::QueueJoin => "queue_join",
+            Action::SeatMap => "seat_map",
         }
     }
 }
@@ -66,6 +69,7 @@ pub struct Limits {
     signups: Limiter<IpAddr>,
     logins: Limiter<IpAddr>,
     joins: Limiter<IpAddr>,
+    seat_maps: Limiter<IpAddr>,
     /// Failed logins per (lower-cased) email.
     failed_logins: Limiter<String>,
     /// Emails refused until the instant, after their failed-login allowance
@@ -93,6 +97,7 @@ impl Limits {
                 Quota::per_second(nonzero(joins_per_second))
                     .allow_burst(nonzero(joins_per_second.saturating_mul(2))),
             ),
+            seat_maps: per_minute(settings.seat_maps_per_minute),
             failed_logins: Limiter::keyed(Quota::per_hour(nonzero(
                 settings.failed_logins_per_account_per_hour,
             ))),
@@ -112,6 +117,7 @@ impl Limits {
             Action::Signup => &self.signups,
             Action::Login => &self.logins,
             Action::QueueJoin => &self.joins,
+            Action::SeatMap => &self.seat_maps,
         };
         limiter.check_key(&client.0).map_err(|not_until| {
             let wait = not_until.wait_time_from(limiter.clock().now());
@@ -205,7 +211,14 @@ impl Limits {
     }
 
     fn forget_idle(&self) {
-        for limiter in [&self.guests, &self.signups, &self.logins, &self.joins] {
+        let limiters = [
+            &self.guests,
+            &self.signups,
+            &self.logins,
+            &self.joins,
+            &self.seat_maps,
+        ];
+        for limiter in limiters {
             limiter.retain_recent();
             limiter.shrink_to_fit();
         }
@@ -218,10 +231,16 @@ impl Limits {
 
     /// Entries held by the rate limiters (for tests and metrics).
     pub fn tracked_keys(&self) -> usize {
-        [&self.guests, &self.signups, &self.logins, &self.joins]
-            .iter()
-            .map(|l| l.len())
-            .sum::<usize>()
+        [
+            &self.guests,
+            &self.signups,
+            &self.logins,
+            &self.joins,
+            &self.seat_maps,
+        ]
+        .iter()
+        .map(|l| l.len())
+        .sum::<usize>()
             + self.failed_logins.len()
             + self.locked_accounts.len()
     }
@@ -297,6 +316,7 @@ mod tests {
             failed_logins_per_account_per_hour: 2,
             live_streams_per_client: 2,
             queue_streams_per_client: 1,
+            seat_maps_per_minute: 2,
             password_hashing_concurrency: 1,
             password_hashing_wait_ms: 10,
         }

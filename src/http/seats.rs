@@ -12,7 +12,9 @@ use actors::model::EventId;
 use sqlx::PgPool;
 
 use crate::http::api_doc::Problem;
+use crate::http::client_addr::ClientAddr;
 use crate::http::error::ApiError;
+use crate::http::limits::{Action, Limits};
 use crate::live::hub::Hubs;
 use crate::store::seats::{self, SeatSnapshot};
 
@@ -24,15 +26,19 @@ use crate::store::seats::{self, SeatSnapshot};
         (status = 200, description = "The seat map", body = SeatSnapshot,
             headers(("Cache-Control" = String, description = "`no-store`"))),
         (status = 404, description = "`not_found`: no such event, or not an id", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "`too_many_requests`: over this client address's seat map limit (`limits.seat_maps_per_minute`); follow the live stream instead; `Retry-After`", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "`service_unavailable`: PostgreSQL cannot be read; `Retry-After`", body = Problem, content_type = "application/problem+json"),
     )
 )]
 #[tracing::instrument(skip_all, fields(event.id = %event_id))]
 pub async fn snapshot(
+    client: ClientAddr,
+    limits: web::Data<Limits>,
     pool: web::Data<PgPool>,
     hubs: web::Data<Hubs>,
     event_id: web::Path<EventId>,
 ) -> Result<HttpResponse, ApiError> {
+    limits.check(Action::SeatMap, client)?;
     let event = event_id.into_inner();
     let committed = seats::version(&pool, event)
         .await?

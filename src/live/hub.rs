@@ -38,19 +38,18 @@
 //! per version, one build at a time, off the async workers.
 //!
 //! **Stopping.** A hub without subscribers (or seat map reads) for
-//! `live.idle_seconds` stops. The
-//! decision, `closed` and leaving the map happen under the state lock, the
-//! same lock a subscriber holds to join: a subscriber either joined first
-//! (and the hub stays) or finds it closed and goes to a fresh one.
+//! `live.idle_seconds` stops. The decision, `closed` and leaving the map
+//! happen under the state lock, the same lock a subscriber holds to join: a
+//! subscriber either joined first (and the hub stays) or finds it closed and
+//! goes to a fresh one.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
-
-use actix_web::web::Bytes;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use actix::ArbiterHandle;
+use actix_web::web::Bytes;
 use actors::model::{EventId, SeatId, SeatStatus};
 use actors::ports::{DeltaBus, SeatDelta};
 use actors::sequencer::{Pushed, Sequencer};

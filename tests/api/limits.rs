@@ -53,6 +53,25 @@ async fn guests_signups_and_logins_beyond_the_client_rate_get_429_with_retry_aft
     assert_limited(app.login("a@example.com", "s3cret-password").await).await;
 }
 
+/// The whole seat map is megabytes for a big venue: a client that reads it
+/// in a loop is told to slow down (browsers follow the live stream).
+#[actix_web::test]
+async fn seat_map_reads_beyond_the_client_rate_get_429_with_retry_after() {
+    let app = spawn_app_with(|s| s.limits.seat_maps_per_minute = 2).await;
+    let admin = app.admin_token().await;
+    let (_, event_id) = app
+        .venue_and_event(&admin, "Oslo", crate::helpers::layout(1, 1, 3))
+        .await;
+    let path = format!("/events/{event_id}/seats");
+    for _ in 0..2 {
+        assert_eq!(app.get(&path).await.status(), 200);
+    }
+    assert_limited(app.get(&path).await).await;
+    // The live stream is not a seat map read: it still opens.
+    let stream = app.get(&format!("{path}/stream")).await;
+    assert_eq!(stream.status(), 200);
+}
+
 #[actix_web::test]
 async fn failed_logins_lock_the_account_even_for_the_right_password_but_not_others() {
     let app = spawn_app_with(|s| s.limits.failed_logins_per_account_per_hour = 3).await;
