@@ -199,6 +199,24 @@ pub struct CompactSnapshot {
     statuses: String,
 }
 
+/// Each seat of `layout` with its status, as both the full snapshot and the
+/// seat map body list them.
+fn seat_entries<'a>(layout: &'a [SeatView], statuses: &[SeatStatus]) -> Vec<SeatEntry<'a>> {
+    layout
+        .iter()
+        .zip(statuses)
+        .map(|(seat, status)| SeatEntry {
+            seat_id: seat.seat_id,
+            section: &seat.section,
+            row: &seat.row,
+            number: seat.number,
+            status: *status,
+            zone: seat.zone.as_deref(),
+            price_cents: seat.price_cents,
+        })
+        .collect()
+}
+
 /// The body of `GET /events/{id}/seats` (the shape of
 /// `store::seats::SeatSnapshot`) from a hub's layout and statuses.
 pub fn seat_map(
@@ -216,19 +234,7 @@ pub fn seat_map(
     let body = SeatMap {
         event_id,
         version,
-        seats: layout
-            .iter()
-            .zip(statuses)
-            .map(|(seat, status)| SeatEntry {
-                seat_id: seat.seat_id,
-                section: &seat.section,
-                row: &seat.row,
-                number: seat.number,
-                status: *status,
-                zone: seat.zone.as_deref(),
-                price_cents: seat.price_cents,
-            })
-            .collect(),
+        seats: seat_entries(layout, statuses),
     };
     serde_json::to_vec(&body)
         .map(Bytes::from)
@@ -247,19 +253,7 @@ pub fn snapshot(
             kind: SnapshotType::Snapshot,
             event_id,
             version,
-            seats: layout
-                .iter()
-                .zip(statuses)
-                .map(|(seat, status)| SeatEntry {
-                    seat_id: seat.seat_id,
-                    section: &seat.section,
-                    row: &seat.row,
-                    number: seat.number,
-                    status: *status,
-                    zone: seat.zone.as_deref(),
-                    price_cents: seat.price_cents,
-                })
-                .collect(),
+            seats: seat_entries(layout, statuses),
         }),
         Format::Compact => serde_json::to_string(&CompactSnapshot {
             kind: SnapshotType::Snapshot,

@@ -468,9 +468,8 @@ pub struct WaitingRoomSettings {
     pub onsale_at: Option<Option<DateTime<Utc>>>,
 }
 
-/// Writes the event's waiting-room settings; `false` if there is no such event.
-/// Returns the settings' new version (see `WaitingRoomConfig`), `None` for
-/// an unknown event.
+/// Writes the event's waiting-room settings and returns their new version
+/// (see `WaitingRoomConfig`); `None` if there is no such event.
 pub async fn set_waiting_room(
     pool: &PgPool,
     event: EventId,

@@ -551,23 +551,47 @@ async fn after_a_sold_out_pause_admission_resumes_at_the_rate_without_a_burst() 
     );
 }
 
-#[actix_web::test]
-async fn a_stale_lease_holder_admits_nobody() {
-    let app = spawn_app().await;
+/// A line of `waiters` (users 1..=n) on an event no driver of this app
+/// looks after (no such event in PostgreSQL), for tests that play the
+/// driver themselves.
+async fn unattended_line(
+    app: &TestApp,
+    event: i64,
+    waiters: i64,
+) -> (
+    boxoffice::store::waiting_room::QueueStore,
+    actors::model::EventId,
+) {
     let redis = boxoffice::store::redis::Redis::connect(&app.settings.redis).unwrap();
     eventually("connected to redis", || async {
         redis.ping().await.is_ok()
     })
     .await;
     let store = boxoffice::store::waiting_room::QueueStore::new(redis);
-    // A line no driver of this app looks after (no such event in PostgreSQL).
-    let event = actors::model::EventId(987_654_321);
-    for user in 1..=3 {
+    let event = actors::model::EventId(event);
+    for user in 1..=waiters {
         store
             .join(event, actors::model::UserId(user))
             .await
             .unwrap();
     }
+    (store, event)
+}
+
+/// An admission step of up to three, now, with a minute's grace.
+fn admit_three_now() -> boxoffice::store::waiting_room::Admission {
+    boxoffice::store::waiting_room::Admission {
+        n: 3,
+        at_ms: chrono::Utc::now().timestamp_millis(),
+        grace_ms: 60_000,
+        expires: chrono::Utc::now().timestamp() + 600,
+    }
+}
+
+#[actix_web::test]
+async fn a_stale_lease_holder_admits_nobody() {
+    let app = spawn_app().await;
+    let (store, event) = unattended_line(&app, 987_654_321, 3).await;
     assert!(store.lease(event, "old-holder", 60_000).await.unwrap());
     // The old holder stalls past its lease; another node takes it over.
     let mut redis = app.redis().await;
@@ -578,12 +602,7 @@ async fn a_stale_lease_holder_admits_nobody() {
         .unwrap();
     assert!(store.lease(event, "new-holder", 60_000).await.unwrap());
 
-    let admission = boxoffice::store::waiting_room::Admission {
-        n: 3,
-        at_ms: chrono::Utc::now().timestamp_millis(),
-        grace_ms: 60_000,
-        expires: chrono::Utc::now().timestamp() + 600,
-    };
+    let admission = admit_three_now();
     assert_eq!(
         store.admit(event, "old-holder", admission).await.unwrap(),
         None,
@@ -810,20 +829,7 @@ async fn a_pause_holds_from_the_operators_answer_on_though_the_admitting_node_re
 #[actix_web::test]
 async fn admission_settings_in_redis_only_move_forward_and_a_pause_stops_the_lease_holder() {
     let app = spawn_app().await;
-    let redis = boxoffice::store::redis::Redis::connect(&app.settings.redis).unwrap();
-    eventually("connected to redis", || async {
-        redis.ping().await.is_ok()
-    })
-    .await;
-    let store = boxoffice::store::waiting_room::QueueStore::new(redis);
-    // A line no driver of this app looks after (no such event in PostgreSQL).
-    let event = actors::model::EventId(987_654_322);
-    for user in 1..=3 {
-        store
-            .join(event, actors::model::UserId(user))
-            .await
-            .unwrap();
-    }
+    let (store, event) = unattended_line(&app, 987_654_322, 3).await;
     assert!(store.lease(event, "holder", 60_000).await.unwrap());
     assert!(
         store.publish_settings(event, 2, 0).await.unwrap(),
@@ -835,12 +841,7 @@ async fn admission_settings_in_redis_only_move_forward_and_a_pause_stops_the_lea
     );
     assert!(!store.publish_settings(event, 2, 50).await.unwrap());
     assert!(store.progress(event).await.unwrap().paused);
-    let admission = boxoffice::store::waiting_room::Admission {
-        n: 3,
-        at_ms: chrono::Utc::now().timestamp_millis(),
-        grace_ms: 60_000,
-        expires: chrono::Utc::now().timestamp() + 600,
-    };
+    let admission = admit_three_now();
     assert_eq!(
         store.admit(event, "holder", admission).await.unwrap(),
         Some(vec![]),
